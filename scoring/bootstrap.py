@@ -1,0 +1,125 @@
+"""Uncertainty of a score from the sampling of forget examples (SCORING.md §6).
+
+The intervals resample forget examples with replacement and hold the accuracy ratios fixed,
+so they measure how much the score depends on which examples were forgotten, not on the
+randomness of the models.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+_CHUNK = 200  # resamples per chunk, to bound memory for large forget sets
+
+
+def _resampled_scores(points: np.ndarray, factors: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """Scores of each row of ``points`` (groups × examples) on shared resampled example sets."""
+    n_groups, n_examples = points.shape
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_groups, n_resamples))
+    valid = ~np.isnan(points)
+    filled = np.where(valid, points, 0.0)
+    for start in range(0, n_resamples, _CHUNK):
+        size = min(_CHUNK, n_resamples - start)
+        idx = rng.integers(0, n_examples, size=(size, n_examples))
+        sums = filled[:, idx].sum(axis=2)
+        counts = valid[:, idx].sum(axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, start : start + size] = sums / counts
+    return out * factors[:, None]
+
+
+def _check(points: ArrayLike, n_resamples: int, level: float) -> np.ndarray:
+    p = np.asarray(points, dtype=np.float64)
+    if p.ndim != 1 or p.size == 0:
+        raise ValueError(f"points must be a non-empty 1-D array of per-example H(ε), got shape {p.shape}")
+    if n_resamples < 1:
+        raise ValueError(f"parameter 'n_resamples' must be >= 1, got {n_resamples!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"parameter 'level' must be in (0, 1), got {level!r}")
+    return p
+
+
+def bootstrap_score_interval(
+    points: ArrayLike,
+    utility_factor: float,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``score = mean(H) × utility_factor``.
+
+    Parameters
+    ----------
+    points : array_like of shape (n_examples,)
+        H(ε) per forget example (:func:`scoring.epsilon_points`); NaN marks unscorable ones.
+    utility_factor : float
+        ``(RA_U / RA_R) × (TA_U / TA_R)``, held fixed.
+    n_resamples : int, default 1000
+    seed : int, default 0
+    level : float, default 0.95
+
+    Returns
+    -------
+    (low, high) : tuple of float
+
+    Examples
+    --------
+    >>> low, high = bootstrap_score_interval([1.0, 0.5, 0.0, 0.25] * 10, 1.0)
+    >>> low < 0.4375 < high
+    True
+    """
+    p = _check(points, n_resamples, level)
+    scores = _resampled_scores(p[None, :], np.array([float(utility_factor)]), n_resamples, seed)[0]
+    alpha = (1 - level) / 2
+    low, high = np.nanquantile(scores, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def paired_difference_interval(
+    points_a: ArrayLike,
+    factor_a: float,
+    points_b: ArrayLike,
+    factor_b: float,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Paired bootstrap interval of ``score_a − score_b`` (same resampled examples for both).
+
+    Two leaderboard neighbours are statistically tied when this interval contains 0.
+
+    Examples
+    --------
+    >>> low, high = paired_difference_interval([1.0, 0.0] * 20, 1.0, [1.0, 0.0] * 20, 1.0)
+    >>> low <= 0 <= high
+    True
+    """
+    a = _check(points_a, n_resamples, level)
+    b = _check(points_b, n_resamples, level)
+    if a.shape != b.shape:
+        raise ValueError(f"points_a and points_b must cover the same examples, got {a.shape} and {b.shape}")
+    scores = _resampled_scores(np.stack([a, b]), np.array([factor_a, factor_b], float), n_resamples, seed)
+    diff = scores[0] - scores[1]
+    alpha = (1 - level) / 2
+    low, high = np.nanquantile(diff, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def statistically_tied(
+    points_a: ArrayLike,
+    factor_a: float,
+    points_b: ArrayLike,
+    factor_b: float,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> bool:
+    """Whether the 95% paired bootstrap interval of the score difference contains 0."""
+    low, high = paired_difference_interval(
+        points_a, factor_a, points_b, factor_b, n_resamples=n_resamples, seed=seed
+    )
+    return bool(low <= 0.0 <= high)
