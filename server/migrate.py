@@ -1,0 +1,24 @@
+"""Apply the Alembic migrations: the only way the schema is created or changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+import migrations
+
+MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["url"] = url
+    return cfg
+
+
+def upgrade_database(url: str) -> None:
+    """Bring the database at ``url`` to the newest migration."""
+    command.upgrade(alembic_config(url), "head")

@@ -1,0 +1,216 @@
+"""ORM models. The schema changes only through Alembic migrations (``migrations/``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    ORGANIZER = "organizer"
+    PARTICIPANT = "participant"
+
+
+class CompetitionStatus(StrEnum):
+    DRAFT = "draft"
+    PREPARING = "preparing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class SubmissionStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SCORED = "scored"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_SUBMISSION_STATUSES = frozenset(
+    {SubmissionStatus.SCORED, SubmissionStatus.FAILED, SubmissionStatus.CANCELLED}
+)
+
+
+class FailureReason(StrEnum):
+    OVER_BUDGET = "over_budget"
+    TIMED_OUT = "timed_out"
+    OUT_OF_MEMORY = "out_of_memory"
+    CRASHED = "crashed"
+    INVALID_OUTPUT = "invalid_output"
+    INFRASTRUCTURE = "infrastructure"
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    OVER_BUDGET = "over_budget"
+    FAILED = "failed"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=Role.PARTICIPANT)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Competition(Base):
+    __tablename__ = "competitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    config: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default=CompetitionStatus.DRAFT)
+    status_message: Mapped[str | None] = mapped_column(Text)
+    preparation_progress: Mapped[dict[str, Any] | None]
+    reference_summary: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    prepared_at: Mapped[datetime | None]
+
+    budgets: Mapped[list[CompetitionBudget]] = relationship(
+        back_populates="competition", cascade="all, delete-orphan"
+    )
+
+
+class CompetitionBudget(Base):
+    """Per-run time budget of a competition on one hardware class (SCORING.md §1)."""
+
+    __tablename__ = "competition_budgets"
+    __table_args__ = (UniqueConstraint("competition_id", "hardware_class"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    competition_id: Mapped[int] = mapped_column(ForeignKey("competitions.id", ondelete="CASCADE"))
+    hardware_class: Mapped[str] = mapped_column(String(128))
+    original_seconds: Mapped[float] = mapped_column(Float)
+    budget_seconds: Mapped[float] = mapped_column(Float)
+    measured_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    competition: Mapped[Competition] = relationship(back_populates="budgets")
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    competition_id: Mapped[int] = mapped_column(ForeignKey("competitions.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=SubmissionStatus.QUEUED, index=True)
+    failure_reason: Mapped[str | None] = mapped_column(String(32))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    counts_against_quota: Mapped[bool] = mapped_column(Boolean, default=True)
+    hardware_class: Mapped[str | None] = mapped_column(String(128))
+    n_models: Mapped[int] = mapped_column(Integer)
+    runs_done: Mapped[int] = mapped_column(Integer, default=0)
+    score: Mapped[float | None] = mapped_column(Float)
+    forgetting_quality: Mapped[float | None] = mapped_column(Float)
+    retain_ratio: Mapped[float | None] = mapped_column(Float)
+    test_ratio: Mapped[float | None] = mapped_column(Float)
+    score_ci_low: Mapped[float | None] = mapped_column(Float)
+    score_ci_high: Mapped[float | None] = mapped_column(Float)
+    result: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+    competition: Mapped[Competition] = relationship()
+    runs: Mapped[list[Run]] = relationship(
+        back_populates="submission", order_by="Run.index", cascade="all, delete-orphan"
+    )
+
+
+class Run(Base):
+    """One of a submission's N Monte-Carlo runs; keyed by (submission, index) so a redelivered
+    task never records a run twice."""
+
+    __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("submission_id", "index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
+    seconds: Mapped[float | None] = mapped_column(Float)
+    budget_seconds: Mapped[float] = mapped_column(Float)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    log_path: Mapped[str | None] = mapped_column(String(500))
+    finished_at: Mapped[datetime | None]
+
+    submission: Mapped[Submission] = relationship(back_populates="runs")
+
+
+class WorkerHeartbeat(Base):
+    __tablename__ = "worker_heartbeats"
+
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hardware_class: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)

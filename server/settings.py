@@ -1,0 +1,83 @@
+"""The platform's one typed settings object, read from environment variables.
+
+Every setting is documented in README.md (section "Settings"). The API server, the worker and
+the CLI read the same object; nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_URL", "ARENA_DATABASE_URL"),
+        description="SQLAlchemy URL; empty means SQLite at <var_dir>/arena.db.",
+    )
+    broker_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("BROKER_URL", "ARENA_BROKER_URL"),
+        description="Celery broker URL (redis:// or amqp://); empty means the embedded filesystem broker.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "ARENA_PORT"), ge=1, le=65535)
+    var_dir: Path = Field(default=Path("var"), description="Where the embedded database, broker and files live.")
+    max_upload_bytes: int = Field(default=1_000_000, ge=1, description="Largest accepted submission file.")
+    worker_threads: int = Field(default=0, ge=0, description="CPU threads per run and for training; 0 = all cores.")
+    seed_demo: bool = Field(default=True, description="`arena serve` seeds the digits-demo competition.")
+    start_worker: bool = Field(default=True, description="`arena serve` starts one local Celery worker.")
+    heartbeat_seconds: float = Field(default=10.0, gt=0, description="Worker heartbeat interval.")
+    import_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Time a submission's top-level code may take before its first run."
+    )
+
+    @field_validator("var_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.var_dir / "storage"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.var_dir / "broker"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        url = self.database_url.strip()
+        if not url:
+            return f"sqlite:///{self.var_dir / 'arena.db'}"
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url.strip() or "filesystem://"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.celery_broker_url.startswith("filesystem://")
+
+    def ensure_dirs(self) -> None:
+        for path in (self.var_dir, self.storage_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        if self.embedded_broker:
+            for sub in ("queue", "processed"):
+                (self.broker_dir / sub).mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

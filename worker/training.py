@@ -1,0 +1,102 @@
+"""Training and evaluation with the organizer's recipe (seeded, on the worker's device)."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from server.competition_config import RecipeConfig
+from worker.problem import Problem, Tensors
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return a torch generator for data shuffling."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return gen
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_model(model: nn.Module, data: Tensors, recipe: RecipeConfig, seed: int, device: torch.device) -> nn.Module:
+    """Train ``model`` in place on ``data`` by ``recipe``; returns it in eval mode."""
+    gen = seed_everything(seed)
+    model.to(device).train()
+    if recipe.optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+        )
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    x, y = data.x.to(device), data.y.to(device)
+    n = len(data)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(recipe.epochs):
+        order = torch.randperm(n, generator=gen).to(device)
+        for start in range(0, n, recipe.batch_size):
+            batch = order[start : start + recipe.batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(x[batch]), y[batch]).backward()
+            opt.step()
+    return model.eval()
+
+
+def timed_training(model: nn.Module, data: Tensors, recipe: RecipeConfig, seed: int, device: torch.device) -> float:
+    """Wall-clock seconds of one training run (synchronised on a GPU)."""
+    synchronize(device)
+    start = time.perf_counter()
+    train_model(model, data, recipe, seed, device)
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, data: Tensors, device: torch.device, batch: int = 4096) -> np.ndarray:
+    model.eval()
+    out = [model(data.x[i : i + batch].to(device)).float().cpu() for i in range(0, len(data), batch)]
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64)
+    top = z.max(axis=1, keepdims=True)
+    lse = top[:, 0] + np.log(np.exp(z - top).sum(axis=1))
+    return lse - z[np.arange(len(labels)), labels]
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """What is stored per model (SCORING.md §1): enough to score and rescore without weights."""
+
+    forget_logits: np.ndarray  # (n_forget, C) float32
+    forget_loss: np.ndarray  # (n_forget,)
+    test_loss: np.ndarray  # (n_test,)
+    retain_acc: float
+    forget_acc: float
+    test_acc: float
+
+
+def evaluate(model: nn.Module, problem: Problem, device: torch.device) -> ModelOutputs:
+    forget_logits = predict_logits(model, problem.forget, device)
+    test_logits = predict_logits(model, problem.test, device)
+    retain_logits = predict_logits(model, problem.retain, device)
+    fy, ty, ry = problem.forget.y.numpy(), problem.test.y.numpy(), problem.retain.y.numpy()
+    return ModelOutputs(
+        forget_logits=forget_logits,
+        forget_loss=cross_entropy(forget_logits, fy),
+        test_loss=cross_entropy(test_logits, ty),
+        retain_acc=float((retain_logits.argmax(1) == ry).mean()),
+        forget_acc=float((forget_logits.argmax(1) == fy).mean()),
+        test_acc=float((test_logits.argmax(1) == ty).mean()),
+    )
