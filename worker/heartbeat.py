@@ -1,0 +1,49 @@
+"""Workers write a heartbeat row so that /health can say which workers are alive."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+
+from celery.signals import worker_ready, worker_shutdown
+
+from server.db import session_scope
+from server.models import WorkerHeartbeat, utcnow
+from server.settings import get_settings
+from worker import hardware
+
+log = logging.getLogger(__name__)
+_stop = threading.Event()
+
+
+def _beat(hostname: str, hardware_class: str) -> None:
+    with session_scope() as s:
+        row = s.get(WorkerHeartbeat, hostname)
+        if row is None:
+            s.add(WorkerHeartbeat(hostname=hostname, hardware_class=hardware_class))
+        else:
+            row.last_seen = utcnow()
+            row.hardware_class = hardware_class
+
+
+def _loop(hostname: str, hardware_class: str, interval: float) -> None:
+    while not _stop.is_set():
+        try:
+            _beat(hostname, hardware_class)
+        except Exception:  # the database may be restarting; try again next beat
+            log.warning("heartbeat failed", exc_info=True)
+        _stop.wait(interval)
+
+
+@worker_ready.connect
+def _start(sender=None, **_: object) -> None:
+    settings = get_settings()
+    hostname = getattr(sender, "hostname", None) or socket.gethostname()
+    hw = hardware.hardware_class(hardware.cpu_threads(settings.worker_threads))
+    threading.Thread(target=_loop, args=(hostname, hw, settings.heartbeat_seconds), daemon=True).start()
+
+
+@worker_shutdown.connect
+def _stop_beats(**_: object) -> None:
+    _stop.set()

@@ -1,0 +1,267 @@
+"""The scoring job: N sandboxed runs of a submission, their evaluation, ε and the score.
+
+upload → queue → **claim → runs (sandbox) → evaluation → ε → score → stored result**.
+Idempotent: a submission is claimed atomically (queued → running), and runs already recorded
+for it are not run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from sqlalchemy import select, update
+
+from server.competition_config import CompetitionConfig
+from server.db import session_scope
+from server.jsonsafe import json_safe
+from server.models import (
+    Competition,
+    CompetitionStatus,
+    FailureReason,
+    Run,
+    RunStatus,
+    Submission,
+    SubmissionStatus,
+    utcnow,
+)
+from server.settings import Settings
+from server.storage import Storage
+from worker import artefacts, hardware
+from worker.budget import ensure_budget
+from worker.evaluation import InvalidOutput, evaluate_returned
+from worker.preparation import grace_seconds, spec_for
+from worker.problem import Problem, build_problem
+from worker.results import score_outputs
+from worker.sandbox import RunRequest, RunResult, execute_run
+
+log = logging.getLogger(__name__)
+
+INFRASTRUCTURE_MESSAGE = (
+    "An internal error of the platform stopped the scoring of this submission. It does not count "
+    "against your quota; the organizers have the details. Please submit again later."
+)
+
+
+def run_seed(submission_id: int, index: int) -> int:
+    """Seed of run ``index``: from (submission id, run index), distinct across runs."""
+    digest = hashlib.sha256(f"arena-run:{submission_id}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+class SubmissionFailed(Exception):
+    def __init__(self, reason: FailureReason, message: str, counts: bool = True) -> None:
+        super().__init__(message)
+        self.reason, self.message, self.counts = reason, message, counts
+
+
+@dataclass(frozen=True)
+class Context:
+    submission_id: int
+    config: CompetitionConfig
+    slug: str
+    competition_id: int
+
+
+def _claim(submission_id: int) -> Context | None:
+    """Move a queued submission to running; None if it is not ours to score (yet)."""
+    with session_scope() as s:
+        sub = s.get(Submission, submission_id)
+        if sub is None or sub.status != SubmissionStatus.QUEUED:
+            return None
+        comp = s.get(Competition, sub.competition_id)
+        if comp.status == CompetitionStatus.FAILED:
+            _set_failed(s, sub, FailureReason.INFRASTRUCTURE, "The competition could not be prepared; the organizers have been told.", False)
+            return None
+        if comp.status != CompetitionStatus.READY:
+            return None  # preparation requeues the waiting submissions when it is done
+        claimed = s.execute(
+            update(Submission)
+            .where(Submission.id == submission_id, Submission.status == SubmissionStatus.QUEUED)
+            .values(status=SubmissionStatus.RUNNING, started_at=utcnow())
+        ).rowcount
+        if claimed != 1:
+            return None
+        return Context(submission_id, CompetitionConfig.model_validate(comp.config), comp.slug, comp.id)
+
+
+def _set_failed(s, sub: Submission, reason: FailureReason, message: str, counts: bool) -> None:
+    sub.status = SubmissionStatus.FAILED
+    sub.failure_reason = reason
+    sub.failure_message = message
+    sub.counts_against_quota = counts
+    sub.finished_at = utcnow()
+
+
+def run_scoring(submission_id: int, settings: Settings) -> None:
+    ctx = _claim(submission_id)
+    if ctx is None:
+        return
+    try:
+        result = _score(ctx, settings)
+    except SubmissionFailed as failure:
+        with session_scope() as s:
+            _set_failed(s, s.get(Submission, submission_id), failure.reason, failure.message, failure.counts)
+        return
+    except Exception:
+        log.exception("scoring submission %s failed", submission_id)
+        with session_scope() as s:
+            _set_failed(s, s.get(Submission, submission_id), FailureReason.INFRASTRUCTURE, INFRASTRUCTURE_MESSAGE, False)
+        return
+    finally:
+        shutil.rmtree(Storage(settings).submission_dir(submission_id) / "work", ignore_errors=True)
+    with session_scope() as s:
+        sub = s.get(Submission, submission_id)
+        sub.status = SubmissionStatus.SCORED
+        sub.score = result["score"]
+        sub.forgetting_quality = result["forgetting_quality"]
+        sub.retain_ratio = result["retain_ratio"]
+        sub.test_ratio = result["test_ratio"]
+        sub.score_ci_low, sub.score_ci_high = result["score_ci"]
+        sub.n_models = result["n_models"]
+        sub.result = json_safe(result)
+        sub.finished_at = utcnow()
+
+
+def _write_run_data(problem: Problem, path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {
+            "retain_x": problem.retain.x, "retain_y": problem.retain.y,
+            "forget_x": problem.forget.x, "forget_y": problem.forget.y,
+            "val_x": problem.val.x, "val_y": problem.val.y,
+        },
+        str(path),
+    )
+
+
+def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
+    config = ctx.config
+    storage = Storage(settings)
+    threads = hardware.cpu_threads(settings.worker_threads)
+    torch.set_num_threads(threads)
+    device = hardware.device()
+    hw = hardware.hardware_class(threads)
+    problem = build_problem(config)
+    budget = ensure_budget(ctx.competition_id, config, hw, problem, device)
+    grace = grace_seconds(budget, config)
+    with session_scope() as s:
+        s.get(Submission, ctx.submission_id).hardware_class = hw
+
+    comp_dir = storage.competition_dir(ctx.slug)
+    refs = artefacts.load_stack(comp_dir / artefacts.REFERENCES)
+    work = storage.submission_dir(ctx.submission_id) / "work"
+    data_path = work / "data.safetensors"
+    _write_run_data(problem, data_path)
+    spec = spec_for(config, problem)
+    n = config.scoring.n_models
+    over_budget_fails = config.scoring.over_budget == "fail"
+
+    for index in range(n):
+        out_path = storage.run_outputs(ctx.submission_id, index)
+        if _already_recorded(ctx.submission_id, index) and out_path.is_file():
+            continue
+        seed = run_seed(ctx.submission_id, index)
+        _record_run(ctx.submission_id, index, seed, budget, status=RunStatus.RUNNING)
+        result = execute_run(
+            RunRequest(
+                code_path=storage.submission_code(ctx.submission_id),
+                data_path=data_path,
+                weights_path=comp_dir / artefacts.ORIGINAL,
+                spec={"model": spec, "seed": seed, "batch_size": config.loader_batch_size,
+                      "device": str(device), "threads": threads},
+                budget_seconds=budget,
+                grace_seconds=grace,
+                import_timeout_seconds=settings.import_timeout_seconds,
+                log_path=storage.run_log(ctx.submission_id, index),
+            )
+        )
+        result = _evaluate(result, spec, problem, device, out_path)
+        _record_run(ctx.submission_id, index, seed, budget, result=result)
+        if result.outcome not in ("finished", "over_budget"):
+            raise SubmissionFailed(FailureReason(result.outcome), f"Run {index + 1} of {n} failed ({result.outcome}).\n{result.message}")
+        if result.outcome == "over_budget" and over_budget_fails:
+            raise SubmissionFailed(
+                FailureReason.OVER_BUDGET,
+                f"Run {index + 1} of {n} went over the budget: {result.seconds:.2f} s of {budget:.2f} s. "
+                "Under this competition's policy any run over budget fails the submission; make your "
+                "method adapt to ARENA_BUDGET_SECONDS.",
+            )
+
+    return _final_result(ctx, storage, refs, problem, budget)
+
+
+def _evaluate(result: RunResult, spec, problem: Problem, device, out_path) -> RunResult:
+    if result.weights_path is None:
+        return result
+    try:
+        outputs = evaluate_returned(result.weights_path, spec, problem, device)
+    except InvalidOutput as exc:
+        return RunResult("invalid_output", result.seconds, None, str(exc))
+    finally:
+        result.weights_path.unlink(missing_ok=True)
+    artefacts.save_outputs(outputs, out_path)
+    return result
+
+
+def _already_recorded(submission_id: int, index: int) -> bool:
+    with session_scope() as s:
+        status = s.scalar(select(Run.status).where(Run.submission_id == submission_id, Run.index == index))
+    return status in (RunStatus.FINISHED, RunStatus.OVER_BUDGET)
+
+
+_RUN_STATUS = {"finished": RunStatus.FINISHED, "over_budget": RunStatus.OVER_BUDGET}
+
+
+def _record_run(submission_id: int, index: int, seed: int, budget: float, *, status: RunStatus | None = None,
+                result: RunResult | None = None) -> None:
+    with session_scope() as s:
+        run = s.scalar(select(Run).where(Run.submission_id == submission_id, Run.index == index))
+        if run is None:
+            run = Run(submission_id=submission_id, index=index, seed=seed, budget_seconds=budget)
+            s.add(run)
+        run.budget_seconds = budget
+        if result is None:
+            run.status = status or RunStatus.RUNNING
+            return
+        run.status = _RUN_STATUS.get(result.outcome, RunStatus.FAILED)
+        run.seconds = result.seconds
+        run.error_message = result.message or None
+        run.finished_at = utcnow()
+        if run.status in (RunStatus.FINISHED, RunStatus.OVER_BUDGET):
+            sub = s.get(Submission, submission_id)
+            sub.runs_done = s.query(Run).filter(
+                Run.submission_id == submission_id, Run.status.in_([RunStatus.FINISHED, RunStatus.OVER_BUDGET])
+            ).count()
+
+
+def _final_result(ctx: Context, storage: Storage, refs: artefacts.OutputsStack, problem: Problem, budget: float) -> dict[str, Any]:
+    cfg = ctx.config.scoring
+    with session_scope() as s:
+        runs = s.scalars(select(Run).where(Run.submission_id == ctx.submission_id).order_by(Run.index)).all()
+        in_budget = [r.index for r in runs if r.status == RunStatus.FINISHED]
+        seconds = [r.seconds for r in runs if r.seconds is not None]
+    used = in_budget if cfg.over_budget == "drop" else [r.index for r in runs]
+    if len(used) < (cfg.effective_min_runs if cfg.over_budget == "drop" else cfg.n_models):
+        raise SubmissionFailed(
+            FailureReason.OVER_BUDGET,
+            f"Only {len(in_budget)} of {cfg.n_models} runs finished within the budget of {budget:.2f} s; "
+            f"at least {cfg.effective_min_runs} are needed.",
+        )
+    unlearned = artefacts.stack_outputs([artefacts.load_outputs(storage.run_outputs(ctx.submission_id, i)) for i in used])
+    result = score_outputs(unlearned, refs.head(len(used)), problem.forget.y.numpy(), cfg)
+    if result["score"] is None or not np.isfinite(result["score"]):
+        raise SubmissionFailed(
+            FailureReason.INVALID_OUTPUT,
+            "No forget example could be scored: every decision rule was degenerate for every example.",
+        )
+    result["budget_seconds"] = budget
+    result["run_seconds_median"] = float(np.median(seconds)) if seconds else None
+    result["elapsed_seconds"] = float(np.sum(seconds)) if seconds else None
+    return result

@@ -1,0 +1,20 @@
+"""Celery tasks: thin. Load by id, call the job, and the job records the status."""
+
+from __future__ import annotations
+
+from server.queue import PREPARE_COMPETITION, SCORE_SUBMISSION
+from server.settings import get_settings
+from worker import heartbeat  # noqa: F401 - registers the worker heartbeat signal handlers
+from worker.celery_app import app
+from worker.prepare_job import run_preparation
+from worker.score_job import run_scoring
+
+
+@app.task(name=SCORE_SUBMISSION, acks_late=True)
+def score_submission(submission_id: int) -> None:
+    run_scoring(submission_id, get_settings())
+
+
+@app.task(name=PREPARE_COMPETITION, acks_late=True)
+def prepare_competition(competition_id: int) -> None:
+    run_preparation(competition_id, get_settings())
