@@ -1,0 +1,271 @@
+"""The `arena` command: run the platform, and use it as a participant.
+
+Server and token come from --url/--token or ARENA_URL/ARENA_TOKEN.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli.client import ArenaClient, ClientError
+
+app = typer.Typer(help="Unlearning Arena: machine-unlearning competitions.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+err = Console(stderr=True)
+
+UrlOpt = Annotated[str, typer.Option("--url", envvar="ARENA_URL", help="Platform address.")]
+TokenOpt = Annotated[str | None, typer.Option("--token", envvar="ARENA_TOKEN", help="API token (arena login).")]
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _client(url: str, token: str | None = None) -> ArenaClient:
+    return ArenaClient(url, token)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+# --- running the platform ------------------------------------------------------------------
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the Alembic migrations to DATABASE_URL (default: SQLite under ./var)."""
+    from server.migrate import upgrade_database
+    from server.settings import get_settings
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    upgrade_database(settings.sqlalchemy_url)
+    console.print("database is at the newest migration")
+
+
+@app.command("seed-demo")
+def seed_demo() -> None:
+    """Create the digits-demo competition (if missing) and queue its preparation."""
+    from server.db import session_scope
+    from server.queue import enqueue_preparation
+    from server.services.platform import seed_demo as seed
+
+    with session_scope() as s:
+        comp = seed(s)
+        cid, status = comp.id, comp.status
+    if status == "draft":
+        enqueue_preparation(cid)
+    console.print(f"demo competition digits-demo: {status}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (default ARENA_HOST or 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default PORT or 8000).")] = None,
+) -> None:
+    """Run the platform: migrations, demo seed, one local worker and the API. Ctrl-C stops all."""
+    import uvicorn
+
+    from cli.serve import start_worker, stop_worker
+    from server.db import session_scope
+    from server.migrate import upgrade_database
+    from server.services.platform import enqueue_pending, recover_interrupted, seed_demo
+    from server.settings import get_settings
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    host = host or settings.host
+    port = port or settings.port
+    upgrade_database(settings.sqlalchemy_url)
+    with session_scope() as s:
+        if settings.seed_demo:
+            seed_demo(s)
+        if settings.embedded_broker:
+            recover_interrupted(s)
+        drafts, queued = enqueue_pending(s)
+    worker = start_worker(settings) if settings.start_worker else None
+    url = f"http://{host}:{port}"
+    console.print(
+        f"\n[bold]Unlearning Arena[/bold] at {url}  (API docs {url}/docs)\n"
+        f"database: {settings.sqlalchemy_url.split('@')[-1]}   broker: {settings.celery_broker_url.split('@')[-1]}\n"
+        f"worker: {'one local worker' if worker else 'none started (ARENA_START_WORKER=false)'}; "
+        f"{drafts} competition(s) to prepare, {queued} submission(s) queued\n\n"
+        "Submit:  arena register alice && export ARENA_TOKEN=$(arena login alice)\n"
+        "         arena submit --competition digits-demo examples/finetune.py\n"
+        "Ctrl-C stops everything.\n"
+    )
+    try:
+        uvicorn.run("server.app:app", host=host, port=port, log_level="info")
+    finally:
+        if worker is not None:
+            console.print("stopping the worker …")
+            stop_worker(worker)
+
+
+@app.command()
+def worker(concurrency: Annotated[int, typer.Option(help="Tasks at once.")] = 1) -> None:
+    """Run one Celery worker (for deployments with a real broker)."""
+    from cli.serve import worker_command
+    from server.settings import get_settings
+
+    cmd = worker_command(get_settings(), concurrency)
+    os.execv(cmd[0], cmd)
+
+
+# --- participants ----------------------------------------------------------------------------
+
+def _password(password: str | None, confirm: bool) -> str:
+    if password:
+        return password
+    env = os.environ.get("ARENA_PASSWORD")
+    if env:
+        return env
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+
+
+@app.command()
+def register(
+    username: str,
+    url: UrlOpt = DEFAULT_URL,
+    password: Annotated[str | None, typer.Option(help="Default: ARENA_PASSWORD or a prompt.")] = None,
+) -> None:
+    """Create an account."""
+    try:
+        _client(url).register(username, _password(password, True))
+    except ClientError as exc:
+        _fail(str(exc))
+    err.print(f"account {username!r} created; get a token with: arena login {username}")
+
+
+@app.command()
+def login(
+    username: str,
+    url: UrlOpt = DEFAULT_URL,
+    password: Annotated[str | None, typer.Option(help="Default: ARENA_PASSWORD or a prompt.")] = None,
+) -> None:
+    """Print a new API token (use it as ARENA_TOKEN)."""
+    try:
+        token = _client(url).token(username, _password(password, False))
+    except ClientError as exc:
+        _fail(str(exc))
+    print(token)
+
+
+def _show_result(sub: dict) -> None:
+    if sub["status"] == "scored":
+        table = Table(title=f"Submission {sub['id']} scored")
+        for col in ("score", "95% interval", "F", "retain ratio", "test ratio", "runs", "run time"):
+            table.add_column(col)
+        ci = sub.get("score_ci") or [None, None]
+        table.add_row(
+            f"{sub['score']:.4f}",
+            f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci[0] is not None else "",
+            f"{sub['forgetting_quality']:.4f}",
+            f"{sub['retain_ratio']:.4f}",
+            f"{sub['test_ratio']:.4f}",
+            f"{sub['runs_done']}/{sub['n_models']}",
+            f"{sub['elapsed_seconds']:.1f} s" if sub.get("elapsed_seconds") else "",
+        )
+        console.print(table)
+    elif sub["status"] == "failed":
+        err.print(f"[red]Submission {sub['id']} failed ({sub['failure_reason']})[/red]")
+        err.print(sub.get("failure_message") or "")
+        if not sub.get("counts_against_quota", True):
+            err.print("(this failure does not count against your quota)")
+    else:
+        console.print(f"Submission {sub['id']}: {sub['status']} ({sub['runs_done']}/{sub['n_models']} runs)")
+
+
+def _follow(client: ArenaClient, submission_id: int, poll: float) -> dict:
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True,
+    ) as bar:
+        task = bar.add_task("queued", total=None)
+        while True:
+            sub = client.submission(submission_id)
+            bar.update(task, description=sub["status"], completed=sub["runs_done"], total=sub["n_models"])
+            if sub["status"] in ("scored", "failed", "cancelled"):
+                return sub
+            time.sleep(poll)
+
+
+@app.command()
+def submit(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Your .py file.")],
+    competition: Annotated[str, typer.Option("--competition", "-c", help="Competition slug.")],
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    wait: Annotated[bool, typer.Option(help="Follow the submission until it is scored.")] = True,
+    poll: Annotated[float, typer.Option(help="Seconds between status checks.")] = 1.0,
+) -> None:
+    """Upload a submission and show its progress until the score arrives."""
+    if not token:
+        _fail("no token: run `arena login USERNAME` and pass --token or set ARENA_TOKEN")
+    client = _client(url, token)
+    try:
+        accepted = client.submit(competition, file)
+        err.print(f"submission {accepted['id']} accepted ({accepted['status']})")
+        if not wait:
+            print(accepted["id"])
+            return
+        sub = _follow(client, accepted["id"], poll)
+    except ClientError as exc:
+        _fail(str(exc))
+    _show_result(sub)
+    if sub["status"] != "scored":
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(submission_id: int, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
+    """Show a submission's status and score."""
+    try:
+        _show_result(_client(url, token).submission(submission_id))
+    except ClientError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def leaderboard(slug: str, url: UrlOpt = DEFAULT_URL) -> None:
+    """Print a competition's public leaderboard."""
+    try:
+        board = _client(url).leaderboard(slug)
+    except ClientError as exc:
+        _fail(str(exc))
+    table = Table(title=f"{slug} leaderboard (N = {board['n_models']})")
+    for col in ("#", "name", "score", "95% interval", "entries"):
+        table.add_column(col)
+    for r in board["rows"]:
+        ci = r.get("score_ci") or [None, None]
+        table.add_row(
+            str(r["rank"] or ""), r["name"] + (" (reference)" if r["reference"] else ""),
+            f"{r['score']:.4f}" + (" ≈" if r["tied_with_next"] else "") if r["score"] is not None else "",
+            f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci[0] is not None else "",
+            str(r["submissions"] or ""),
+        )
+    console.print(table)
+
+
+@app.command()
+def competitions(url: UrlOpt = DEFAULT_URL) -> None:
+    """List competitions."""
+    try:
+        rows = _client(url).competitions()
+    except ClientError as exc:
+        _fail(str(exc))
+    for c in rows:
+        console.print(f"{c['slug']:24} {c['status']:10} N={c['n_models']:<5} {c['title']}")
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

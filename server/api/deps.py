@@ -1,0 +1,66 @@
+"""Dependencies: the request's Session, settings, storage, and the calling user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header
+from sqlalchemy.orm import Session
+
+from server.db import get_sessionmaker
+from server.errors import ApiError
+from server.models import User
+from server.services.users import user_for_token
+from server.settings import Settings, get_settings
+from server.storage import Storage
+
+
+def get_db() -> Iterator[Session]:
+    session = get_sessionmaker()()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def get_storage(settings: Annotated[Settings, Depends(get_settings)]) -> Storage:
+    return Storage(settings)
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "Send the token as 'Authorization: Bearer <token>' (get one from POST /api/v1/tokens).",
+                       headers={"WWW-Authenticate": "Bearer"})
+    return token.strip()
+
+
+def optional_user(
+    db: Annotated[Session, Depends(get_db)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> User | None:
+    token = _bearer(authorization)
+    if token is None:
+        return None
+    user = user_for_token(db, token)
+    if user is None:
+        raise ApiError(401, "The token is unknown or revoked; get a new one from POST /api/v1/tokens.",
+                       headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
+def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    if user is None:
+        raise ApiError(401, "Log in first: send 'Authorization: Bearer <token>' (get one from POST /api/v1/tokens).",
+                       headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
+DbSession = Annotated[Session, Depends(get_db)]
+CurrentUser = Annotated[User, Depends(current_user)]
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+AppStorage = Annotated[Storage, Depends(get_storage)]

@@ -1,0 +1,53 @@
+"""Uploading a submission and following it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, File, UploadFile
+
+from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession
+from server.errors import ApiError
+from server.schemas import SubmissionAccepted, SubmissionPublic
+from server.services import competitions, submissions
+from server.services.uploads import validate_upload
+
+router = APIRouter(tags=["submissions"])
+CHUNK = 64 * 1024
+
+
+def _read_limited(upload: UploadFile, limit: int) -> bytes:
+    """Read at most ``limit`` + 1 bytes, so an oversized upload is never held whole."""
+    data = bytearray()
+    while chunk := upload.file.read(CHUNK):
+        data += chunk
+        if len(data) > limit:
+            raise ApiError(413, f"The file is larger than the limit of {limit:,} bytes. Upload only your unlearning code.")
+    return bytes(data)
+
+
+@router.post("/competitions/{slug}/submissions", status_code=202, response_model=SubmissionAccepted)
+def submit(
+    slug: str,
+    db: DbSession,
+    user: CurrentUser,
+    settings: AppSettings,
+    storage: AppStorage,
+    file: UploadFile | None = File(None, description="Your .py file defining unlearning(...)"),
+) -> SubmissionAccepted:
+    comp = competitions.get_competition(db, slug)
+    if file is None:
+        raise ApiError(400, "No file: send your .py file as the multipart form field 'file'.")
+    limit = competitions.max_upload_bytes(comp, settings)
+    upload = validate_upload(file.filename, _read_limited(file, limit), limit)
+    sub = submissions.create_submission(db, storage, user, comp, upload)
+    return SubmissionAccepted(id=sub.id, status=sub.status)
+
+
+@router.get("/competitions/{slug}/submissions", response_model=list[SubmissionPublic])
+def my_submissions(slug: str, db: DbSession, user: CurrentUser) -> list[SubmissionPublic]:
+    comp = competitions.get_competition(db, slug)
+    return [submissions.public_view(s) for s in submissions.list_for_user(db, comp, user)]
+
+
+@router.get("/submissions/{submission_id}", response_model=SubmissionPublic)
+def get_submission(submission_id: int, db: DbSession, user: CurrentUser) -> SubmissionPublic:
+    return submissions.public_view(submissions.get_for_reader(db, submission_id, user))

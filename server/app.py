@@ -1,0 +1,29 @@
+"""The FastAPI application: API under /api/v1, public pages, static files."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from server import errors, pages
+from server.api.routes import accounts, competitions, submissions, system
+
+API_PREFIX = "/api/v1"
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Unlearning Arena",
+        version="0.1.0",
+        description="Machine-unlearning competitions: submit `unlearning(net, retain_loader, forget_loader, val_loader)`.",
+    )
+    errors.install(app)
+    for router in (accounts.router, competitions.router, submissions.router, system.router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(system.router, include_in_schema=False)  # /health, /metrics at the root for probes
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(pages.FRONTEND / "static")), name="static")
+    return app
+
+
+app = create_app()

@@ -1,0 +1,80 @@
+"""Validation of an uploaded submission file before anything is stored.
+
+Each rejection says what is wrong and how to fix it. Nothing the file contains is executed
+here: the check is syntactic (the file compiles and defines ``unlearning`` with four
+parameters at module level).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from dataclasses import dataclass
+
+from server.errors import ApiError
+
+SIGNATURE = "unlearning(net, retain_loader, forget_loader, val_loader)"
+
+
+@dataclass(frozen=True)
+class ValidatedUpload:
+    filename: str
+    kind: str
+    content: bytes
+    sha256: str
+
+
+def _reject(status: int, message: str) -> ApiError:
+    return ApiError(status, message)
+
+
+def validate_upload(filename: str | None, content: bytes, max_bytes: int) -> ValidatedUpload:
+    name = (filename or "").strip() or "submission.py"
+    if len(content) > max_bytes:
+        raise _reject(413, f"The file is {len(content):,} bytes; the limit is {max_bytes:,} bytes. Upload only your unlearning code.")
+    if not name.lower().endswith(".py"):
+        raise _reject(415, f"{name!r} is not a .py file: upload a Python file that defines {SIGNATURE}.")
+    if not content.strip():
+        raise _reject(422, f"The file is empty: it must define {SIGNATURE}.")
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _reject(
+            422, f"The file is not UTF-8 text (undecodable byte at position {exc.start}); save it as UTF-8 Python source."
+        ) from None
+    if "\x00" in text:
+        raise _reject(422, "The file contains NUL bytes, so it is not Python source; upload the .py file itself.")
+    try:
+        tree = ast.parse(text, filename=name)
+    except SyntaxError as exc:
+        where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
+        raise _reject(422, f"Syntax error in {name} at {where}: {exc.msg}. Fix it and upload again.") from None
+    except (ValueError, RecursionError, MemoryError):
+        raise _reject(422, "The file could not be parsed as Python source (too deeply nested or malformed).") from None
+    _check_entry_point(tree)
+    return ValidatedUpload(name, "py", content, hashlib.sha256(content).hexdigest())
+
+
+def _check_entry_point(tree: ast.Module) -> None:
+    funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == "unlearning"]
+    if not funcs:
+        assigned = any(
+            isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "unlearning" for t in n.targets)
+            for n in tree.body
+        )
+        if assigned:
+            return  # e.g. `unlearning = make_method(...)`: checked when it is imported
+        raise _reject(422, f"The file does not define a top-level function {SIGNATURE}.")
+    fn = funcs[-1]
+    if isinstance(fn, ast.AsyncFunctionDef):
+        raise _reject(422, "`unlearning` must be a plain function, not `async def`.")
+    args = fn.args
+    positional = len(args.posonlyargs) + len(args.args)
+    if args.vararg is None and positional < 4:
+        raise _reject(
+            422,
+            f"`unlearning` takes {positional} positional parameter(s); it must accept four: {SIGNATURE}.",
+        )
+    required = positional - len(args.defaults)
+    if required > 4:
+        raise _reject(422, f"`unlearning` requires {required} arguments; it is called with four: {SIGNATURE}.")

@@ -1,0 +1,45 @@
+"""Accounts and API tokens."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.errors import ApiError
+from server.models import ApiToken, Role, User, utcnow
+from server.security import hash_password, new_token, token_digest, verify_password
+
+
+def create_user(session: Session, username: str, password: str, role: Role = Role.PARTICIPANT) -> User:
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise ApiError(409, f"The username {username!r} is taken; choose another.")
+    user = User(username=username, password_hash=hash_password(password), role=role)
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise ApiError(409, f"The username {username!r} is taken; choose another.") from None
+    return user
+
+
+def issue_token(session: Session, username: str, password: str) -> str:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not verify_password(user.password_hash, password):
+        raise ApiError(401, "Wrong username or password.")
+    token, digest = new_token()
+    session.add(ApiToken(user_id=user.id, token_hash=digest))
+    session.commit()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    row = session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None))
+    )
+    if row is None:
+        return None
+    row.last_used_at = utcnow()
+    session.commit()
+    return row.user
