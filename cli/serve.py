@@ -26,14 +26,20 @@ def start_worker(settings: Settings) -> subprocess.Popen:
     return subprocess.Popen(worker_command(settings), env=env, start_new_session=True)
 
 
-def stop_worker(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    if proc.poll() is not None:
-        return
+def stop_worker(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """Warm shutdown, then cold after ``grace`` s, then kill; interrupted work is requeued at
+    the next start (embedded) or redelivered by the broker (acks_late)."""
+    for sig in (signal.SIGTERM, signal.SIGQUIT):
+        if proc.poll() is not None:
+            return
+        try:
+            proc.send_signal(sig)
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
     except ProcessLookupError:
         pass
+    proc.wait(timeout=10)

@@ -49,8 +49,8 @@ def main() -> int:
     status = os.fdopen(args.status_fd, "wb", buffering=0)
     control = os.fdopen(args.control_fd, "rb")
 
-    def send(kind: str, **fields: object) -> None:
-        status.write(proto.encode(kind, **fields))
+    def send(event: str, **fields: object) -> None:
+        status.write(proto.encode(event, **fields))
 
     def fail(kind: str, message: str) -> int:
         send(proto.ERROR, kind=kind, message=message)

@@ -16,8 +16,8 @@ INPUT_SPEC = "spec.json"  # model spec, seed, batch size, device, threads
 OUTPUT_WEIGHTS = "returned.safetensors"
 
 
-def encode(kind: str, **fields: Any) -> bytes:
-    return (json.dumps({"event": kind, **fields}) + "\n").encode()
+def encode(event: str, **fields: Any) -> bytes:
+    return (json.dumps({"event": event, **fields}) + "\n").encode()
 
 
 def decode(line: bytes) -> dict[str, Any]:

@@ -1,0 +1,32 @@
+"""Shared fixtures. The in-process tests use their own var dir (SQLite + filesystem broker);
+end-to-end tests start the real platform (`arena serve`) in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Settings are read once per process: point this test process at a private var dir first.
+_VAR = Path(tempfile.mkdtemp(prefix="arena-tests-"))
+os.environ["ARENA_VAR_DIR"] = str(_VAR)
+for _name in ("DATABASE_URL", "BROKER_URL", "ARENA_DATABASE_URL", "ARENA_BROKER_URL"):
+    os.environ.pop(_name, None)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def var_dir() -> Path:
+    return _VAR
+
+
+@pytest.fixture(scope="session")
+def migrated_db(var_dir):
+    from server.migrate import upgrade_database
+    from server.settings import get_settings
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    upgrade_database(settings.sqlalchemy_url)
+    return settings.sqlalchemy_url

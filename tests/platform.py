@@ -1,0 +1,97 @@
+"""Start the real platform (`arena serve`: API + Celery worker) in a subprocess for a test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from server.competition_config import CompetitionConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiny_config(slug: str = "tiny", **scoring: object) -> CompetitionConfig:
+    """A competition small enough for tests: 300 digits, 24 to forget, N = 4, small MLP."""
+    return CompetitionConfig.model_validate(
+        {
+            "slug": slug,
+            "title": "Tiny test competition",
+            "seed": 7,
+            "dataset": {"loader": "sklearn_digits", "max_examples": 300},
+            "split": {"forget_size": 24},
+            "model": {"hidden": [32]},
+            "recipe": {"epochs": 10},
+            "scoring": {"n_models": 4, "budget_floor_seconds": 1.5, "timing_repeats": 1,
+                        "bootstrap_resamples": 200, **scoring},
+        }
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_platform(env_overrides: dict[str, str], log_path: Path, timeout: float = 90.0) -> Iterator[str]:
+    """Yield the base URL of a running platform; stop it with SIGINT (Ctrl-C) afterwards."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
+    env.update({"PORT": str(port), "ARENA_SEED_DEMO": "false", "ARENA_HEARTBEAT_SECONDS": "1"})
+    env.update(env_overrides)
+    arena = str(Path(sys.executable).parent / "arena")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([arena, "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"arena serve exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/api/v1/health", timeout=2).json().get("status") == "ok":
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"platform not healthy after {timeout} s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("arena serve did not stop within 60 s of Ctrl-C") from None
+
+
+def wait_for_submission(client: httpx.Client, submission_id: int, timeout: float = 300.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sub = client.get(f"/api/v1/submissions/{submission_id}").json()
+        if sub["status"] in ("scored", "failed", "cancelled"):
+            return sub
+        time.sleep(0.5)
+    raise AssertionError(f"submission {submission_id} not finished after {timeout} s: {sub}")
+
+
+def wait_for_competition(url: str, slug: str, timeout: float = 180.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        comp = httpx.get(f"{url}/api/v1/competitions/{slug}", timeout=5).json()
+        if comp["status"] in ("ready", "failed"):
+            return comp
+        time.sleep(0.5)
+    raise AssertionError(f"competition {slug} not prepared after {timeout} s")
