@@ -67,6 +67,12 @@ def seed_demo() -> None:
     console.print(f"demo competition digits-demo: {status}")
 
 
+def _masked_db(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default ARENA_HOST or 127.0.0.1).")] = None,
@@ -74,6 +80,7 @@ def serve(
 ) -> None:
     """Run the platform: migrations, demo seed, one local worker and the API. Ctrl-C stops all."""
     import uvicorn
+    from kombu.utils.url import maybe_sanitize_url
 
     from cli.serve import start_worker, stop_worker
     from server.db import session_scope
@@ -96,7 +103,7 @@ def serve(
     url = f"http://{host}:{port}"
     console.print(
         f"\n[bold]Unlearning Arena[/bold] at {url}  (API docs {url}/docs)\n"
-        f"database: {settings.sqlalchemy_url.split('@')[-1]}   broker: {settings.celery_broker_url.split('@')[-1]}\n"
+        f"database: {_masked_db(settings.sqlalchemy_url)}   broker: {maybe_sanitize_url(settings.celery_broker_url)}\n"
         f"worker: {'one local worker' if worker else 'none started (ARENA_START_WORKER=false)'}; "
         f"{drafts} competition(s) to prepare, {queued} submission(s) queued\n\n"
         "Submit:  arena register alice && export ARENA_TOKEN=$(arena login alice)\n"
