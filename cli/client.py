@@ -38,7 +38,9 @@ class ArenaClient:
         return self._call("POST", "/users", json={"username": username, "password": password})
 
     def token(self, username: str, password: str) -> str:
-        return self._call("POST", "/tokens", json={"username": username, "password": password})["token"]
+        return self._call("POST", "/tokens", json={"username": username, "password": password})[
+            "token"
+        ]
 
     def competition(self, slug: str) -> dict:
         return self._call("GET", f"/competitions/{slug}")
@@ -48,7 +50,11 @@ class ArenaClient:
 
     def submit(self, slug: str, path: Path) -> dict:
         with open(path, "rb") as fh:
-            return self._call("POST", f"/competitions/{slug}/submissions", files={"file": (path.name, fh, "text/x-python")})
+            return self._call(
+                "POST",
+                f"/competitions/{slug}/submissions",
+                files={"file": (path.name, fh, "text/x-python")},
+            )
 
     def submission(self, submission_id: int) -> dict:
         return self._call("GET", f"/submissions/{submission_id}")

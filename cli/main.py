@@ -25,7 +25,9 @@ console = Console()
 err = Console(stderr=True)
 
 UrlOpt = Annotated[str, typer.Option("--url", envvar="ARENA_URL", help="Platform address.")]
-TokenOpt = Annotated[str | None, typer.Option("--token", envvar="ARENA_TOKEN", help="API token (arena login).")]
+TokenOpt = Annotated[
+    str | None, typer.Option("--token", envvar="ARENA_TOKEN", help="API token (arena login).")
+]
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
@@ -39,6 +41,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 # --- running the platform ------------------------------------------------------------------
+
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
@@ -75,7 +78,9 @@ def _masked_db(url: str) -> str:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Listen address (default ARENA_HOST or 127.0.0.1).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Listen address (default ARENA_HOST or 127.0.0.1).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default PORT or 8000).")] = None,
 ) -> None:
     """Run the platform: migrations, demo seed, one local worker and the API. Ctrl-C stops all."""
@@ -130,6 +135,7 @@ def worker(concurrency: Annotated[int, typer.Option(help="Tasks at once.")] = 1)
 
 # --- participants ----------------------------------------------------------------------------
 
+
 def _password(password: str | None, confirm: bool) -> str:
     if password:
         return password
@@ -143,7 +149,9 @@ def _password(password: str | None, confirm: bool) -> str:
 def register(
     username: str,
     url: UrlOpt = DEFAULT_URL,
-    password: Annotated[str | None, typer.Option(help="Default: ARENA_PASSWORD or a prompt.")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Default: ARENA_PASSWORD or a prompt.")
+    ] = None,
 ) -> None:
     """Create an account."""
     try:
@@ -157,7 +165,9 @@ def register(
 def login(
     username: str,
     url: UrlOpt = DEFAULT_URL,
-    password: Annotated[str | None, typer.Option(help="Default: ARENA_PASSWORD or a prompt.")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Default: ARENA_PASSWORD or a prompt.")
+    ] = None,
 ) -> None:
     """Print a new API token (use it as ARENA_TOKEN)."""
     try:
@@ -189,18 +199,26 @@ def _show_result(sub: dict) -> None:
         if not sub.get("counts_against_quota", True):
             err.print("(this failure does not count against your quota)")
     else:
-        console.print(f"Submission {sub['id']}: {sub['status']} ({sub['runs_done']}/{sub['n_models']} runs)")
+        console.print(
+            f"Submission {sub['id']}: {sub['status']} ({sub['runs_done']}/{sub['n_models']} runs)"
+        )
 
 
 def _follow(client: ArenaClient, submission_id: int, poll: float) -> dict:
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
     ) as bar:
         task = bar.add_task("queued", total=None)
         while True:
             sub = client.submission(submission_id)
-            bar.update(task, description=sub["status"], completed=sub["runs_done"], total=sub["n_models"])
+            bar.update(
+                task, description=sub["status"], completed=sub["runs_done"], total=sub["n_models"]
+            )
             if sub["status"] in ("scored", "failed", "cancelled"):
                 return sub
             time.sleep(poll)
@@ -208,7 +226,9 @@ def _follow(client: ArenaClient, submission_id: int, poll: float) -> dict:
 
 @app.command()
 def submit(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Your .py file.")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Your .py file.")
+    ],
     competition: Annotated[str, typer.Option("--competition", "-c", help="Competition slug.")],
     url: UrlOpt = DEFAULT_URL,
     token: TokenOpt = None,
@@ -255,8 +275,11 @@ def leaderboard(slug: str, url: UrlOpt = DEFAULT_URL) -> None:
     for r in board["rows"]:
         ci = r.get("score_ci") or [None, None]
         table.add_row(
-            str(r["rank"] or ""), r["name"] + (" (reference)" if r["reference"] else ""),
-            f"{r['score']:.4f}" + (" ≈" if r["tied_with_next"] else "") if r["score"] is not None else "",
+            str(r["rank"] or ""),
+            r["name"] + (" (reference)" if r["reference"] else ""),
+            f"{r['score']:.4f}" + (" ≈" if r["tied_with_next"] else "")
+            if r["score"] is not None
+            else "",
             f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci[0] is not None else "",
             str(r["submissions"] or ""),
         )

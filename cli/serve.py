@@ -13,9 +13,20 @@ from server.settings import Settings
 
 def worker_command(settings: Settings, concurrency: int = 1) -> list[str]:
     return [
-        sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-        "--loglevel=INFO", f"--concurrency={concurrency}", "-Q", "arena",
-        "--without-gossip", "--without-mingle", "-n", f"arena-{os.getpid()}@{socket.gethostname()}",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={concurrency}",
+        "-Q",
+        "arena",
+        "--without-gossip",
+        "--without-mingle",
+        "-n",
+        f"arena-{os.getpid()}@{socket.gethostname()}",
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+
 from server.db import make_engine
 from server.models import Base
 from server.settings import get_settings

@@ -13,7 +13,9 @@ from numpy.typing import ArrayLike
 _CHUNK = 200  # resamples per chunk, to bound memory for large forget sets
 
 
-def _resampled_scores(points: np.ndarray, factors: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+def _resampled_scores(
+    points: np.ndarray, factors: np.ndarray, n_resamples: int, seed: int
+) -> np.ndarray:
     """Scores of each row of ``points`` (groups × examples) on shared resampled example sets."""
     n_groups, n_examples = points.shape
     rng = np.random.default_rng(seed)
@@ -33,7 +35,9 @@ def _resampled_scores(points: np.ndarray, factors: np.ndarray, n_resamples: int,
 def _check(points: ArrayLike, n_resamples: int, level: float) -> np.ndarray:
     p = np.asarray(points, dtype=np.float64)
     if p.ndim != 1 or p.size == 0:
-        raise ValueError(f"points must be a non-empty 1-D array of per-example H(ε), got shape {p.shape}")
+        raise ValueError(
+            f"points must be a non-empty 1-D array of per-example H(ε), got shape {p.shape}"
+        )
     if n_resamples < 1:
         raise ValueError(f"parameter 'n_resamples' must be >= 1, got {n_resamples!r}")
     if not 0 < level < 1:
@@ -101,8 +105,12 @@ def paired_difference_interval(
     a = _check(points_a, n_resamples, level)
     b = _check(points_b, n_resamples, level)
     if a.shape != b.shape:
-        raise ValueError(f"points_a and points_b must cover the same examples, got {a.shape} and {b.shape}")
-    scores = _resampled_scores(np.stack([a, b]), np.array([factor_a, factor_b], float), n_resamples, seed)
+        raise ValueError(
+            f"points_a and points_b must cover the same examples, got {a.shape} and {b.shape}"
+        )
+    scores = _resampled_scores(
+        np.stack([a, b]), np.array([factor_a, factor_b], float), n_resamples, seed
+    )
     diff = scores[0] - scores[1]
     alpha = (1 - level) / 2
     low, high = np.nanquantile(diff, [alpha, 1 - alpha])

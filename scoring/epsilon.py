@@ -70,14 +70,18 @@ def _validate_groups(unlearned: ArrayLike, retrained: ArrayLike) -> tuple[np.nda
                 f"got shape {a.shape}"
             )
         if not np.all(np.isfinite(a)):
-            raise ValueError(f"parameter '{name}' of per_example_epsilons must be finite, got NaN or inf")
+            raise ValueError(
+                f"parameter '{name}' of per_example_epsilons must be finite, got NaN or inf"
+            )
     if u.shape != r.shape:
         raise ValueError(
             "parameters 'unlearned' and 'retrained' of per_example_epsilons must have the same shape "
             f"(n_examples, N), got {u.shape} and {r.shape}"
         )
     if u.shape[1] < 2:
-        raise ValueError(f"per_example_epsilons needs N >= 2 models per group, got N = {u.shape[1]}")
+        raise ValueError(
+            f"per_example_epsilons needs N >= 2 models per group, got N = {u.shape[1]}"
+        )
     return u, r
 
 
@@ -143,9 +147,13 @@ def per_example_epsilons(
     50.0
     """
     if rules not in RULES:
-        raise ValueError(f"parameter 'rules' of per_example_epsilons must be one of {RULES}, got {rules!r}")
+        raise ValueError(
+            f"parameter 'rules' of per_example_epsilons must be one of {RULES}, got {rules!r}"
+        )
     if not (0.0 <= float(delta) < 1.0):
-        raise ValueError(f"parameter 'delta' of per_example_epsilons must be in [0, 1), got {delta!r}")
+        raise ValueError(
+            f"parameter 'delta' of per_example_epsilons must be in [0, 1), got {delta!r}"
+        )
     if not float(cap) > 0:
         raise ValueError(f"parameter 'cap' of per_example_epsilons must be > 0, got {cap!r}")
     u, r = _validate_groups(unlearned, retrained)

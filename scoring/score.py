@@ -32,7 +32,9 @@ def final_score(
         ("test_acc_unlearned", test_acc_unlearned),
     ):
         if not (value >= 0 and math.isfinite(value)):
-            raise ValueError(f"parameter '{name}' of final_score must be finite and >= 0, got {value!r}")
+            raise ValueError(
+                f"parameter '{name}' of final_score must be finite and >= 0, got {value!r}"
+            )
     return float(
         forgetting_quality
         * (retain_acc_unlearned / retain_acc_retrained)

@@ -36,15 +36,23 @@ def logit_scaled_confidence(logits: ArrayLike, labels: ArrayLike) -> NDArray[np.
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(labels)
     if z.ndim < 2:
-        raise ValueError(f"parameter 'logits' must have shape (..., n_examples, n_classes), got {z.shape}")
+        raise ValueError(
+            f"parameter 'logits' must have shape (..., n_examples, n_classes), got {z.shape}"
+        )
     if z.shape[-1] < 2:
         raise ValueError(f"parameter 'logits' needs at least 2 classes, got {z.shape[-1]}")
     if y.ndim != 1 or y.shape[0] != z.shape[-2]:
         raise ValueError(
             f"parameter 'labels' must have shape ({z.shape[-2]},) to match 'logits', got {y.shape}"
         )
-    if not np.issubdtype(y.dtype, np.integer) or y.min(initial=0) < 0 or y.max(initial=0) >= z.shape[-1]:
-        raise ValueError(f"parameter 'labels' must be integers in [0, {z.shape[-1]}), got {y.dtype}")
+    if (
+        not np.issubdtype(y.dtype, np.integer)
+        or y.min(initial=0) < 0
+        or y.max(initial=0) >= z.shape[-1]
+    ):
+        raise ValueError(
+            f"parameter 'labels' must be integers in [0, {z.shape[-1]}), got {y.dtype}"
+        )
     idx = np.broadcast_to(y[:, None], z.shape[:-1] + (1,))
     true_logit = np.take_along_axis(z, idx, axis=-1)[..., 0]
     others = z.copy()

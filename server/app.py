@@ -20,7 +20,9 @@ def create_app() -> FastAPI:
     errors.install(app)
     for router in (accounts.router, competitions.router, submissions.router, system.router):
         app.include_router(router, prefix=API_PREFIX)
-    app.include_router(system.router, include_in_schema=False)  # /health, /metrics at the root for probes
+    app.include_router(
+        system.router, include_in_schema=False
+    )  # /health, /metrics at the root for probes
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(pages.FRONTEND / "static")), name="static")
     return app

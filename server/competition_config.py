@@ -23,14 +23,18 @@ class DatasetConfig(_Strict):
         "sklearn_digits", description="Built-in dataset that ships with an installed package."
     )
     max_examples: int | None = Field(
-        None, ge=20, description="Use only the first examples of a fixed shuffle (for tiny competitions)."
+        None,
+        ge=20,
+        description="Use only the first examples of a fixed shuffle (for tiny competitions).",
     )
 
 
 class SplitConfig(_Strict):
     test_fraction: float = Field(0.2, gt=0, lt=1)
     val_fraction: float = Field(0.1, gt=0, lt=1)
-    forget_size: int = Field(100, ge=2, description="Number of train examples to forget (a random sample).")
+    forget_size: int = Field(
+        100, ge=2, description="Number of train examples to forget (a random sample)."
+    )
 
     @model_validator(mode="after")
     def _fractions(self) -> SplitConfig:
@@ -61,7 +65,9 @@ class RecipeConfig(_Strict):
 
 
 class ScoringConfig(_Strict):
-    n_models: int = Field(32, ge=2, le=4096, description="N: runs per submission and reference models.")
+    n_models: int = Field(
+        32, ge=2, le=4096, description="N: runs per submission and reference models."
+    )
     rules: Literal["official"] = "official"
     delta: float = Field(1e-5, ge=0, lt=1)
     epsilon_cap: float = Field(50.0, gt=0)
@@ -69,7 +75,9 @@ class ScoringConfig(_Strict):
     budget_floor_seconds: float = Field(0.0, ge=0)
     grace_fraction: float = Field(0.10, ge=0)
     grace_min_seconds: float = Field(1.0, ge=0)
-    timing_repeats: int = Field(3, ge=1, le=20, description="Warm timings of the original training.")
+    timing_repeats: int = Field(
+        3, ge=1, le=20, description="Warm timings of the original training."
+    )
     over_budget: Literal["fail", "drop"] = "fail"
     min_runs: int | None = Field(None, ge=2, description="With over_budget=drop; default N/2.")
     bootstrap_resamples: int = Field(1000, ge=10, le=100_000)
@@ -95,13 +103,17 @@ class CompetitionConfig(_Strict):
     recipe: RecipeConfig = Field(default_factory=RecipeConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
-    loader_batch_size: int = Field(64, ge=1, le=65_536, description="Batch size of the loaders handed to unlearning().")
+    loader_batch_size: int = Field(
+        64, ge=1, le=65_536, description="Batch size of the loaders handed to unlearning()."
+    )
 
     @field_validator("slug")
     @classmethod
     def _slug(cls, value: str) -> str:
         if not SLUG_RE.match(value):
-            raise ValueError("slug must be 3-64 characters of a-z, 0-9 and '-', not starting or ending with '-'")
+            raise ValueError(
+                "slug must be 3-64 characters of a-z, 0-9 and '-', not starting or ending with '-'"
+            )
         return value
 
 

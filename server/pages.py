@@ -19,7 +19,9 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, db: DbSession, settings: AppSettings) -> HTMLResponse:
-    comps = [competitions.public_view(db, c, None, settings) for c in competitions.list_competitions(db)]
+    comps = [
+        competitions.public_view(db, c, None, settings) for c in competitions.list_competitions(db)
+    ]
     return templates.TemplateResponse(request, "home.html", {"competitions": comps})
 
 

@@ -9,8 +9,12 @@ from pydantic import BaseModel, Field
 
 
 class UserCreate(BaseModel):
-    username: str = Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$",
-                          description="3-32 characters: letters, digits, '_', '.', '-'")
+    username: str = Field(
+        min_length=3,
+        max_length=32,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="3-32 characters: letters, digits, '_', '.', '-'",
+    )
     password: str = Field(min_length=8, max_length=256, description="At least 8 characters.")
 
 

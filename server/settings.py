@@ -27,15 +27,29 @@ class Settings(BaseSettings):
         description="Celery broker URL (redis:// or amqp://); empty means the embedded filesystem broker.",
     )
     host: str = Field(default="127.0.0.1", description="Address the API listens on.")
-    port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "ARENA_PORT"), ge=1, le=65535)
-    var_dir: Path = Field(default=Path("var"), description="Where the embedded database, broker and files live.")
-    max_upload_bytes: int = Field(default=1_000_000, ge=1, description="Largest accepted submission file.")
-    worker_threads: int = Field(default=0, ge=0, description="CPU threads per run and for training; 0 = all cores.")
-    seed_demo: bool = Field(default=True, description="`arena serve` seeds the digits-demo competition.")
-    start_worker: bool = Field(default=True, description="`arena serve` starts one local Celery worker.")
+    port: int = Field(
+        default=8000, validation_alias=AliasChoices("PORT", "ARENA_PORT"), ge=1, le=65535
+    )
+    var_dir: Path = Field(
+        default=Path("var"), description="Where the embedded database, broker and files live."
+    )
+    max_upload_bytes: int = Field(
+        default=1_000_000, ge=1, description="Largest accepted submission file."
+    )
+    worker_threads: int = Field(
+        default=0, ge=0, description="CPU threads per run and for training; 0 = all cores."
+    )
+    seed_demo: bool = Field(
+        default=True, description="`arena serve` seeds the digits-demo competition."
+    )
+    start_worker: bool = Field(
+        default=True, description="`arena serve` starts one local Celery worker."
+    )
     heartbeat_seconds: float = Field(default=10.0, gt=0, description="Worker heartbeat interval.")
     import_timeout_seconds: float = Field(
-        default=60.0, gt=0, description="Time a submission's top-level code may take before its first run."
+        default=60.0,
+        gt=0,
+        description="Time a submission's top-level code may take before its first run.",
     )
 
     @field_validator("var_dir")

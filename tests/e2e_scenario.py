@@ -17,14 +17,14 @@ from server.services.platform import seed_competition
 from tests.platform import wait_for_competition, wait_for_submission
 
 ROOT = Path(__file__).resolve().parent.parent
-CRASHING = '''
+CRASHING = """
 def helper(net):
     raise RuntimeError("boom from participant code")
 
 
 def unlearning(net, retain_loader, forget_loader, val_loader):
     return helper(net)
-'''
+"""
 
 
 def create_competition_in(url: str, config: CompetitionConfig) -> None:
@@ -56,7 +56,11 @@ def run_scenario(url: str, slug: str, tmp_path: Path, *, use_cli: bool = True) -
     assert comp["status"] == "ready", comp
     assert comp["budgets"] and comp["budgets"][0]["budget_seconds"] >= 1.5
 
-    alice, bob, carol = participant(url, "alice"), participant(url, "bob"), participant(url, "carol")
+    alice, bob, carol = (
+        participant(url, "alice"),
+        participant(url, "bob"),
+        participant(url, "carol"),
+    )
     retrain_id = upload(alice, slug, "retrain.py", (ROOT / "examples" / "retrain.py").read_bytes())
     crash_id = upload(carol, slug, "crash.py", CRASHING.encode())
 
@@ -64,9 +68,19 @@ def run_scenario(url: str, slug: str, tmp_path: Path, *, use_cli: bool = True) -
         token = bob.headers["Authorization"].split()[1]
         env = {**os.environ, "ARENA_URL": url, "ARENA_TOKEN": token}
         out = subprocess.run(
-            [str(Path(sys.executable).parent / "arena"), "submit", "--competition", slug,
-             str(ROOT / "examples" / "identity.py"), "--poll", "0.3"],
-            env=env, capture_output=True, text=True, timeout=300,
+            [
+                str(Path(sys.executable).parent / "arena"),
+                "submit",
+                "--competition",
+                slug,
+                str(ROOT / "examples" / "identity.py"),
+                "--poll",
+                "0.3",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert out.returncode == 0, out.stderr + out.stdout
         assert "scored" in out.stdout
@@ -88,7 +102,9 @@ def run_scenario(url: str, slug: str, tmp_path: Path, *, use_cli: bool = True) -
     assert low <= retrain["score"] <= high
     assert retrain["runs_done"] == retrain["n_models"] == 4
     assert len(retrain["runs"]) == 4
-    assert all(r["status"] == "finished" and r["seconds"] <= r["budget_seconds"] for r in retrain["runs"])
+    assert all(
+        r["status"] == "finished" and r["seconds"] <= r["budget_seconds"] for r in retrain["runs"]
+    )
     assert sum(retrain["epsilon_histogram"]["counts"]) == 24 - retrain["n_unscorable"]
 
     assert crash["status"] == "failed"
@@ -96,7 +112,9 @@ def run_scenario(url: str, slug: str, tmp_path: Path, *, use_cli: bool = True) -
     assert crash["counts_against_quota"] is True
     message = crash["failure_message"]
     assert "boom from participant code" in message and "in helper" in message
-    assert "sandbox_entry" not in message and "worker/" not in message  # only the participant's frames
+    assert (
+        "sandbox_entry" not in message and "worker/" not in message
+    )  # only the participant's frames
 
     # nobody else may read a submission
     assert bob.get(f"/api/v1/submissions/{retrain_id}").status_code == 404

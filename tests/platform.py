@@ -30,8 +30,13 @@ def tiny_config(slug: str = "tiny", **scoring: object) -> CompetitionConfig:
             "split": {"forget_size": 24},
             "model": {"hidden": [32]},
             "recipe": {"epochs": 10},
-            "scoring": {"n_models": 4, "budget_floor_seconds": 1.5, "timing_repeats": 1,
-                        "bootstrap_resamples": 200, **scoring},
+            "scoring": {
+                "n_models": 4,
+                "budget_floor_seconds": 1.5,
+                "timing_repeats": 1,
+                "bootstrap_resamples": 200,
+                **scoring,
+            },
         }
     )
 
@@ -43,7 +48,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_platform(env_overrides: dict[str, str], log_path: Path, timeout: float = 90.0) -> Iterator[str]:
+def running_platform(
+    env_overrides: dict[str, str], log_path: Path, timeout: float = 90.0
+) -> Iterator[str]:
     """Yield the base URL of a running platform; stop it with SIGINT (Ctrl-C) afterwards."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
@@ -51,20 +58,26 @@ def running_platform(env_overrides: dict[str, str], log_path: Path, timeout: flo
     env.update(env_overrides)
     arena = str(Path(sys.executable).parent / "arena")
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([arena, "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [arena, "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"arena serve exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"arena serve exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}"
+                )
             try:
                 if httpx.get(f"{url}/api/v1/health", timeout=2).json().get("status") == "ok":
                     break
             except (httpx.HTTPError, ValueError):
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"platform not healthy after {timeout} s:\n{log_path.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"platform not healthy after {timeout} s:\n{log_path.read_text()[-3000:]}"
+                )
             time.sleep(0.5)
         yield url
     finally:

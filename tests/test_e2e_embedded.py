@@ -16,4 +16,7 @@ def test_submission_scored_end_to_end_embedded(tmp_path):
     create_competition_in(f"sqlite:///{var / 'arena.db'}", tiny_config("tiny-embedded"))
     with running_platform({"ARENA_VAR_DIR": str(var)}, tmp_path / "serve.log") as url:
         run_scenario(url, "tiny-embedded", tmp_path, use_cli=True)
-    assert "Cold shutdown" in (tmp_path / "serve.log").read_text() or "Warm shutdown" in (tmp_path / "serve.log").read_text()
+    assert (
+        "Cold shutdown" in (tmp_path / "serve.log").read_text()
+        or "Warm shutdown" in (tmp_path / "serve.log").read_text()
+    )

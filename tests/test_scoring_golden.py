@@ -17,8 +17,14 @@ def _cases():
         data = {k: d[k] for k in d.files}
     n = int(data["n_cases"])
     return [
-        pytest.param({k[len(f"case_{i:03d}_"):]: v for k, v in data.items() if k.startswith(f"case_{i:03d}_")},
-                     id=f"{i:03d}-{str(data[f'case_{i:03d}_kind'])}")
+        pytest.param(
+            {
+                k[len(f"case_{i:03d}_") :]: v
+                for k, v in data.items()
+                if k.startswith(f"case_{i:03d}_")
+            },
+            id=f"{i:03d}-{str(data[f'case_{i:03d}_kind'])}",
+        )
         for i in range(n)
     ]
 
@@ -57,7 +63,11 @@ def test_forgetting_quality_and_final_match_official(case):
 
 def test_unscorable_examples_are_left_out_of_f():
     with np.load(GOLDEN) as d:
-        u, r, by_example = d["case_016_unlearned"], d["case_016_retrained"], d["case_016_eps_by_example"]
+        u, r, by_example = (
+            d["case_016_unlearned"],
+            d["case_016_retrained"],
+            d["case_016_eps_by_example"],
+        )
     eps = scoring.per_example_epsilons(u, r)
     assert np.isnan(eps).sum() == np.isnan(by_example).sum() >= 1
     expected = scoring.epsilon_points(by_example[~np.isnan(by_example)], u.shape[1]).mean()

@@ -15,7 +15,9 @@ def test_signal_is_logit_of_true_class_probability():
     labels = np.array([2, 0])
     p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     py = p[[0, 1], labels]
-    np.testing.assert_allclose(scoring.logit_scaled_confidence(logits, labels), np.log(py) - np.log1p(-py))
+    np.testing.assert_allclose(
+        scoring.logit_scaled_confidence(logits, labels), np.log(py) - np.log1p(-py)
+    )
 
 
 def test_signal_is_clipped_like_the_official_code():
@@ -76,7 +78,9 @@ def test_permuting_models_does_not_change_epsilon():
     rng = np.random.default_rng(3)
     u, r = rng.normal(size=(6, 16)), rng.normal(0.5, 1, size=(6, 16))
     perm = rng.permutation(16)
-    np.testing.assert_array_equal(scoring.per_example_epsilons(u, r), scoring.per_example_epsilons(u[:, perm], r[:, perm]))
+    np.testing.assert_array_equal(
+        scoring.per_example_epsilons(u, r), scoring.per_example_epsilons(u[:, perm], r[:, perm])
+    )
 
 
 @pytest.mark.parametrize(
@@ -105,8 +109,12 @@ def test_bucket_limit(n, limit):
 
 def test_points_and_quality():
     eps = np.array([0.0, 0.5, 1.0, 1.49, 3.99, 4.0, np.nan])
-    np.testing.assert_array_equal(scoring.epsilon_points(eps, 32)[:6], [1.0, 0.5, 0.25, 0.25, 2.0**-7, 0.0])
-    assert scoring.forgetting_quality(eps, 32) == pytest.approx((1 + 0.5 + 0.25 + 0.25 + 2.0**-7) / 6)
+    np.testing.assert_array_equal(
+        scoring.epsilon_points(eps, 32)[:6], [1.0, 0.5, 0.25, 0.25, 2.0**-7, 0.0]
+    )
+    assert scoring.forgetting_quality(eps, 32) == pytest.approx(
+        (1 + 0.5 + 0.25 + 0.25 + 2.0**-7) / 6
+    )
 
 
 def test_final_score_and_zero_rate_edge_cases():

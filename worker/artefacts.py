@@ -39,7 +39,9 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
 
 
 def save_splits(splits: Splits, path: Path) -> None:
-    _atomic_savez(path, **{k: getattr(splits, k) for k in ("train", "retain", "forget", "val", "test")})
+    _atomic_savez(
+        path, **{k: getattr(splits, k) for k in ("train", "retain", "forget", "val", "test")}
+    )
 
 
 @dataclass(frozen=True)

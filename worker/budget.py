@@ -13,7 +13,9 @@ from worker.preparation import time_original_training
 from worker.problem import Problem
 
 
-def store_budget(competition_id: int, hardware_class: str, original_seconds: float, budget_seconds: float) -> None:
+def store_budget(
+    competition_id: int, hardware_class: str, original_seconds: float, budget_seconds: float
+) -> None:
     try:
         with session_scope() as s:
             row = s.scalar(
@@ -38,7 +40,11 @@ def store_budget(competition_id: int, hardware_class: str, original_seconds: flo
 
 
 def ensure_budget(
-    competition_id: int, config: CompetitionConfig, hardware_class: str, problem: Problem, device: torch.device
+    competition_id: int,
+    config: CompetitionConfig,
+    hardware_class: str,
+    problem: Problem,
+    device: torch.device,
 ) -> float:
     """The budget on this hardware class, timing the original training here if it is new."""
     with session_scope() as s:

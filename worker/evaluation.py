@@ -31,19 +31,25 @@ def load_returned(path: Path, spec: dict[str, Any]) -> torch.nn.Module:
     try:
         state = load_file(str(path))
     except Exception as exc:  # noqa: BLE001
-        raise InvalidOutput(f"the returned weights could not be read: {exc}"[:MESSAGE_LIMIT]) from None
+        raise InvalidOutput(
+            f"the returned weights could not be read: {exc}"[:MESSAGE_LIMIT]
+        ) from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise InvalidOutput(
             f"the returned weights do not fit the original architecture: {exc}"[:MESSAGE_LIMIT]
         ) from None
-    if not all(torch.isfinite(p).all() for p in model.state_dict().values() if p.is_floating_point()):
+    if not all(
+        torch.isfinite(p).all() for p in model.state_dict().values() if p.is_floating_point()
+    ):
         raise InvalidOutput("the returned weights contain NaN or inf")
     return model
 
 
-def evaluate_returned(path: Path, spec: dict[str, Any], problem: Problem, device: torch.device) -> ModelOutputs:
+def evaluate_returned(
+    path: Path, spec: dict[str, Any], problem: Problem, device: torch.device
+) -> ModelOutputs:
     model = load_returned(path, spec).to(device)
     outputs = evaluate(model, problem, device)
     if not np.all(np.isfinite(outputs.forget_logits)):

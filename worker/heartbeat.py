@@ -41,7 +41,9 @@ def _start(sender=None, **_: object) -> None:
     settings = get_settings()
     hostname = getattr(sender, "hostname", None) or socket.gethostname()
     hw = hardware.hardware_class(hardware.cpu_threads(settings.worker_threads))
-    threading.Thread(target=_loop, args=(hostname, hw, settings.heartbeat_seconds), daemon=True).start()
+    threading.Thread(
+        target=_loop, args=(hostname, hw, settings.heartbeat_seconds), daemon=True
+    ).start()
 
 
 @worker_shutdown.connect

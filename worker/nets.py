@@ -27,10 +27,17 @@ class MLP(nn.Module):
 
 def model_spec(model_cfg: Any, n_features: int, n_classes: int) -> dict[str, Any]:
     """A JSON-able description from which :func:`build_model` rebuilds the architecture."""
-    return {"name": model_cfg.name, "hidden": list(model_cfg.hidden), "n_features": n_features, "n_classes": n_classes}
+    return {
+        "name": model_cfg.name,
+        "hidden": list(model_cfg.hidden),
+        "n_features": n_features,
+        "n_classes": n_classes,
+    }
 
 
 def build_model(spec: dict[str, Any]) -> nn.Module:
     if spec["name"] == "mlp":
-        return MLP(int(spec["n_features"]), int(spec["n_classes"]), [int(h) for h in spec["hidden"]])
+        return MLP(
+            int(spec["n_features"]), int(spec["n_classes"]), [int(h) for h in spec["hidden"]]
+        )
     raise ValueError(f"unknown model {spec['name']!r}")

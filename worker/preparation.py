@@ -87,7 +87,10 @@ def train_references(
 
 
 def reference_rows(
-    config: CompetitionConfig, problem: Problem, original: ModelOutputs, refs: artefacts.OutputsStack
+    config: CompetitionConfig,
+    problem: Problem,
+    original: ModelOutputs,
+    refs: artefacts.OutputsStack,
 ) -> dict[str, Any]:
     """The leaderboard's reference rows: retraining against itself, and the unchanged model."""
     labels = problem.forget.y.numpy()
@@ -96,15 +99,28 @@ def reference_rows(
     half = n // 2
     if half >= 2:
         idx = np.arange(n)
-        baseline = score_outputs(refs.take(idx[:half]), refs.take(idx[half : 2 * half]), labels, config.scoring)
+        baseline = score_outputs(
+            refs.take(idx[:half]), refs.take(idx[half : 2 * half]), labels, config.scoring
+        )
         rows["retrain"] = {"name": f"retrain, {half} vs {half}", **_summary(baseline)}
     same = artefacts.stack_outputs([original] * n)
-    rows["original"] = {"name": "original model (do nothing)", **_summary(score_outputs(same, refs, labels, config.scoring))}
+    rows["original"] = {
+        "name": "original model (do nothing)",
+        **_summary(score_outputs(same, refs, labels, config.scoring)),
+    }
     return rows
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
-    keys = ("score", "forgetting_quality", "retain_ratio", "test_ratio", "score_ci", "n_models", "epsilons")
+    keys = (
+        "score",
+        "forgetting_quality",
+        "retain_ratio",
+        "test_ratio",
+        "score_ci",
+        "n_models",
+        "epsilons",
+    )
     return {k: result[k] for k in keys}
 
 

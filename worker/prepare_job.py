@@ -54,7 +54,12 @@ def run_preparation(competition_id: int, settings: Settings) -> None:
                 row.status_message = f"Preparation failed: {type(exc).__name__}: {exc}"[:2000]
         _release_waiting(competition_id)
         return
-    store_budget(competition_id, hardware.hardware_class(threads), timing.original_seconds, timing.budget_seconds)
+    store_budget(
+        competition_id,
+        hardware.hardware_class(threads),
+        timing.original_seconds,
+        timing.budget_seconds,
+    )
     with session_scope() as s:
         row = s.get(Competition, competition_id)
         row.status = CompetitionStatus.READY
@@ -68,7 +73,8 @@ def _release_waiting(competition_id: int) -> None:
     with session_scope() as s:
         ids = s.scalars(
             select(Submission.id).where(
-                Submission.competition_id == competition_id, Submission.status == SubmissionStatus.QUEUED
+                Submission.competition_id == competition_id,
+                Submission.status == SubmissionStatus.QUEUED,
             )
         ).all()
     for sid in ids:

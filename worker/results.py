@@ -36,7 +36,9 @@ def score_outputs(
         raise ValueError(f"need as many references as runs, got {len(retrained)} and {n}")
     phi_u = scoring.logit_scaled_confidence(unlearned.forget_logits, forget_labels).T
     phi_r = scoring.logit_scaled_confidence(retrained.forget_logits, forget_labels).T
-    eps = scoring.per_example_epsilons(phi_u, phi_r, rules=cfg.rules, delta=cfg.delta, cap=cfg.epsilon_cap)
+    eps = scoring.per_example_epsilons(
+        phi_u, phi_r, rules=cfg.rules, delta=cfg.delta, cap=cfg.epsilon_cap
+    )
     quality = scoring.forgetting_quality(eps, n)
     ra_u, ra_r = float(unlearned.retain_acc.mean()), float(retrained.retain_acc.mean())
     ta_u, ta_r = float(unlearned.test_acc.mean()), float(retrained.test_acc.mean())
@@ -48,7 +50,10 @@ def score_outputs(
         score = scoring.final_score(quality, ra_u, ra_r, ta_u, ta_r)
         factor = (ra_u / ra_r) * (ta_u / ta_r)
         ci = scoring.bootstrap_score_interval(
-            scoring.epsilon_points(eps, n), factor, n_resamples=cfg.bootstrap_resamples, seed=bootstrap_seed
+            scoring.epsilon_points(eps, n),
+            factor,
+            n_resamples=cfg.bootstrap_resamples,
+            seed=bootstrap_seed,
         )
     order = np.argsort(-np.nan_to_num(eps, nan=-1.0), kind="stable")[:TOP_EXAMPLES]
     finite = eps[~np.isnan(eps)]

@@ -28,7 +28,9 @@ from typing import Literal
 
 from worker import sandbox_protocol as proto
 
-Outcome = Literal["finished", "over_budget", "timed_out", "crashed", "invalid_output", "out_of_memory"]
+Outcome = Literal[
+    "finished", "over_budget", "timed_out", "crashed", "invalid_output", "out_of_memory"
+]
 KILL_SIGNAL_OOM_HINT = -signal.SIGKILL
 
 
@@ -123,8 +125,18 @@ def _died(proc: subprocess.Popen, phase: str) -> RunResult:
     except subprocess.TimeoutExpired:
         code = None
     if code == KILL_SIGNAL_OOM_HINT:
-        return RunResult("out_of_memory", None, None, f"The run's process was killed (SIGKILL) {phase}: most likely out of memory.")
-    return RunResult("crashed", None, None, f"The run's process exited {phase} with code {code} and no error report.")
+        return RunResult(
+            "out_of_memory",
+            None,
+            None,
+            f"The run's process was killed (SIGKILL) {phase}: most likely out of memory.",
+        )
+    return RunResult(
+        "crashed",
+        None,
+        None,
+        f"The run's process exited {phase} with code {code} and no error report.",
+    )
 
 
 def execute_run(req: RunRequest) -> RunResult:
@@ -141,8 +153,16 @@ def execute_run(req: RunRequest) -> RunResult:
     with open(req.log_path, "wb") as log:
         proc = subprocess.Popen(
             [
-                sys.executable, "-I", "-m", "worker.sandbox_entry",
-                "--code", str(code_copy), "--control-fd", str(ctrl_r), "--status-fd", str(stat_w),
+                sys.executable,
+                "-I",
+                "-m",
+                "worker.sandbox_entry",
+                "--code",
+                str(code_copy),
+                "--control-fd",
+                str(ctrl_r),
+                "--status-fd",
+                str(stat_w),
             ],
             pass_fds=(ctrl_r, stat_w),
             env=_child_env(req, home),
@@ -168,19 +188,25 @@ def execute_run(req: RunRequest) -> RunResult:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _drive(proc: subprocess.Popen, lines: _Lines, ctrl_w: int, req: RunRequest, run_dir: Path) -> RunResult:
+def _drive(
+    proc: subprocess.Popen, lines: _Lines, ctrl_w: int, req: RunRequest, run_dir: Path
+) -> RunResult:
     msg = lines.read(time.monotonic() + req.import_timeout_seconds)
     if msg is None:
         if lines.eof:
             return _died(proc, "while importing your file")
         return RunResult(
-            "timed_out", None, None,
+            "timed_out",
+            None,
+            None,
             f"Your file's top-level code ran longer than {req.import_timeout_seconds:.0f} s before the first run.",
         )
     if msg.get("event") == proto.ERROR:
         return RunResult(_error_kind(msg), None, None, str(msg.get("message", ""))[:4000])
     if msg.get("event") != proto.READY:
-        return RunResult("crashed", None, None, "Your code wrote to the platform's control channel.")
+        return RunResult(
+            "crashed", None, None, "Your code wrote to the platform's control channel."
+        )
 
     # The clock starts when the run's data and weights are handed over.
     run_dir.mkdir()
@@ -197,14 +223,18 @@ def _drive(proc: subprocess.Popen, lines: _Lines, ctrl_w: int, req: RunRequest, 
         if lines.eof:
             return _died(proc, "during the run")
         return RunResult(
-            "timed_out", elapsed, None,
+            "timed_out",
+            elapsed,
+            None,
             f"The run was stopped after {elapsed:.1f} s: the budget is {req.budget_seconds:.1f} s "
             f"(+{req.grace_seconds:.1f} s grace).",
         )
     if msg.get("event") == proto.ERROR:
         return RunResult(_error_kind(msg), elapsed, None, str(msg.get("message", ""))[:4000])
     if msg.get("event") != proto.DONE:
-        return RunResult("crashed", elapsed, None, "Your code wrote to the platform's control channel.")
+        return RunResult(
+            "crashed", elapsed, None, "Your code wrote to the platform's control channel."
+        )
     _kill_group(proc)  # nothing of the participant's keeps running past "done"
     returned = run_dir / proto.OUTPUT_WEIGHTS
     if not returned.is_file():
@@ -213,7 +243,9 @@ def _drive(proc: subprocess.Popen, lines: _Lines, ctrl_w: int, req: RunRequest, 
     shutil.move(returned, kept)
     if elapsed > req.budget_seconds:
         return RunResult(
-            "over_budget", elapsed, kept,
+            "over_budget",
+            elapsed,
+            kept,
             f"The run took {elapsed:.2f} s, over the budget of {req.budget_seconds:.2f} s.",
         )
     return RunResult("finished", elapsed, kept, "")
@@ -221,4 +253,3 @@ def _drive(proc: subprocess.Popen, lines: _Lines, ctrl_w: int, req: RunRequest, 
 
 def _error_kind(msg: dict) -> Outcome:
     return "invalid_output" if msg.get("kind") == "invalid_output" else "crashed"
-

@@ -72,10 +72,15 @@ def main() -> int:
         sys.modules["submission"] = module
         spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: BLE001 - anything the participant's import raises
-        return fail("crashed", "Importing your file failed.\n" + participant_traceback(exc, code_path))
+        return fail(
+            "crashed", "Importing your file failed.\n" + participant_traceback(exc, code_path)
+        )
     unlearning = getattr(module, "unlearning", None)
     if not callable(unlearning):
-        return fail("crashed", "Your file defines no function `unlearning(net, retain_loader, forget_loader, val_loader)`.")
+        return fail(
+            "crashed",
+            "Your file defines no function `unlearning(net, retain_loader, forget_loader, val_loader)`.",
+        )
     send(proto.READY)
 
     line = control.readline()
@@ -87,7 +92,7 @@ def main() -> int:
     spec_json = json.loads((run_dir / proto.INPUT_SPEC).read_text())
     torch.set_num_threads(int(spec_json["threads"]))
     device = torch.device(spec_json["device"])
-    data = load_file(str(run_dir / proto.INPUT_DATA))
+    split_data = load_file(str(run_dir / proto.INPUT_DATA))
     net = build_model(spec_json["model"])
     net.load_state_dict(load_file(str(run_dir / proto.INPUT_WEIGHTS)), strict=True)
     net.to(device).eval()
@@ -96,11 +101,14 @@ def main() -> int:
     batch = int(spec_json["batch_size"])
 
     def loader(split: str, shuffle: bool) -> DataLoader:
-        ds = TensorDataset(data[f"{split}_x"], data[f"{split}_y"])
+        ds = TensorDataset(split_data[f"{split}_x"], split_data[f"{split}_y"])
         return DataLoader(ds, batch_size=batch, shuffle=shuffle, generator=gen if shuffle else None)
 
-    retain_loader, forget_loader, val_loader = loader("retain", True), loader("forget", True), loader("val", False)
-    del data
+    retain_loader, forget_loader, val_loader = (
+        loader("retain", True),
+        loader("forget", True),
+        loader("val", False),
+    )
     try:
         returned = unlearning(net, retain_loader, forget_loader, val_loader)
     except BaseException as exc:  # noqa: BLE001
@@ -125,7 +133,9 @@ def main() -> int:
     try:
         save_file(tensors, str(run_dir / proto.OUTPUT_WEIGHTS))
     except Exception as exc:  # noqa: BLE001 - e.g. tensors sharing memory
-        return fail("invalid_output", f"the returned weights could not be saved: {exc}"[:MESSAGE_LIMIT])
+        return fail(
+            "invalid_output", f"the returned weights could not be saved: {exc}"[:MESSAGE_LIMIT]
+        )
     send(proto.DONE)
     return 0
 

@@ -77,7 +77,13 @@ def _claim(submission_id: int) -> Context | None:
             return None
         comp = s.get(Competition, sub.competition_id)
         if comp.status == CompetitionStatus.FAILED:
-            _set_failed(s, sub, FailureReason.INFRASTRUCTURE, "The competition could not be prepared; the organizers have been told.", False)
+            _set_failed(
+                s,
+                sub,
+                FailureReason.INFRASTRUCTURE,
+                "The competition could not be prepared; the organizers have been told.",
+                False,
+            )
             return None
         if comp.status != CompetitionStatus.READY:
             return None  # preparation requeues the waiting submissions when it is done
@@ -88,7 +94,9 @@ def _claim(submission_id: int) -> Context | None:
         ).rowcount
         if claimed != 1:
             return None
-        return Context(submission_id, CompetitionConfig.model_validate(comp.config), comp.slug, comp.id)
+        return Context(
+            submission_id, CompetitionConfig.model_validate(comp.config), comp.slug, comp.id
+        )
 
 
 def _set_failed(s, sub: Submission, reason: FailureReason, message: str, counts: bool) -> None:
@@ -107,12 +115,20 @@ def run_scoring(submission_id: int, settings: Settings) -> None:
         result = _score(ctx, settings)
     except SubmissionFailed as failure:
         with session_scope() as s:
-            _set_failed(s, s.get(Submission, submission_id), failure.reason, failure.message, failure.counts)
+            _set_failed(
+                s, s.get(Submission, submission_id), failure.reason, failure.message, failure.counts
+            )
         return
     except Exception:
         log.exception("scoring submission %s failed", submission_id)
         with session_scope() as s:
-            _set_failed(s, s.get(Submission, submission_id), FailureReason.INFRASTRUCTURE, INFRASTRUCTURE_MESSAGE, False)
+            _set_failed(
+                s,
+                s.get(Submission, submission_id),
+                FailureReason.INFRASTRUCTURE,
+                INFRASTRUCTURE_MESSAGE,
+                False,
+            )
         return
     finally:
         shutil.rmtree(Storage(settings).submission_dir(submission_id) / "work", ignore_errors=True)
@@ -133,9 +149,12 @@ def _write_run_data(problem: Problem, path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(
         {
-            "retain_x": problem.retain.x, "retain_y": problem.retain.y,
-            "forget_x": problem.forget.x, "forget_y": problem.forget.y,
-            "val_x": problem.val.x, "val_y": problem.val.y,
+            "retain_x": problem.retain.x,
+            "retain_y": problem.retain.y,
+            "forget_x": problem.forget.x,
+            "forget_y": problem.forget.y,
+            "val_x": problem.val.x,
+            "val_y": problem.val.y,
         },
         str(path),
     )
@@ -174,8 +193,13 @@ def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
                 code_path=storage.submission_code(ctx.submission_id),
                 data_path=data_path,
                 weights_path=comp_dir / artefacts.ORIGINAL,
-                spec={"model": spec, "seed": seed, "batch_size": config.loader_batch_size,
-                      "device": str(device), "threads": threads},
+                spec={
+                    "model": spec,
+                    "seed": seed,
+                    "batch_size": config.loader_batch_size,
+                    "device": str(device),
+                    "threads": threads,
+                },
                 budget_seconds=budget,
                 grace_seconds=grace,
                 import_timeout_seconds=settings.import_timeout_seconds,
@@ -185,7 +209,10 @@ def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
         result = _evaluate(result, spec, problem, device, out_path)
         _record_run(ctx.submission_id, index, seed, budget, result=result)
         if result.outcome not in ("finished", "over_budget"):
-            raise SubmissionFailed(FailureReason(result.outcome), f"Run {index + 1} of {n} failed ({result.outcome}).\n{result.message}")
+            raise SubmissionFailed(
+                FailureReason(result.outcome),
+                f"Run {index + 1} of {n} failed ({result.outcome}).\n{result.message}",
+            )
         if result.outcome == "over_budget" and over_budget_fails:
             raise SubmissionFailed(
                 FailureReason.OVER_BUDGET,
@@ -212,15 +239,24 @@ def _evaluate(result: RunResult, spec, problem: Problem, device, out_path) -> Ru
 
 def _already_recorded(submission_id: int, index: int) -> bool:
     with session_scope() as s:
-        status = s.scalar(select(Run.status).where(Run.submission_id == submission_id, Run.index == index))
+        status = s.scalar(
+            select(Run.status).where(Run.submission_id == submission_id, Run.index == index)
+        )
     return status in (RunStatus.FINISHED, RunStatus.OVER_BUDGET)
 
 
 _RUN_STATUS = {"finished": RunStatus.FINISHED, "over_budget": RunStatus.OVER_BUDGET}
 
 
-def _record_run(submission_id: int, index: int, seed: int, budget: float, *, status: RunStatus | None = None,
-                result: RunResult | None = None) -> None:
+def _record_run(
+    submission_id: int,
+    index: int,
+    seed: int,
+    budget: float,
+    *,
+    status: RunStatus | None = None,
+    result: RunResult | None = None,
+) -> None:
     with session_scope() as s:
         run = s.scalar(select(Run).where(Run.submission_id == submission_id, Run.index == index))
         if run is None:
@@ -236,15 +272,24 @@ def _record_run(submission_id: int, index: int, seed: int, budget: float, *, sta
         run.finished_at = utcnow()
         if run.status in (RunStatus.FINISHED, RunStatus.OVER_BUDGET):
             sub = s.get(Submission, submission_id)
-            sub.runs_done = s.query(Run).filter(
-                Run.submission_id == submission_id, Run.status.in_([RunStatus.FINISHED, RunStatus.OVER_BUDGET])
-            ).count()
+            sub.runs_done = (
+                s.query(Run)
+                .filter(
+                    Run.submission_id == submission_id,
+                    Run.status.in_([RunStatus.FINISHED, RunStatus.OVER_BUDGET]),
+                )
+                .count()
+            )
 
 
-def _final_result(ctx: Context, storage: Storage, refs: artefacts.OutputsStack, problem: Problem, budget: float) -> dict[str, Any]:
+def _final_result(
+    ctx: Context, storage: Storage, refs: artefacts.OutputsStack, problem: Problem, budget: float
+) -> dict[str, Any]:
     cfg = ctx.config.scoring
     with session_scope() as s:
-        runs = s.scalars(select(Run).where(Run.submission_id == ctx.submission_id).order_by(Run.index)).all()
+        runs = s.scalars(
+            select(Run).where(Run.submission_id == ctx.submission_id).order_by(Run.index)
+        ).all()
         in_budget = [r.index for r in runs if r.status == RunStatus.FINISHED]
         seconds = [r.seconds for r in runs if r.seconds is not None]
     used = in_budget if cfg.over_budget == "drop" else [r.index for r in runs]
@@ -254,7 +299,9 @@ def _final_result(ctx: Context, storage: Storage, refs: artefacts.OutputsStack, 
             f"Only {len(in_budget)} of {cfg.n_models} runs finished within the budget of {budget:.2f} s; "
             f"at least {cfg.effective_min_runs} are needed.",
         )
-    unlearned = artefacts.stack_outputs([artefacts.load_outputs(storage.run_outputs(ctx.submission_id, i)) for i in used])
+    unlearned = artefacts.stack_outputs(
+        [artefacts.load_outputs(storage.run_outputs(ctx.submission_id, i)) for i in used]
+    )
     result = score_outputs(unlearned, refs.head(len(used)), problem.forget.y.numpy(), cfg)
     if result["score"] is None or not np.isfinite(result["score"]):
         raise SubmissionFailed(

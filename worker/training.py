@@ -29,13 +29,18 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def train_model(model: nn.Module, data: Tensors, recipe: RecipeConfig, seed: int, device: torch.device) -> nn.Module:
+def train_model(
+    model: nn.Module, data: Tensors, recipe: RecipeConfig, seed: int, device: torch.device
+) -> nn.Module:
     """Train ``model`` in place on ``data`` by ``recipe``; returns it in eval mode."""
     gen = seed_everything(seed)
     model.to(device).train()
     if recipe.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(
-            model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+            model.parameters(),
+            lr=recipe.lr,
+            momentum=recipe.momentum,
+            weight_decay=recipe.weight_decay,
         )
     else:
         opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
@@ -52,7 +57,9 @@ def train_model(model: nn.Module, data: Tensors, recipe: RecipeConfig, seed: int
     return model.eval()
 
 
-def timed_training(model: nn.Module, data: Tensors, recipe: RecipeConfig, seed: int, device: torch.device) -> float:
+def timed_training(
+    model: nn.Module, data: Tensors, recipe: RecipeConfig, seed: int, device: torch.device
+) -> float:
     """Wall-clock seconds of one training run (synchronised on a GPU)."""
     synchronize(device)
     start = time.perf_counter()
@@ -62,9 +69,13 @@ def timed_training(model: nn.Module, data: Tensors, recipe: RecipeConfig, seed: 
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, data: Tensors, device: torch.device, batch: int = 4096) -> np.ndarray:
+def predict_logits(
+    model: nn.Module, data: Tensors, device: torch.device, batch: int = 4096
+) -> np.ndarray:
     model.eval()
-    out = [model(data.x[i : i + batch].to(device)).float().cpu() for i in range(0, len(data), batch)]
+    out = [
+        model(data.x[i : i + batch].to(device)).float().cpu() for i in range(0, len(data), batch)
+    ]
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
 

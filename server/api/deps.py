@@ -33,8 +33,11 @@ def _bearer(authorization: str | None) -> str | None:
         return None
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "Send the token as 'Authorization: Bearer <token>' (get one from POST /api/v1/tokens).",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "Send the token as 'Authorization: Bearer <token>' (get one from POST /api/v1/tokens).",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return token.strip()
 
 
@@ -47,15 +50,21 @@ def optional_user(
         return None
     user = user_for_token(db, token)
     if user is None:
-        raise ApiError(401, "The token is unknown or revoked; get a new one from POST /api/v1/tokens.",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "The token is unknown or revoked; get a new one from POST /api/v1/tokens.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return user
 
 
 def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     if user is None:
-        raise ApiError(401, "Log in first: send 'Authorization: Bearer <token>' (get one from POST /api/v1/tokens).",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "Log in first: send 'Authorization: Bearer <token>' (get one from POST /api/v1/tokens).",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return user
 
 

@@ -48,14 +48,17 @@ def day_start(now: datetime | None = None) -> datetime:
 
 
 def submissions_today(session: Session, comp: Competition, user: User) -> int:
-    return session.scalar(
-        select(func.count(Submission.id)).where(
-            Submission.competition_id == comp.id,
-            Submission.user_id == user.id,
-            Submission.counts_against_quota.is_(True),
-            Submission.created_at >= day_start(),
+    return (
+        session.scalar(
+            select(func.count(Submission.id)).where(
+                Submission.competition_id == comp.id,
+                Submission.user_id == user.id,
+                Submission.counts_against_quota.is_(True),
+                Submission.created_at >= day_start(),
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def quota(session: Session, comp: Competition, user: User | None) -> Quota:
@@ -64,14 +67,21 @@ def quota(session: Session, comp: Competition, user: User | None) -> Quota:
     if user is None:
         return Quota(max_daily_submissions=limit, resets_at=resets)
     used = submissions_today(session, comp, user)
-    return Quota(max_daily_submissions=limit, used_today=used, remaining_today=max(0, limit - used), resets_at=resets)
+    return Quota(
+        max_daily_submissions=limit,
+        used_today=used,
+        remaining_today=max(0, limit - used),
+        resets_at=resets,
+    )
 
 
 def max_upload_bytes(comp: Competition, settings: Settings) -> int:
     return config_of(comp).limits.max_upload_bytes or settings.max_upload_bytes
 
 
-def public_view(session: Session, comp: Competition, user: User | None, settings: Settings) -> CompetitionPublic:
+def public_view(
+    session: Session, comp: Competition, user: User | None, settings: Settings
+) -> CompetitionPublic:
     cfg = config_of(comp)
     progress = comp.preparation_progress if comp.status == CompetitionStatus.PREPARING else None
     return CompetitionPublic(
@@ -86,7 +96,11 @@ def public_view(session: Session, comp: Competition, user: User | None, settings
         budget_fraction=cfg.scoring.budget_fraction,
         budget_floor_seconds=cfg.scoring.budget_floor_seconds,
         budgets=[
-            Budget(hardware_class=b.hardware_class, budget_seconds=b.budget_seconds, original_seconds=b.original_seconds)
+            Budget(
+                hardware_class=b.hardware_class,
+                budget_seconds=b.budget_seconds,
+                original_seconds=b.original_seconds,
+            )
             for b in comp.budgets
         ],
         preparation=PreparationProgress(**progress) if progress else None,

@@ -21,7 +21,11 @@ def database_state(session: Session) -> str:
 
 def broker_state(settings: Settings) -> str:
     if settings.embedded_broker:
-        return "ok (embedded)" if (settings.broker_dir / "queue").is_dir() else "unavailable: broker folder missing"
+        return (
+            "ok (embedded)"
+            if (settings.broker_dir / "queue").is_dir()
+            else "unavailable: broker folder missing"
+        )
     from worker.celery_app import app
 
     try:
@@ -39,8 +43,12 @@ def worker_states(session: Session, settings: Settings) -> list[dict]:
         return []
     fresh = utcnow() - timedelta(seconds=3 * settings.heartbeat_seconds)
     return [
-        {"hostname": r.hostname, "hardware_class": r.hardware_class, "last_seen": r.last_seen.isoformat(),
-         "alive": r.last_seen >= fresh}
+        {
+            "hostname": r.hostname,
+            "hardware_class": r.hardware_class,
+            "last_seen": r.last_seen.isoformat(),
+            "alive": r.last_seen >= fresh,
+        }
         for r in rows
         if r.last_seen >= utcnow() - timedelta(hours=1)
     ]

@@ -94,4 +94,6 @@ def build_leaderboard(session: Session, comp: Competition) -> Leaderboard:
                 )
             )
     rows.sort(key=lambda r: (-(r.score if r.score is not None else -1.0), r.reference))
-    return Leaderboard(competition=comp.slug, board="public", n_models=cfg.scoring.n_models, rows=rows)
+    return Leaderboard(
+        competition=comp.slug, board="public", n_models=cfg.scoring.n_models, rows=rows
+    )

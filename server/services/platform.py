@@ -6,7 +6,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from server.competition_config import CompetitionConfig, demo_config
-from server.models import Competition, CompetitionStatus, Run, RunStatus, Submission, SubmissionStatus
+from server.models import (
+    Competition,
+    CompetitionStatus,
+    Run,
+    RunStatus,
+    Submission,
+    SubmissionStatus,
+)
 from server.queue import enqueue_preparation, enqueue_scoring
 from server.services.competitions import create_competition
 
@@ -28,20 +35,30 @@ def recover_interrupted(session: Session) -> None:
     preparation that is "running" then has nobody working on it.
     """
     session.execute(
-        update(Competition).where(Competition.status == CompetitionStatus.PREPARING).values(status=CompetitionStatus.DRAFT)
+        update(Competition)
+        .where(Competition.status == CompetitionStatus.PREPARING)
+        .values(status=CompetitionStatus.DRAFT)
     )
     running = select(Submission.id).where(Submission.status == SubmissionStatus.RUNNING)
-    session.execute(delete(Run).where(Run.submission_id.in_(running), Run.status == RunStatus.RUNNING))
     session.execute(
-        update(Submission).where(Submission.status == SubmissionStatus.RUNNING).values(status=SubmissionStatus.QUEUED)
+        delete(Run).where(Run.submission_id.in_(running), Run.status == RunStatus.RUNNING)
+    )
+    session.execute(
+        update(Submission)
+        .where(Submission.status == SubmissionStatus.RUNNING)
+        .values(status=SubmissionStatus.QUEUED)
     )
     session.commit()
 
 
 def enqueue_pending(session: Session) -> tuple[int, int]:
     """Queue preparation of draft competitions and scoring of queued submissions."""
-    drafts = session.scalars(select(Competition.id).where(Competition.status == CompetitionStatus.DRAFT)).all()
-    queued = session.scalars(select(Submission.id).where(Submission.status == SubmissionStatus.QUEUED)).all()
+    drafts = session.scalars(
+        select(Competition.id).where(Competition.status == CompetitionStatus.DRAFT)
+    ).all()
+    queued = session.scalars(
+        select(Submission.id).where(Submission.status == SubmissionStatus.QUEUED)
+    ).all()
     for cid in drafts:
         enqueue_preparation(cid)
     for sid in queued:

@@ -31,9 +31,13 @@ def create_submission(
     session: Session, storage: Storage, user: User, comp: Competition, upload: ValidatedUpload
 ) -> Submission:
     if comp.status == CompetitionStatus.FAILED:
-        raise ApiError(409, f"Competition {comp.slug!r} could not be prepared and takes no submissions now.")
+        raise ApiError(
+            409, f"Competition {comp.slug!r} could not be prepared and takes no submissions now."
+        )
     cfg: CompetitionConfig = config_of(comp)
-    session.scalar(select(User).where(User.id == user.id).with_for_update())  # serialise a user's uploads
+    session.scalar(
+        select(User).where(User.id == user.id).with_for_update()
+    )  # serialise a user's uploads
     used = submissions_today(session, comp, user)
     limit = cfg.limits.max_daily_submissions
     if used >= limit:
@@ -107,15 +111,21 @@ def public_view(sub: Submission) -> SubmissionPublic:
         test_ratio=sub.test_ratio if scored else None,
         score_ci=[sub.score_ci_low, sub.score_ci_high] if scored else None,
         elapsed_seconds=result.get("elapsed_seconds"),
-        budget_seconds=result.get("budget_seconds") or (sub.runs[0].budget_seconds if sub.runs else None),
+        budget_seconds=result.get("budget_seconds")
+        or (sub.runs[0].budget_seconds if sub.runs else None),
         n_unscorable=result.get("n_unscorable"),
         epsilon_histogram=result.get("epsilon_histogram"),
         most_distinguishable=result.get("most_distinguishable"),
         accuracy=result.get("accuracy"),
         hardware_class=sub.hardware_class,
         runs=[
-            RunPublic(index=r.index, status=r.status, seconds=r.seconds, budget_seconds=r.budget_seconds,
-                      message=r.error_message)
+            RunPublic(
+                index=r.index,
+                status=r.status,
+                seconds=r.seconds,
+                budget_seconds=r.budget_seconds,
+                message=r.error_message,
+            )
             for r in sub.runs
         ],
     )

@@ -31,35 +31,53 @@ def _reject(status: int, message: str) -> ApiError:
 def validate_upload(filename: str | None, content: bytes, max_bytes: int) -> ValidatedUpload:
     name = (filename or "").strip() or "submission.py"
     if len(content) > max_bytes:
-        raise _reject(413, f"The file is {len(content):,} bytes; the limit is {max_bytes:,} bytes. Upload only your unlearning code.")
+        raise _reject(
+            413,
+            f"The file is {len(content):,} bytes; the limit is {max_bytes:,} bytes. Upload only your unlearning code.",
+        )
     if not name.lower().endswith(".py"):
-        raise _reject(415, f"{name!r} is not a .py file: upload a Python file that defines {SIGNATURE}.")
+        raise _reject(
+            415, f"{name!r} is not a .py file: upload a Python file that defines {SIGNATURE}."
+        )
     if not content.strip():
         raise _reject(422, f"The file is empty: it must define {SIGNATURE}.")
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _reject(
-            422, f"The file is not UTF-8 text (undecodable byte at position {exc.start}); save it as UTF-8 Python source."
+            422,
+            f"The file is not UTF-8 text (undecodable byte at position {exc.start}); save it as UTF-8 Python source.",
         ) from None
     if "\x00" in text:
-        raise _reject(422, "The file contains NUL bytes, so it is not Python source; upload the .py file itself.")
+        raise _reject(
+            422,
+            "The file contains NUL bytes, so it is not Python source; upload the .py file itself.",
+        )
     try:
         tree = ast.parse(text, filename=name)
     except SyntaxError as exc:
         where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
-        raise _reject(422, f"Syntax error in {name} at {where}: {exc.msg}. Fix it and upload again.") from None
+        raise _reject(
+            422, f"Syntax error in {name} at {where}: {exc.msg}. Fix it and upload again."
+        ) from None
     except (ValueError, RecursionError, MemoryError):
-        raise _reject(422, "The file could not be parsed as Python source (too deeply nested or malformed).") from None
+        raise _reject(
+            422, "The file could not be parsed as Python source (too deeply nested or malformed)."
+        ) from None
     _check_entry_point(tree)
     return ValidatedUpload(name, "py", content, hashlib.sha256(content).hexdigest())
 
 
 def _check_entry_point(tree: ast.Module) -> None:
-    funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == "unlearning"]
+    funcs = [
+        n
+        for n in tree.body
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == "unlearning"
+    ]
     if not funcs:
         assigned = any(
-            isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "unlearning" for t in n.targets)
+            isinstance(n, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "unlearning" for t in n.targets)
             for n in tree.body
         )
         if assigned:
@@ -77,4 +95,6 @@ def _check_entry_point(tree: ast.Module) -> None:
         )
     required = positional - len(args.defaults)
     if required > 4:
-        raise _reject(422, f"`unlearning` requires {required} arguments; it is called with four: {SIGNATURE}.")
+        raise _reject(
+            422, f"`unlearning` requires {required} arguments; it is called with four: {SIGNATURE}."
+        )

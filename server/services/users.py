@@ -11,7 +11,9 @@ from server.models import ApiToken, Role, User, utcnow
 from server.security import hash_password, new_token, token_digest, verify_password
 
 
-def create_user(session: Session, username: str, password: str, role: Role = Role.PARTICIPANT) -> User:
+def create_user(
+    session: Session, username: str, password: str, role: Role = Role.PARTICIPANT
+) -> User:
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise ApiError(409, f"The username {username!r} is taken; choose another.")
     user = User(username=username, password_hash=hash_password(password), role=role)
@@ -36,7 +38,9 @@ def issue_token(session: Session, username: str, password: str) -> str:
 
 def user_for_token(session: Session, token: str) -> User | None:
     row = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None))
+        select(ApiToken).where(
+            ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None)
+        )
     )
     if row is None:
         return None

@@ -16,12 +16,18 @@ router = APIRouter(tags=["competitions"])
 
 
 @router.get("/competitions", response_model=list[CompetitionPublic])
-def list_competitions(db: DbSession, user: OptionalUser, settings: AppSettings) -> list[CompetitionPublic]:
-    return [competitions.public_view(db, c, user, settings) for c in competitions.list_competitions(db)]
+def list_competitions(
+    db: DbSession, user: OptionalUser, settings: AppSettings
+) -> list[CompetitionPublic]:
+    return [
+        competitions.public_view(db, c, user, settings) for c in competitions.list_competitions(db)
+    ]
 
 
 @router.get("/competitions/{slug}", response_model=CompetitionPublic)
-def get_competition(slug: str, db: DbSession, user: OptionalUser, settings: AppSettings) -> CompetitionPublic:
+def get_competition(
+    slug: str, db: DbSession, user: OptionalUser, settings: AppSettings
+) -> CompetitionPublic:
     return competitions.public_view(db, competitions.get_competition(db, slug), user, settings)
 
 

@@ -20,7 +20,10 @@ def _read_limited(upload: UploadFile, limit: int) -> bytes:
     while chunk := upload.file.read(CHUNK):
         data += chunk
         if len(data) > limit:
-            raise ApiError(413, f"The file is larger than the limit of {limit:,} bytes. Upload only your unlearning code.")
+            raise ApiError(
+                413,
+                f"The file is larger than the limit of {limit:,} bytes. Upload only your unlearning code.",
+            )
     return bytes(data)
 
 

@@ -23,7 +23,9 @@ def health(db: DbSession, settings: AppSettings, response: Response) -> Health:
     ok = database == "ok" and broker.startswith("ok")
     if not ok:
         response.status_code = 503
-    status = "ok" if ok and any(w["alive"] for w in workers) else ("degraded" if ok else "unavailable")
+    status = (
+        "ok" if ok and any(w["alive"] for w in workers) else ("degraded" if ok else "unavailable")
+    )
     return Health(status=status, database=database, broker=broker, workers=workers)
 
 
@@ -40,7 +42,9 @@ class _SubmissionCollector:
 
 @router.get("/metrics", response_class=Response)
 def metrics(db: DbSession) -> Response:
-    rows = db.execute(select(Submission.status, func.count(Submission.id)).group_by(Submission.status)).all()
+    rows = db.execute(
+        select(Submission.status, func.count(Submission.id)).group_by(Submission.status)
+    ).all()
     registry = CollectorRegistry()
     registry.register(_SubmissionCollector([(s, c) for s, c in rows]))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

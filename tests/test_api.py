@@ -1,0 +1,194 @@
+"""The HTTP API in process (SQLite migrated by Alembic, the embedded broker, no worker)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from server.app import create_app
+from server.db import session_scope
+from server.models import ApiToken, Submission, User
+from server.services.platform import seed_competition
+from server.settings import get_settings
+from tests.platform import tiny_config
+
+GOOD = b"def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"
+
+
+@pytest.fixture(scope="module")
+def client(migrated_db):
+    with session_scope() as s:
+        seed_competition(s, tiny_config("api-comp"))
+        limited = tiny_config("api-limited")
+        limited.limits.max_daily_submissions = 2
+        seed_competition(s, limited)
+    with TestClient(create_app()) as c:
+        yield c
+
+
+def _account(client: TestClient, name: str) -> dict[str, str]:
+    assert (
+        client.post(
+            "/api/v1/users", json={"username": name, "password": "hunter2hunter2"}
+        ).status_code
+        == 201
+    )
+    r = client.post("/api/v1/tokens", json={"username": name, "password": "hunter2hunter2"})
+    assert r.status_code == 200
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def _submit(client, headers, content=GOOD, name="method.py", slug="api-comp"):
+    return client.post(
+        f"/api/v1/competitions/{slug}/submissions", files={"file": (name, content)}, headers=headers
+    )
+
+
+def test_register_login_and_me(client):
+    headers = _account(client, "dana")
+    me = client.get("/api/v1/me", headers=headers)
+    assert (
+        me.status_code == 200
+        and me.json()["username"] == "dana"
+        and me.json()["role"] == "participant"
+    )
+
+
+def test_passwords_and_tokens_are_stored_hashed(client):
+    headers = _account(client, "erin")
+    token = headers["Authorization"].split()[1]
+    with session_scope() as s:
+        user = s.scalar(select(User).where(User.username == "erin"))
+        assert user.password_hash.startswith("$argon2") and "hunter2" not in user.password_hash
+        digests = s.scalars(select(ApiToken.token_hash).where(ApiToken.user_id == user.id)).all()
+        assert digests and token not in digests
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        ({"username": "ab", "password": "longenough"}, 422, "username"),
+        ({"username": "frank", "password": "short"}, 422, "password"),
+        ({"username": "bad name!", "password": "longenough"}, 422, "username"),
+        ({"password": "longenough"}, 422, "username: is required"),
+    ],
+)
+def test_registration_errors_are_readable(client, body, status, fragment):
+    r = client.post("/api/v1/users", json=body)
+    assert r.status_code == status
+    assert isinstance(r.json()["detail"], str) and fragment in r.json()["detail"]
+
+
+def test_duplicate_username_and_wrong_password(client):
+    _account(client, "gina")
+    r = client.post("/api/v1/users", json={"username": "gina", "password": "another-one"})
+    assert r.status_code == 409 and "taken" in r.json()["detail"]
+    r = client.post("/api/v1/tokens", json={"username": "gina", "password": "wrong-password"})
+    assert r.status_code == 401 and "Wrong username or password" in r.json()["detail"]
+
+
+def test_malformed_json_is_a_4xx(client):
+    r = client.post(
+        "/api/v1/users", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 422 and "JSON" in r.json()["detail"]
+
+
+def test_submit_requires_a_token(client):
+    r = _submit(client, {})
+    assert r.status_code == 401 and "Bearer" in r.json()["detail"]
+    r = _submit(client, {"Authorization": "Bearer nope"})
+    assert r.status_code == 401 and "unknown or revoked" in r.json()["detail"]
+
+
+def test_accepted_upload_is_stored_before_the_202(client):
+    headers = _account(client, "hank")
+    r = _submit(client, headers)
+    assert r.status_code == 202 and r.json()["status"] == "queued"
+    sid = r.json()["id"]
+    with session_scope() as s:
+        sub = s.get(Submission, sid)
+        assert sub.status == "queued" and sub.size_bytes == len(GOOD)
+    stored = get_settings().storage_dir / "submissions" / f"{sid:08d}" / "submission.py"
+    assert stored.read_bytes() == GOOD
+    view = client.get(f"/api/v1/submissions/{sid}", headers=headers).json()
+    assert view["status"] == "queued" and view["n_models"] == 4 and view["score"] is None
+    mine = client.get("/api/v1/competitions/api-comp/submissions", headers=headers).json()
+    assert [m["id"] for m in mine] == [sid]
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "status", "fragment"),
+    [
+        (b"", "m.py", 422, "empty"),
+        (b"\xff\xfe\x00bad", "m.py", 422, "UTF-8"),
+        (b"def unlearning(net:\n", "m.py", 422, "Syntax error"),
+        (b"def forget(net, a, b, c):\n    return net\n", "m.py", 422, "does not define"),
+        (b"def unlearning(net):\n    return net\n", "m.py", 422, "four"),
+        (GOOD, "m.txt", 415, ".py"),
+        (b"x" * 2_000_001, "m.py", 413, "limit"),
+    ],
+)
+def test_bad_uploads_are_rejected_and_not_stored(client, content, name, status, fragment):
+    headers = _account(client, f"u{abs(hash((content[:20], name))) % 10**8}")
+    with session_scope() as s:
+        before = s.query(Submission).count()
+    r = _submit(client, headers, content, name)
+    assert r.status_code == status, r.text
+    assert fragment in r.json()["detail"]
+    with session_scope() as s:
+        assert s.query(Submission).count() == before
+
+
+def test_missing_file_field(client):
+    headers = _account(client, "ivan")
+    r = client.post("/api/v1/competitions/api-comp/submissions", headers=headers, data={"x": "1"})
+    assert r.status_code in (400, 422) and "file" in r.json()["detail"]
+
+
+def test_daily_quota_is_enforced_and_reported(client):
+    headers = _account(client, "judy")
+    assert (
+        client.get("/api/v1/competitions/api-limited", headers=headers).json()["limits"][
+            "remaining_today"
+        ]
+        == 2
+    )
+    assert _submit(client, headers, slug="api-limited").status_code == 202
+    assert _submit(client, headers, slug="api-limited").status_code == 202
+    r = _submit(client, headers, slug="api-limited")
+    assert r.status_code == 429 and "resets" in r.json()["detail"]
+    assert (
+        client.get("/api/v1/competitions/api-limited", headers=headers).json()["limits"][
+            "remaining_today"
+        ]
+        == 0
+    )
+
+
+def test_unknown_things_are_404(client):
+    headers = _account(client, "kate")
+    assert client.get("/api/v1/competitions/nope").status_code == 404
+    assert _submit(client, headers, slug="nope").status_code == 404
+    assert client.get("/api/v1/submissions/999999", headers=headers).status_code == 404
+
+
+def test_public_endpoints(client):
+    comps = client.get("/api/v1/competitions").json()
+    assert {"api-comp", "api-limited"} <= {c["slug"] for c in comps}
+    comp = client.get("/api/v1/competitions/api-comp").json()
+    assert (
+        comp["n_models"] == 4
+        and comp["rules"] == "official"
+        and comp["limits"]["remaining_today"] is None
+    )
+    board = client.get("/api/v1/competitions/api-comp/leaderboard").json()
+    assert board["rows"] == [] and board["board"] == "public"
+    assert client.get("/api/v1/competitions/api-comp/leaderboard?board=private").status_code == 403
+    health = client.get("/api/v1/health")
+    assert health.json()["database"] == "ok" and health.json()["broker"].startswith("ok")
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and "arena_submissions" in metrics.text
+    assert client.get("/openapi.json").status_code == 200
+    assert client.get("/").status_code == 200 and "api-comp" in client.get("/").text

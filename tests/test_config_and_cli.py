@@ -1,0 +1,88 @@
+"""Competition config validation and the CLI's error messages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from server.competition_config import CompetitionConfig, demo_config
+from server.settings import Settings
+from tests.platform import ROOT, free_port
+
+ARENA = str(Path(sys.executable).parent / "arena")
+
+
+def test_demo_config_defaults_follow_the_scoring_spec():
+    cfg = demo_config()
+    assert cfg.slug == "digits-demo" and cfg.scoring.n_models == 32
+    assert cfg.scoring.budget_fraction == 0.10 and cfg.scoring.budget_floor_seconds > 0
+    assert (
+        cfg.scoring.rules == "official"
+        and cfg.scoring.delta == 1e-5
+        and cfg.scoring.epsilon_cap == 50
+    )
+    assert cfg.scoring.over_budget == "fail" and cfg.scoring.effective_min_runs == 16
+
+
+@pytest.mark.parametrize(
+    ("patch", "fragment"),
+    [
+        ({"slug": "Bad Slug"}, "slug"),
+        ({"scoring": {"n_models": 1}}, "n_models"),
+        ({"scoring": {"rules": "fancy"}}, "rules"),
+        ({"split": {"test_fraction": 0.5, "val_fraction": 0.45}}, "leave at least 10%"),
+        ({"recipe": {"epochs": 0}}, "epochs"),
+        ({"unknown_key": 1}, "unknown_key"),
+    ],
+)
+def test_bad_config_names_the_problem(patch, fragment):
+    data = {"slug": "ok-slug", "title": "t"} | patch
+    with pytest.raises(ValidationError, match=fragment):
+        CompetitionConfig.model_validate(data)
+
+
+def test_settings_defaults_and_url_normalisation(tmp_path, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    s = Settings(var_dir=tmp_path)
+    assert s.sqlalchemy_url == f"sqlite:///{tmp_path / 'arena.db'}"
+    assert s.embedded_broker and s.port == 8000
+    pg = Settings(var_dir=tmp_path, database_url="postgresql://u@h:5432/d")
+    assert pg.sqlalchemy_url == "postgresql+psycopg://u@h:5432/d"
+    assert not Settings(var_dir=tmp_path, broker_url="redis://h:6379/0").embedded_broker
+
+
+def test_cli_without_a_server_says_what_to_do():
+    url = f"http://127.0.0.1:{free_port()}"
+    out = subprocess.run(
+        [
+            ARENA,
+            "submit",
+            "--competition",
+            "digits-demo",
+            str(ROOT / "examples" / "identity.py"),
+            "--url",
+            url,
+            "--token",
+            "t",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert "Cannot reach the platform" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_cli_submit_needs_a_token():
+    out = subprocess.run(
+        [ARENA, "submit", "-c", "digits-demo", str(ROOT / "examples" / "identity.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 1 and "arena login" in out.stderr

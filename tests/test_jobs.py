@@ -1,0 +1,138 @@
+"""The worker's jobs called directly (no Celery): preparation, policies, idempotency, infra failures."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from server.db import session_scope
+from server.models import Competition, Run, Submission, User
+from server.security import hash_password
+from server.services.platform import seed_competition
+from server.settings import get_settings
+from server.storage import Storage
+from tests.platform import ROOT, tiny_config
+from worker import artefacts
+from worker.prepare_job import run_preparation
+from worker.score_job import run_scoring, run_seed
+
+SLOW = b"""
+import time
+
+def unlearning(net, retain_loader, forget_loader, val_loader):
+    time.sleep(1.9)
+    return net
+"""
+
+
+@pytest.fixture(scope="module")
+def competition(migrated_db):
+    cfg = tiny_config("jobs", budget_floor_seconds=1.5, grace_fraction=1.0)
+    with session_scope() as s:
+        comp = seed_competition(s, cfg)
+        user = User(username="jobs-user", password_hash=hash_password("x" * 10))
+        s.add(user)
+        s.flush()
+        ids = comp.id, user.id
+    run_preparation(ids[0], get_settings())
+    return ids
+
+
+def _submission(competition, content: bytes) -> int:
+    comp_id, user_id = competition
+    with session_scope() as s:
+        sub = Submission(
+            competition_id=comp_id,
+            user_id=user_id,
+            filename="m.py",
+            kind="py",
+            sha256="0" * 64,
+            size_bytes=len(content),
+            n_models=4,
+        )
+        s.add(sub)
+        s.flush()
+        sid = sub.id
+    path = Storage(get_settings()).submission_code(sid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return sid
+
+
+def _get(sid: int) -> tuple[Submission, list[Run]]:
+    with session_scope() as s:
+        sub = s.get(Submission, sid)
+        runs = s.scalars(select(Run).where(Run.submission_id == sid)).all()
+        s.expunge_all()
+    return sub, list(runs)
+
+
+def test_preparation_stores_budget_references_and_reference_rows(competition):
+    with session_scope() as s:
+        comp = s.get(Competition, competition[0])
+        assert comp.status == "ready" and comp.prepared_at is not None
+        assert (
+            comp.budgets[0].budget_seconds == 1.5
+        )  # the floor: a tiny model trains in well under 15 s
+        assert set(comp.reference_summary) >= {"retrain", "original"}
+        assert comp.reference_summary["original"]["score"] == 0.0
+    refs = artefacts.load_stack(
+        Storage(get_settings()).competition_dir("jobs") / artefacts.REFERENCES
+    )
+    assert len(refs) == 4 and refs.forget_logits.shape == (4, 24, 10)
+
+
+def test_scoring_is_idempotent(competition):
+    sid = _submission(competition, (ROOT / "examples" / "identity.py").read_bytes())
+    run_scoring(sid, get_settings())
+    sub, runs = _get(sid)
+    assert sub.status == "scored" and sub.score == 0.0 and len(runs) == 4
+    seeds = [r.seed for r in sorted(runs, key=lambda r: r.index)]
+    assert seeds == [run_seed(sid, i) for i in range(4)] and len(set(seeds)) == 4
+    run_scoring(sid, get_settings())  # a redelivered task changes nothing
+    again, runs_again = _get(sid)
+    assert (
+        again.status == "scored" and again.finished_at == sub.finished_at and len(runs_again) == 4
+    )
+
+
+def test_over_budget_fails_fast_under_the_fail_policy(competition):
+    sid = _submission(competition, SLOW)
+    run_scoring(sid, get_settings())
+    sub, runs = _get(sid)
+    assert (
+        sub.status == "failed" and sub.failure_reason == "over_budget" and sub.counts_against_quota
+    )
+    assert (
+        "over the budget" in sub.failure_message and "ARENA_BUDGET_SECONDS" in sub.failure_message
+    )
+    assert len(runs) == 1 and runs[0].status == "over_budget"  # no compute spent on runs 2..N
+
+
+def test_infrastructure_failure_does_not_count_against_quota(competition, tmp_path):
+    refs = Storage(get_settings()).competition_dir("jobs") / artefacts.REFERENCES
+    moved = tmp_path / "refs.npz"
+    refs.rename(moved)
+    try:
+        sid = _submission(competition, (ROOT / "examples" / "identity.py").read_bytes())
+        run_scoring(sid, get_settings())
+    finally:
+        moved.rename(refs)
+    sub, _ = _get(sid)
+    assert sub.status == "failed" and sub.failure_reason == "infrastructure"
+    assert sub.counts_against_quota is False and "does not count" in sub.failure_message
+
+
+def test_submission_waits_while_the_competition_is_not_ready(migrated_db):
+    with session_scope() as s:
+        comp = seed_competition(s, tiny_config("jobs-draft"))
+        user = s.scalar(select(User).where(User.username == "jobs-user")) or User(
+            username="jobs-user2", password_hash="x"
+        )
+        s.add(user)
+        s.flush()
+        ids = comp.id, user.id
+    sid = _submission(ids, b"def unlearning(a, b, c, d):\n    return a\n")
+    run_scoring(sid, get_settings())
+    sub, runs = _get(sid)
+    assert sub.status == "queued" and runs == []

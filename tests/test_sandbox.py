@@ -1,0 +1,219 @@
+"""Participant code runs in its own process: crashes, hangs and bad outputs fail alone, readably."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.platform import ROOT, tiny_config
+from worker import artefacts
+from worker.evaluation import InvalidOutput, evaluate_returned
+from worker.preparation import prepare, spec_for
+from worker.problem import build_problem
+from worker.sandbox import RunRequest, execute_run
+from worker.score_job import _write_run_data
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("prepared")
+    cfg = tiny_config("sandbox")
+    prepare(cfg, out, torch.device("cpu"))
+    problem = build_problem(cfg)
+    _write_run_data(problem, out / "data.safetensors")
+    return out, problem, spec_for(cfg, problem)
+
+
+def _run(
+    prepared,
+    tmp_path,
+    code: str | Path,
+    budget: float = 3.0,
+    grace: float = 1.0,
+    import_timeout: float = 30.0,
+):
+    out, _, spec = prepared
+    if isinstance(code, str):
+        path = tmp_path / "submission.py"
+        path.write_text(textwrap.dedent(code))
+    else:
+        path = code
+    return execute_run(
+        RunRequest(
+            code_path=path,
+            data_path=out / "data.safetensors",
+            weights_path=out / artefacts.ORIGINAL,
+            spec={"model": spec, "seed": 1, "batch_size": 16, "device": "cpu", "threads": 1},
+            budget_seconds=budget,
+            grace_seconds=grace,
+            import_timeout_seconds=import_timeout,
+            log_path=tmp_path / "run.log",
+        )
+    )
+
+
+def test_example_runs_and_its_weights_evaluate(prepared, tmp_path):
+    result = _run(prepared, tmp_path, ROOT / "examples" / "finetune.py")
+    assert result.outcome == "finished", result
+    assert 0 < result.seconds < 3.0
+    outputs = evaluate_returned(result.weights_path, prepared[2], prepared[1], torch.device("cpu"))
+    assert outputs.forget_logits.shape == (24, 10) and 0 <= outputs.test_acc <= 1
+
+
+def test_participant_sees_only_the_budget_variable_and_no_test_split(prepared, tmp_path):
+    code = """
+    import os
+    ALLOWED = {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED",
+               "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ARENA_BUDGET_SECONDS", "PWD", "LC_CTYPE"}
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        extra = set(os.environ) - ALLOWED
+        if extra:
+            raise RuntimeError(f"platform variables leaked: {sorted(extra)}")
+        assert float(os.environ["ARENA_BUDGET_SECONDS"]) == 3.0
+        sizes = (len(retain_loader.dataset), len(forget_loader.dataset), len(val_loader.dataset))
+        if sizes != (186, 24, 30):
+            raise RuntimeError(f"unexpected split sizes {sizes}")
+        return net
+    """
+    os.environ["DATABASE_URL"] = "postgresql://secret@example/db"
+    try:
+        result = _run(prepared, tmp_path, code)
+    finally:
+        del os.environ["DATABASE_URL"]
+    assert result.outcome == "finished", result.message
+
+
+def test_top_level_code_runs_outside_the_clock(prepared, tmp_path):
+    code = """
+    import time
+    time.sleep(2.0)  # longer than the budget below, but before the run starts
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        return net
+    """
+    result = _run(prepared, tmp_path, code, budget=1.0, grace=0.5)
+    assert result.outcome == "finished" and result.seconds < 1.0
+
+
+def test_crash_at_import_is_reported_with_the_participants_traceback(prepared, tmp_path):
+    result = _run(prepared, tmp_path, "import numpy\nraise ValueError('bad import ' * 100)\n")
+    assert result.outcome == "crashed"
+    assert (
+        "Importing your file failed" in result.message
+        and "ValueError: bad import" in result.message
+    )
+    assert len(result.message) < 1000  # the message is cut to 500 characters
+    assert "sandbox_entry" not in result.message
+
+
+def test_hanging_run_is_killed_at_budget_plus_grace(prepared, tmp_path):
+    code = """
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        while True:
+            pass
+    """
+    start = time.monotonic()
+    result = _run(prepared, tmp_path, code, budget=1.0, grace=1.0)
+    assert result.outcome == "timed_out"
+    assert 2.0 <= time.monotonic() - start < 15
+    assert "budget is 1.0 s" in result.message
+
+
+def test_run_between_budget_and_grace_is_over_budget(prepared, tmp_path):
+    code = """
+    import time
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        time.sleep(1.3)
+        return net
+    """
+    result = _run(prepared, tmp_path, code, budget=1.0, grace=2.0)
+    assert (
+        result.outcome == "over_budget" and result.seconds > 1.0 and result.weights_path is not None
+    )
+
+
+def test_slow_import_times_out(prepared, tmp_path):
+    result = _run(
+        prepared,
+        tmp_path,
+        "import time\ntime.sleep(30)\ndef unlearning(a, b, c, d):\n    return a\n",
+        import_timeout=1.0,
+    )
+    assert result.outcome == "timed_out" and "top-level code" in result.message
+
+
+@pytest.mark.parametrize(
+    ("body", "outcome", "fragment"),
+    [
+        ("return 42", "invalid_output", "must return the model"),
+        ("import sys; sys.exit(3)", "crashed", "SystemExit"),
+        ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "out_of_memory", "SIGKILL"),
+        ("import os; os._exit(0)", "crashed", "no error report"),
+    ],
+)
+def test_bad_endings_fail_readably(prepared, tmp_path, body, outcome, fragment):
+    code = f"def unlearning(net, retain_loader, forget_loader, val_loader):\n    {body}\n"
+    result = _run(prepared, tmp_path, code)
+    assert result.outcome == outcome, result
+    assert fragment in result.message
+
+
+def test_wrong_architecture_is_invalid_output(prepared, tmp_path):
+    code = """
+    import torch
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        return torch.nn.Linear(3, 2)
+    """
+    result = _run(prepared, tmp_path, code)
+    assert result.outcome == "finished"
+    with pytest.raises(InvalidOutput, match="do not fit the original architecture"):
+        evaluate_returned(result.weights_path, prepared[2], prepared[1], torch.device("cpu"))
+
+
+def test_nan_weights_are_invalid_output(prepared, tmp_path):
+    code = """
+    import torch
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.fill_(float("nan"))
+        return net
+    """
+    result = _run(prepared, tmp_path, code)
+    with pytest.raises(InvalidOutput, match="NaN"):
+        evaluate_returned(result.weights_path, prepared[2], prepared[1], torch.device("cpu"))
+
+
+def test_processes_started_by_the_participant_do_not_outlive_the_run(prepared, tmp_path):
+    pid_file = tmp_path / "child.pid"
+    code = f"""
+    import subprocess
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        proc = subprocess.Popen(["sleep", "300"])
+        open({str(pid_file)!r}, "w").write(str(proc.pid))
+        return net
+    """
+    result = _run(prepared, tmp_path, code)
+    assert result.outcome == "finished"
+    pid = int(pid_file.read_text())
+    time.sleep(0.2)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a killed process may linger as a zombie until its new parent reaps it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
