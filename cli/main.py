@@ -111,7 +111,8 @@ def serve(
         f"database: {_masked_db(settings.sqlalchemy_url)}   broker: {maybe_sanitize_url(settings.celery_broker_url)}\n"
         f"worker: {'one local worker' if worker else 'none started (ARENA_START_WORKER=false)'}; "
         f"{drafts} competition(s) to prepare, {queued} submission(s) queued\n\n"
-        "Submit:  arena register alice && export ARENA_TOKEN=$(arena login alice)\n"
+        f"Submit (in another terminal, after `source {Path(sys.prefix)}/bin/activate`):\n"
+        "         arena register alice && export ARENA_TOKEN=$(arena login alice)\n"
         "         arena submit --competition digits-demo examples/finetune.py\n"
         "Ctrl-C stops everything.\n"
     )
