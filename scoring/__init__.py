@@ -17,7 +17,13 @@ from scoring.bootstrap import (
     paired_difference_interval,
     statistically_tied,
 )
-from scoring.epsilon import RULES, degenerate_examples, official_rule_table, per_example_epsilons
+from scoring.epsilon import (
+    RULES,
+    degenerate_examples,
+    exact_rule_table,
+    official_rule_table,
+    per_example_epsilons,
+)
 from scoring.quality import epsilon_points, forgetting_quality, max_epsilon
 from scoring.score import final_score
 from scoring.signal import PHI_CLIP, logit_scaled_confidence
@@ -28,6 +34,7 @@ __all__ = [
     "bootstrap_score_interval",
     "degenerate_examples",
     "epsilon_points",
+    "exact_rule_table",
     "final_score",
     "forgetting_quality",
     "logit_scaled_confidence",

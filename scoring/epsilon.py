@@ -7,10 +7,11 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from scoring._exact_kernel import exact_kernel
 from scoring._official_kernel import official_kernel
 
-Rules = Literal["official"]
-RULES: tuple[str, ...] = ("official",)
+Rules = Literal["official", "exact"]
+RULES: tuple[str, ...] = ("official", "exact")
 
 #: Range ratio under which one group counts as (almost) constant: ε is then the cap.
 DEGENERATE_RATIO = 0.01
@@ -56,6 +57,29 @@ def official_rule_table(n_models: int, delta: float = 1e-5) -> NDArray[np.float6
     counts = np.arange(n + 1)
     one_zero = (counts[:, None] == 0) ^ (counts[None, :] == 0)
     table[one_zero] = np.nan
+    table[0, 0] = np.inf
+    return table
+
+
+def exact_rule_table(n_models: int, delta: float = 1e-5) -> NDArray[np.float64]:
+    """Like :func:`official_rule_table`, in float64 with the exact ``1 − δ``.
+
+    Examples
+    --------
+    >>> t = exact_rule_table(4)
+    >>> round(float(t[1, 1]), 6) == round(float(np.log(1 - 1e-5 - 0.25) - np.log(0.25)), 6)
+    True
+    """
+    n = int(n_models)
+    rate = np.arange(n + 1, dtype=np.float64) / n
+    fpr = rate[:, None]
+    fnr = rate[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e1 = np.log(1.0 - delta - fpr) - np.log(fnr)
+        e2 = np.log(1.0 - delta - fnr) - np.log(fpr)
+        table = np.maximum(0.0, np.fmax(e1, e2))
+    counts = np.arange(n + 1)
+    table[(counts[:, None] == 0) ^ (counts[None, :] == 0)] = np.nan
     table[0, 0] = np.inf
     return table
 
@@ -122,9 +146,12 @@ def per_example_epsilons(
         under each unlearned model (column).
     retrained : array_like of shape (n_examples, N)
         The same for the models retrained without the forget set.
-    rules : {"official"}, default "official"
+    rules : {"official", "exact"}, default "official"
         The rule family. ``"official"`` reproduces the NeurIPS 2023 competition's metric,
-        including its float32 arithmetic.
+        including its float32 arithmetic and its grid of 0.01 units. ``"exact"`` takes the
+        supremum over every interval with real edges around either group (which includes every
+        single threshold), in float64: no grid error, and invariant under strictly increasing
+        maps of φ.
     delta : float, default 1e-5
         The δ of the (ε, δ) definition.
     cap : float, default 50.0
@@ -160,17 +187,22 @@ def per_example_epsilons(
     n_models = u.shape[1]
 
     degenerate = degenerate_examples(u, r)
-    # Orientation for the single thresholds: P is the retrained group iff its median is
-    # strictly larger; ties make the unlearned group P (as the published code does).
-    retrain_positive = np.median(r, axis=1) > np.median(u, axis=1)
-    p = np.where(retrain_positive[:, None], r, u)
-    q = np.where(retrain_positive[:, None], u, r)
-    best = official_kernel(
-        np.sort(p, axis=1),
-        np.sort(q, axis=1),
-        official_rule_table(n_models, delta),
-        ~degenerate,
-    )
+    if rules == "official":
+        # Orientation for the single thresholds: P is the retrained group iff its median is
+        # strictly larger; ties make the unlearned group P (as the published code does).
+        retrain_positive = np.median(r, axis=1) > np.median(u, axis=1)
+        p = np.where(retrain_positive[:, None], r, u)
+        q = np.where(retrain_positive[:, None], u, r)
+        best = official_kernel(
+            np.sort(p, axis=1),
+            np.sort(q, axis=1),
+            official_rule_table(n_models, delta),
+            ~degenerate,
+        )
+    else:
+        best = exact_kernel(
+            np.sort(u, axis=1), np.sort(r, axis=1), exact_rule_table(n_models, delta), ~degenerate
+        )
     eps = np.where(best < 0, np.nan, np.minimum(best, cap))
     eps[degenerate] = cap
     return eps
