@@ -254,6 +254,97 @@ def submit(
         raise typer.Exit(1)
 
 
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "unlearning-arena"
+
+
+@app.command("score-local")
+def score_local_cmd(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Your .py file.")
+    ],
+    competition: Annotated[
+        str, typer.Option("--competition", "-c", help="A competition with public data.")
+    ] = "digits-demo",
+    n_models: Annotated[
+        int | None,
+        typer.Option(
+            "--n-models", "-n", help="Runs and references (default: the competition's N)."
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where prepared models are kept (default ~/.cache/unlearning-arena)."),
+    ] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads (0 = all cores).")] = 0,
+) -> None:
+    """Score a submission locally on public data, with the platform's own runner and scoring."""
+    from cli.local import local_config, score_local
+    from server.errors import ApiError
+    from server.services.uploads import validate_upload
+
+    try:
+        cfg = local_config(competition, n_models)
+        validate_upload(file.name, file.read_bytes(), 10**9)
+    except (ValueError, ApiError) as exc:
+        _fail(getattr(exc, "detail", str(exc)))
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                label = {
+                    "original": "training the original model",
+                    "references": "training reference models",
+                    "runs": "running your unlearning",
+                }.get(stage, stage)
+                tasks[stage] = bar.add_task(label, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        local = score_local(
+            file, cfg, cache_dir or _default_cache(), threads=threads, progress=progress
+        )
+    err.print(f"budget per run: {local.budget_seconds:.2f} s; full run logs: {local.log_dir}")
+    if local.failure is not None:
+        err.print(f"[red]failed ({local.failure[0]})[/red]\n{local.failure[1]}")
+        raise typer.Exit(1)
+    r = local.result
+    sub = {
+        "id": "local",
+        "status": "scored",
+        "score": r["score"],
+        "score_ci": r["score_ci"],
+        "forgetting_quality": r["forgetting_quality"],
+        "retain_ratio": r["retain_ratio"],
+        "test_ratio": r["test_ratio"],
+        "runs_done": len(local.runs),
+        "n_models": cfg.scoring.n_models,
+        "elapsed_seconds": sum(x.seconds or 0 for x in local.runs),
+    }
+    _show_result(sub)
+    sec = r["secondary"]
+    console.print(
+        f"MIA {sec['mia']:.3f} (retrained: {sec['mia_target']:.3f}) · avg gap {sec['avg_gap']:.4f} · "
+        f"RF-JSD×10⁴ {sec['rf_jsd_x1e4']:.2f} · JSD to retrained×10⁴ {sec['jsd_to_retrained_x1e4']:.2f}"
+    )
+    console.print("ε histogram (examples per bucket): " + histogram_text(r["epsilon_histogram"]))
+
+
+def histogram_text(hist: dict) -> str:
+    edges, counts = hist["edges"], hist["counts"]
+    parts = [f"[{lo:g},{hi:g}):{c}" for lo, hi, c in zip(edges, edges[1:], counts, strict=False)]
+    parts.append(f"≥{edges[-1]:g}:{counts[-1]}")
+    return "  ".join(parts)
+
+
 @app.command()
 def status(submission_id: int, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
     """Show a submission's status and score."""

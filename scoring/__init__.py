@@ -26,9 +26,19 @@ from scoring.epsilon import (
 )
 from scoring.quality import epsilon_points, forgetting_quality, max_epsilon
 from scoring.score import final_score
+from scoring.secondary import (
+    average_gap,
+    class_mean_softmax,
+    jensen_shannon,
+    mia_accuracy,
+)
 from scoring.signal import PHI_CLIP, logit_scaled_confidence
 
 __all__ = [
+    "average_gap",
+    "class_mean_softmax",
+    "jensen_shannon",
+    "mia_accuracy",
     "PHI_CLIP",
     "RULES",
     "bootstrap_score_interval",

@@ -107,6 +107,8 @@ class SubmissionPublic(BaseModel):
     retain_ratio: float | None = None
     test_ratio: float | None = None
     score_ci: list[float | None] | None = None
+    forgetting_quality_ci: list[float | None] | None = None
+    secondary: dict[str, Any] | None = None
     elapsed_seconds: float | None = None
     budget_seconds: float | None = None
     n_unscorable: int | None = None

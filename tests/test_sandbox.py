@@ -16,7 +16,7 @@ from worker.evaluation import InvalidOutput, evaluate_returned
 from worker.preparation import prepare, spec_for
 from worker.problem import build_problem
 from worker.sandbox import RunRequest, execute_run
-from worker.score_job import _write_run_data
+from worker.trials import write_run_data
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def prepared(tmp_path_factory):
     cfg = tiny_config("sandbox")
     prepare(cfg, out, torch.device("cpu"))
     problem = build_problem(cfg)
-    _write_run_data(problem, out / "data.safetensors")
+    write_run_data(problem, out / "data.safetensors")
     return out, problem, spec_for(cfg, problem)
 
 

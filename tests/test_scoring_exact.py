@@ -53,7 +53,9 @@ def test_exact_is_never_below_official(ur):
 def test_exact_is_invariant_under_increasing_affine_maps(ur, scale, shift):
     u, r = ur
     before = scoring.per_example_epsilons(u[None], r[None], rules="exact")
-    after = scoring.per_example_epsilons(u[None] * scale + shift, r[None] * scale + shift, rules="exact")
+    after = scoring.per_example_epsilons(
+        u[None] * scale + shift, r[None] * scale + shift, rules="exact"
+    )
     np.testing.assert_allclose(after, before, atol=1e-12)
 
 
@@ -74,7 +76,8 @@ def test_official_is_not_scale_invariant_but_exact_is():
     official_small = scoring.per_example_epsilons(u * 1e-3, r * 1e-3)
     assert not np.allclose(official, official_small, equal_nan=True)
     np.testing.assert_allclose(
-        scoring.per_example_epsilons(u, r, rules="exact"), scoring.per_example_epsilons(u * 1e-3, r * 1e-3, rules="exact")
+        scoring.per_example_epsilons(u, r, rules="exact"),
+        scoring.per_example_epsilons(u * 1e-3, r * 1e-3, rules="exact"),
     )
 
 

@@ -44,7 +44,9 @@ def test_epsilons_match_official(case):
     np.testing.assert_allclose(eps[ok], expected[ok], rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", _cases(only_ok=True))  # where the official code raised there is no F
+@pytest.mark.parametrize(
+    "case", _cases(only_ok=True)
+)  # where the official code raised there is no F
 def test_forgetting_quality_and_final_match_official(case):
     n = int(case["N"])
     eps = scoring.per_example_epsilons(case["unlearned"], case["retrained"])

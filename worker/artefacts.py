@@ -54,6 +54,8 @@ class OutputsStack:
     retain_acc: np.ndarray  # (M,)
     forget_acc: np.ndarray
     test_acc: np.ndarray
+    forget_class_softmax: np.ndarray  # (M, C, C)
+    test_class_softmax: np.ndarray  # (M, C, C)
 
     def __len__(self) -> int:
         return int(self.retain_acc.shape[0])
@@ -65,7 +67,16 @@ class OutputsStack:
         return OutputsStack(*(getattr(self, f)[idx] for f in _FIELDS))
 
 
-_FIELDS = ("forget_logits", "forget_loss", "test_loss", "retain_acc", "forget_acc", "test_acc")
+_FIELDS = (
+    "forget_logits",
+    "forget_loss",
+    "test_loss",
+    "retain_acc",
+    "forget_acc",
+    "test_acc",
+    "forget_class_softmax",
+    "test_class_softmax",
+)
 
 
 def stack_outputs(outputs: list[ModelOutputs]) -> OutputsStack:
@@ -85,6 +96,8 @@ def load_outputs(path: Path) -> ModelOutputs:
             retain_acc=float(d["retain_acc"]),
             forget_acc=float(d["forget_acc"]),
             test_acc=float(d["test_acc"]),
+            forget_class_softmax=d["forget_class_softmax"],
+            test_class_softmax=d["test_class_softmax"],
         )
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import scoring
 from server.competition_config import ScoringConfig
 from worker.artefacts import OutputsStack
+from worker.training import ModelOutputs
 
 TOP_EXAMPLES = 10
 
@@ -22,6 +23,64 @@ def _bucket_counts(finite: np.ndarray, edges: list[float], limit: int) -> list[i
     return [int(c) for c in counts]
 
 
+def secondary_metrics(
+    unlearned: OutputsStack,
+    retrained: OutputsStack,
+    forget_labels: np.ndarray,
+    original: ModelOutputs | None,
+) -> dict[str, Any]:
+    """MIA (with the references' as target), avg gap, RF-JSD and JSD to retrained (§7)."""
+    mia_u = float(
+        np.mean(
+            [
+                scoring.mia_accuracy(f, t)
+                for f, t in zip(unlearned.forget_loss, unlearned.test_loss, strict=True)
+            ]
+        )
+    )
+    mia_r = float(
+        np.mean(
+            [
+                scoring.mia_accuracy(f, t)
+                for f, t in zip(retrained.forget_loss, retrained.test_loss, strict=True)
+            ]
+        )
+    )
+
+    def accs(o: OutputsStack, mia: float) -> dict[str, float]:
+        return {
+            "retain": float(o.retain_acc.mean()),
+            "forget": float(o.forget_acc.mean()),
+            "test": float(o.test_acc.mean()),
+            "mia": mia,
+        }
+
+    classes = np.unique(forget_labels)
+    q_runs = unlearned.forget_class_softmax[:, classes]
+    retrained_p = np.nanmean(retrained.forget_class_softmax[:, classes], axis=0)
+    out: dict[str, Any] = {
+        "mia": mia_u,
+        "mia_target": mia_r,
+        "avg_gap": scoring.average_gap(accs(unlearned, mia_u), accs(retrained, mia_r)),
+        "jsd_to_retrained_x1e4": scale_jsd(retrained_p, q_runs),
+        "rf_jsd_x1e4": None,
+        "jsd_form": "textbook: ½KL(P‖M) + ½KL(Q‖M), natural log, ×10⁴",
+    }
+    if original is not None:
+        out["rf_jsd_x1e4"] = scale_jsd(original.test_class_softmax[classes], q_runs)
+    return out
+
+
+def scale_jsd(p: np.ndarray, q_runs: np.ndarray) -> float | None:
+    """Mean over runs of JSD(P, Q_run) × 10⁴, over the classes present in both."""
+    values = []
+    for q in q_runs:
+        ok = ~(np.isnan(p).any(axis=1) | np.isnan(q).any(axis=1))
+        if ok.any():
+            values.append(scoring.jensen_shannon(p[ok], q[ok]))
+    return float(np.mean(values) * scoring.secondary.RF_JSD_SCALE) if values else None
+
+
 def score_outputs(
     unlearned: OutputsStack,
     retrained: OutputsStack,
@@ -29,6 +88,7 @@ def score_outputs(
     cfg: ScoringConfig,
     *,
     bootstrap_seed: int = 0,
+    original: ModelOutputs | None = None,
 ) -> dict[str, Any]:
     """Score N unlearned runs against N reference models (same N, SCORING.md §3–§6)."""
     n = len(unlearned)
@@ -45,15 +105,17 @@ def score_outputs(
     unscorable = int(np.isnan(eps).sum())
     if math.isnan(quality):
         score = float("nan")
-        ci = (float("nan"), float("nan"))
+        ci = f_ci = (float("nan"), float("nan"))
     else:
         score = scoring.final_score(quality, ra_u, ra_r, ta_u, ta_r)
         factor = (ra_u / ra_r) * (ta_u / ta_r)
+        points = scoring.epsilon_points(eps, n)
+        resamples = cfg.bootstrap_resamples
         ci = scoring.bootstrap_score_interval(
-            scoring.epsilon_points(eps, n),
-            factor,
-            n_resamples=cfg.bootstrap_resamples,
-            seed=bootstrap_seed,
+            points, factor, n_resamples=resamples, seed=bootstrap_seed
+        )
+        f_ci = scoring.bootstrap_score_interval(
+            points, 1.0, n_resamples=resamples, seed=bootstrap_seed
         )
     order = np.argsort(-np.nan_to_num(eps, nan=-1.0), kind="stable")[:TOP_EXAMPLES]
     finite = eps[~np.isnan(eps)]
@@ -65,6 +127,8 @@ def score_outputs(
         "retain_ratio": ra_u / ra_r,
         "test_ratio": ta_u / ta_r,
         "score_ci": list(ci),
+        "forgetting_quality_ci": list(f_ci),
+        "interval_note": "95% bootstrap over forget examples (models held fixed)",
         "n_models": n,
         "n_examples": int(eps.shape[0]),
         "n_unscorable": unscorable,
@@ -80,4 +144,5 @@ def score_outputs(
         "epsilon_histogram": {"edges": edges, "counts": _bucket_counts(finite, edges, limit)},
         "most_distinguishable": [int(i) for i in order],
         "epsilons": [None if math.isnan(e) else float(e) for e in eps],
+        "secondary": secondary_metrics(unlearned, retrained, forget_labels, original),
     }

@@ -155,6 +155,7 @@ def execute_run(req: RunRequest) -> RunResult:
             [
                 sys.executable,
                 "-I",
+                "-u",  # unbuffered: the log keeps what was printed before a kill
                 "-m",
                 "worker.sandbox_entry",
                 "--code",

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from sqlalchemy import select, update
 
 from server.competition_config import CompetitionConfig
@@ -35,11 +34,10 @@ from server.settings import Settings
 from server.storage import Storage
 from worker import artefacts, hardware
 from worker.budget import ensure_budget
-from worker.evaluation import InvalidOutput, evaluate_returned
-from worker.preparation import grace_seconds, spec_for
 from worker.problem import Problem, build_problem
 from worker.results import score_outputs
-from worker.sandbox import RunRequest, RunResult, execute_run
+from worker.sandbox import RunResult
+from worker.trials import make_setup, run_trial, verdict
 
 log = logging.getLogger(__name__)
 
@@ -145,21 +143,6 @@ def run_scoring(submission_id: int, settings: Settings) -> None:
         sub.finished_at = utcnow()
 
 
-def _write_run_data(problem: Problem, path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(
-        {
-            "retain_x": problem.retain.x,
-            "retain_y": problem.retain.y,
-            "forget_x": problem.forget.x,
-            "forget_y": problem.forget.y,
-            "val_x": problem.val.x,
-            "val_y": problem.val.y,
-        },
-        str(path),
-    )
-
-
 def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
     config = ctx.config
     storage = Storage(settings)
@@ -169,72 +152,36 @@ def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
     hw = hardware.hardware_class(threads)
     problem = build_problem(config)
     budget = ensure_budget(ctx.competition_id, config, hw, problem, device)
-    grace = grace_seconds(budget, config)
     with session_scope() as s:
         s.get(Submission, ctx.submission_id).hardware_class = hw
 
     comp_dir = storage.competition_dir(ctx.slug)
     refs = artefacts.load_stack(comp_dir / artefacts.REFERENCES)
-    work = storage.submission_dir(ctx.submission_id) / "work"
-    data_path = work / "data.safetensors"
-    _write_run_data(problem, data_path)
-    spec = spec_for(config, problem)
+    setup = make_setup(
+        config,
+        problem,
+        comp_dir,
+        storage.submission_dir(ctx.submission_id) / "work",
+        device=device,
+        threads=threads,
+        budget_seconds=budget,
+        import_timeout_seconds=settings.import_timeout_seconds,
+    )
     n = config.scoring.n_models
-    over_budget_fails = config.scoring.over_budget == "fail"
-
     for index in range(n):
         out_path = storage.run_outputs(ctx.submission_id, index)
         if _already_recorded(ctx.submission_id, index) and out_path.is_file():
             continue
         seed = run_seed(ctx.submission_id, index)
         _record_run(ctx.submission_id, index, seed, budget, status=RunStatus.RUNNING)
-        result = execute_run(
-            RunRequest(
-                code_path=storage.submission_code(ctx.submission_id),
-                data_path=data_path,
-                weights_path=comp_dir / artefacts.ORIGINAL,
-                spec={
-                    "model": spec,
-                    "seed": seed,
-                    "batch_size": config.loader_batch_size,
-                    "device": str(device),
-                    "threads": threads,
-                },
-                budget_seconds=budget,
-                grace_seconds=grace,
-                import_timeout_seconds=settings.import_timeout_seconds,
-                log_path=storage.run_log(ctx.submission_id, index),
-            )
-        )
-        result = _evaluate(result, spec, problem, device, out_path)
+        code = storage.submission_code(ctx.submission_id)
+        result = run_trial(setup, code, seed, storage.run_log(ctx.submission_id, index), out_path)
         _record_run(ctx.submission_id, index, seed, budget, result=result)
-        if result.outcome not in ("finished", "over_budget"):
-            raise SubmissionFailed(
-                FailureReason(result.outcome),
-                f"Run {index + 1} of {n} failed ({result.outcome}).\n{result.message}",
-            )
-        if result.outcome == "over_budget" and over_budget_fails:
-            raise SubmissionFailed(
-                FailureReason.OVER_BUDGET,
-                f"Run {index + 1} of {n} went over the budget: {result.seconds:.2f} s of {budget:.2f} s. "
-                "Under this competition's policy any run over budget fails the submission; make your "
-                "method adapt to ARENA_BUDGET_SECONDS.",
-            )
+        failure = verdict(result, index, n, setup)
+        if failure is not None:
+            raise SubmissionFailed(FailureReason(failure[0]), failure[1])
 
     return _final_result(ctx, storage, refs, problem, budget)
-
-
-def _evaluate(result: RunResult, spec, problem: Problem, device, out_path) -> RunResult:
-    if result.weights_path is None:
-        return result
-    try:
-        outputs = evaluate_returned(result.weights_path, spec, problem, device)
-    except InvalidOutput as exc:
-        return RunResult("invalid_output", result.seconds, None, str(exc))
-    finally:
-        result.weights_path.unlink(missing_ok=True)
-    artefacts.save_outputs(outputs, out_path)
-    return result
 
 
 def _already_recorded(submission_id: int, index: int) -> bool:
@@ -302,7 +249,12 @@ def _final_result(
     unlearned = artefacts.stack_outputs(
         [artefacts.load_outputs(storage.run_outputs(ctx.submission_id, i)) for i in used]
     )
-    result = score_outputs(unlearned, refs.head(len(used)), problem.forget.y.numpy(), cfg)
+    original = artefacts.load_outputs(
+        storage.competition_dir(ctx.slug) / artefacts.ORIGINAL_OUTPUTS
+    )
+    result = score_outputs(
+        unlearned, refs.head(len(used)), problem.forget.y.numpy(), cfg, original=original
+    )
     if result["score"] is None or not np.isfinite(result["score"]):
         raise SubmissionFailed(
             FailureReason.INVALID_OUTPUT,

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from scoring import class_mean_softmax
 from server.competition_config import RecipeConfig
 from worker.problem import Problem, Tensors
 
@@ -96,6 +97,8 @@ class ModelOutputs:
     retain_acc: float
     forget_acc: float
     test_acc: float
+    forget_class_softmax: np.ndarray  # (C, C): mean softmax over forget examples of each class
+    test_class_softmax: np.ndarray  # (C, C): the same over test examples
 
 
 def evaluate(model: nn.Module, problem: Problem, device: torch.device) -> ModelOutputs:
@@ -110,4 +113,6 @@ def evaluate(model: nn.Module, problem: Problem, device: torch.device) -> ModelO
         retain_acc=float((retain_logits.argmax(1) == ry).mean()),
         forget_acc=float((forget_logits.argmax(1) == fy).mean()),
         test_acc=float((test_logits.argmax(1) == ty).mean()),
+        forget_class_softmax=class_mean_softmax(forget_logits, fy, np.arange(problem.n_classes)),
+        test_class_softmax=class_mean_softmax(test_logits, ty, np.arange(problem.n_classes)),
     )

@@ -110,6 +110,8 @@ def public_view(sub: Submission) -> SubmissionPublic:
         retain_ratio=sub.retain_ratio if scored else None,
         test_ratio=sub.test_ratio if scored else None,
         score_ci=[sub.score_ci_low, sub.score_ci_high] if scored else None,
+        forgetting_quality_ci=result.get("forgetting_quality_ci") if scored else None,
+        secondary=result.get("secondary") if scored else None,
         elapsed_seconds=result.get("elapsed_seconds"),
         budget_seconds=result.get("budget_seconds")
         or (sub.runs[0].budget_seconds if sub.runs else None),

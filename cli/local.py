@@ -1,0 +1,131 @@
+"""`arena score-local`: score a submission on public demo data, on the participant's machine.
+
+The same preparation, sandboxed runner, evaluation and `scoring/` code as the platform; the
+data are the demo competition's (they ship with scikit-learn), so the full run logs can be shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from server.competition_config import CompetitionConfig, demo_config
+from worker import artefacts, hardware
+from worker.preparation import prepare
+from worker.problem import build_problem
+from worker.results import score_outputs
+from worker.sandbox import RunResult
+from worker.score_job import run_seed
+from worker.trials import make_setup, run_trial, verdict
+
+PUBLIC_COMPETITIONS: dict[str, Callable[[], CompetitionConfig]] = {"digits-demo": demo_config}
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class LocalResult:
+    result: dict[str, Any] | None
+    failure: tuple[str, str] | None
+    runs: list[RunResult]
+    log_dir: Path
+    budget_seconds: float
+
+
+def local_config(slug: str, n_models: int | None) -> CompetitionConfig:
+    if slug not in PUBLIC_COMPETITIONS:
+        raise ValueError(
+            f"no public data for {slug!r}; score-local knows: {', '.join(PUBLIC_COMPETITIONS)}"
+        )
+    cfg = PUBLIC_COMPETITIONS[slug]()
+    if n_models is not None:
+        cfg.scoring.n_models = n_models
+    return cfg
+
+
+def _prepared(
+    cfg: CompetitionConfig, cache: Path, device: torch.device, progress: Progress
+) -> tuple[Path, float]:
+    """Prepared artefacts for ``cfg`` in the cache (made once), and the local budget."""
+    key = hashlib.sha256(
+        json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()
+    ).hexdigest()[:12]
+    comp_dir = cache / f"{cfg.slug}-{key}"
+    marker = comp_dir / "timing.json"
+    if not marker.is_file():
+        shutil.rmtree(comp_dir, ignore_errors=True)
+        timing, _ = prepare(cfg, comp_dir, device, progress)
+        marker.write_text(
+            json.dumps(
+                {
+                    "original_seconds": timing.original_seconds,
+                    "budget_seconds": timing.budget_seconds,
+                }
+            )
+        )
+    return comp_dir, float(json.loads(marker.read_text())["budget_seconds"])
+
+
+def score_local(
+    code_path: Path,
+    cfg: CompetitionConfig,
+    cache: Path,
+    *,
+    threads: int = 0,
+    import_timeout_seconds: float = 60.0,
+    progress: Progress = lambda stage, done, total: None,
+) -> LocalResult:
+    threads = hardware.cpu_threads(threads)
+    torch.set_num_threads(threads)
+    device = hardware.device()
+    comp_dir, budget = _prepared(cfg, cache, device, progress)
+    problem = build_problem(cfg)
+    run_dir = comp_dir / "local-runs"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    setup = make_setup(
+        cfg,
+        problem,
+        comp_dir,
+        run_dir,
+        device=device,
+        threads=threads,
+        budget_seconds=budget,
+        import_timeout_seconds=import_timeout_seconds,
+    )
+    n = cfg.scoring.n_models
+    runs: list[RunResult] = []
+    used: list[int] = []
+    for index in range(n):
+        progress("runs", index, n)
+        out = run_dir / f"{index:05d}.npz"
+        result = run_trial(
+            setup, code_path, run_seed(0, index), run_dir / f"run-{index:05d}.log", out
+        )
+        runs.append(result)
+        failure = verdict(result, index, n, setup)
+        if failure is not None:
+            return LocalResult(None, failure, runs, run_dir, budget)
+        if result.outcome == "finished":
+            used.append(index)
+    progress("runs", n, n)
+    if cfg.scoring.over_budget == "drop" and len(used) < cfg.scoring.effective_min_runs:
+        return LocalResult(
+            None, ("over_budget", f"only {len(used)} runs within budget"), runs, run_dir, budget
+        )
+    if cfg.scoring.over_budget == "fail":
+        used = list(range(n))
+    unlearned = artefacts.stack_outputs(
+        [artefacts.load_outputs(run_dir / f"{i:05d}.npz") for i in used]
+    )
+    refs = artefacts.load_stack(comp_dir / artefacts.REFERENCES).head(len(used))
+    original = artefacts.load_outputs(comp_dir / artefacts.ORIGINAL_OUTPUTS)
+    result = score_outputs(
+        unlearned, refs, problem.forget.y.numpy(), cfg.scoring, original=original
+    )
+    return LocalResult(result, None, runs, run_dir, budget)

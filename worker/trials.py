@@ -1,0 +1,128 @@
+"""One trial: a sandboxed run of the participant's function, then evaluation of what it returned.
+
+Shared by the platform's scoring job and by `arena score-local`, so that a participant's local
+numbers come from exactly the same runner and scoring code as the server's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+from server.competition_config import CompetitionConfig
+from worker import artefacts
+from worker.evaluation import InvalidOutput, evaluate_returned
+from worker.preparation import grace_seconds, spec_for
+from worker.problem import Problem
+from worker.sandbox import RunRequest, RunResult, execute_run
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    config: CompetitionConfig
+    problem: Problem
+    spec: dict[str, Any]
+    device: torch.device
+    threads: int
+    budget_seconds: float
+    grace_seconds: float
+    import_timeout_seconds: float
+    weights_path: Path  # the original model
+    data_path: Path  # retain/forget/val tensors handed to each run
+
+
+def write_run_data(problem: Problem, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {
+            "retain_x": problem.retain.x,
+            "retain_y": problem.retain.y,
+            "forget_x": problem.forget.x,
+            "forget_y": problem.forget.y,
+            "val_x": problem.val.x,
+            "val_y": problem.val.y,
+        },
+        str(path),
+    )
+
+
+def make_setup(
+    config: CompetitionConfig,
+    problem: Problem,
+    competition_dir: Path,
+    work_dir: Path,
+    *,
+    device: torch.device,
+    threads: int,
+    budget_seconds: float,
+    import_timeout_seconds: float,
+) -> TrialSetup:
+    data_path = work_dir / "data.safetensors"
+    write_run_data(problem, data_path)
+    return TrialSetup(
+        config=config,
+        problem=problem,
+        spec=spec_for(config, problem),
+        device=device,
+        threads=threads,
+        budget_seconds=budget_seconds,
+        grace_seconds=grace_seconds(budget_seconds, config),
+        import_timeout_seconds=import_timeout_seconds,
+        weights_path=competition_dir / artefacts.ORIGINAL,
+        data_path=data_path,
+    )
+
+
+def run_trial(
+    setup: TrialSetup, code_path: Path, seed: int, log_path: Path, outputs_path: Path
+) -> RunResult:
+    """Run once in the sandbox; on success the evaluated outputs are saved to ``outputs_path``."""
+    result = execute_run(
+        RunRequest(
+            code_path=code_path,
+            data_path=setup.data_path,
+            weights_path=setup.weights_path,
+            spec={
+                "model": setup.spec,
+                "seed": seed,
+                "batch_size": setup.config.loader_batch_size,
+                "device": str(setup.device),
+                "threads": setup.threads,
+            },
+            budget_seconds=setup.budget_seconds,
+            grace_seconds=setup.grace_seconds,
+            import_timeout_seconds=setup.import_timeout_seconds,
+            log_path=log_path,
+        )
+    )
+    if result.weights_path is None:
+        return result
+    try:
+        outputs = evaluate_returned(result.weights_path, setup.spec, setup.problem, setup.device)
+    except InvalidOutput as exc:
+        return RunResult("invalid_output", result.seconds, None, str(exc))
+    finally:
+        result.weights_path.unlink(missing_ok=True)
+    artefacts.save_outputs(outputs, outputs_path)
+    return result
+
+
+def verdict(result: RunResult, index: int, n: int, setup: TrialSetup) -> tuple[str, str] | None:
+    """(failure reason, message) if this run fails the submission, else None."""
+    if result.outcome not in ("finished", "over_budget"):
+        return (
+            result.outcome,
+            f"Run {index + 1} of {n} failed ({result.outcome}).\n{result.message}",
+        )
+    if result.outcome == "over_budget" and setup.config.scoring.over_budget == "fail":
+        return (
+            "over_budget",
+            f"Run {index + 1} of {n} went over the budget: {result.seconds:.2f} s of "
+            f"{setup.budget_seconds:.2f} s. Under this competition's policy any run over budget fails "
+            "the submission; make your method adapt to ARENA_BUDGET_SECONDS.",
+        )
+    return None
