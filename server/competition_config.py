@@ -68,7 +68,9 @@ class ScoringConfig(_Strict):
     n_models: int = Field(
         32, ge=2, le=4096, description="N: runs per submission and reference models."
     )
-    rules: Literal["official"] = "official"
+    rules: Literal["official", "exact"] = Field(
+        "official", description="ε rule family (SCORING.md §4)."
+    )
     delta: float = Field(1e-5, ge=0, lt=1)
     epsilon_cap: float = Field(50.0, gt=0)
     budget_fraction: float = Field(0.10, gt=0, le=100)

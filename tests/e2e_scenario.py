@@ -106,6 +106,16 @@ def run_scenario(url: str, slug: str, tmp_path: Path, *, use_cli: bool = True) -
         r["status"] == "finished" and r["seconds"] <= r["budget_seconds"] for r in retrain["runs"]
     )
     assert sum(retrain["epsilon_histogram"]["counts"]) == 24 - retrain["n_unscorable"]
+    f_low, f_high = retrain["forgetting_quality_ci"]
+    assert f_low <= retrain["forgetting_quality"] <= f_high
+    assert set(retrain["secondary"]) >= {
+        "mia",
+        "mia_target",
+        "avg_gap",
+        "rf_jsd_x1e4",
+        "jsd_to_retrained_x1e4",
+    }
+    assert len(retrain["most_distinguishable"]) == 10
 
     assert crash["status"] == "failed"
     assert crash["failure_reason"] == "crashed"

@@ -90,9 +90,20 @@ def test_cli_submit_needs_a_token():
 
 def test_score_local_scores_an_example_with_the_platform_runner(tmp_path):
     out = subprocess.run(
-        [ARENA, "score-local", str(ROOT / "examples" / "retrain.py"), "--n-models", "4",
-         "--cache-dir", str(tmp_path / "cache"), "--threads", "1"],
-        capture_output=True, text=True, timeout=600,
+        [
+            ARENA,
+            "score-local",
+            str(ROOT / "examples" / "retrain.py"),
+            "--n-models",
+            "4",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr + out.stdout
     assert "scored" in out.stdout and "MIA" in out.stdout and "ε histogram" in out.stdout
@@ -101,10 +112,14 @@ def test_score_local_scores_an_example_with_the_platform_runner(tmp_path):
 
 def test_score_local_reports_a_crash_with_logs(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("def unlearning(net, r, f, v):\n    print('debug output')\n    raise KeyError('oops')\n")
+    bad.write_text(
+        "def unlearning(net, r, f, v):\n    print('debug output')\n    raise KeyError('oops')\n"
+    )
     out = subprocess.run(
         [ARENA, "score-local", str(bad), "--n-models", "4", "--cache-dir", str(tmp_path / "cache")],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 1
     assert "crashed" in out.stderr and "KeyError" in out.stderr
@@ -113,10 +128,16 @@ def test_score_local_reports_a_crash_with_logs(tmp_path):
 
 
 def test_score_local_rejects_unknown_competitions_and_bad_files(tmp_path):
-    out = subprocess.run([ARENA, "score-local", str(ROOT / "examples" / "identity.py"), "-c", "hidden-comp"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [ARENA, "score-local", str(ROOT / "examples" / "identity.py"), "-c", "hidden-comp"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 1 and "no public data" in out.stderr
     bad = tmp_path / "bad.py"
     bad.write_text("def unlearning(net:\n")
-    out = subprocess.run([ARENA, "score-local", str(bad)], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [ARENA, "score-local", str(bad)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 1 and "Syntax error" in out.stderr

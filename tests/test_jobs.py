@@ -136,3 +136,23 @@ def test_submission_waits_while_the_competition_is_not_ready(migrated_db):
     run_scoring(sid, get_settings())
     sub, runs = _get(sid)
     assert sub.status == "queued" and runs == []
+
+
+def test_a_competition_can_score_with_the_exact_rules(migrated_db):
+    with session_scope() as s:
+        comp = seed_competition(s, tiny_config("jobs-exact", rules="exact"))
+        user = User(username="exact-user", password_hash="x")
+        s.add(user)
+        s.flush()
+        ids = comp.id, user.id
+    run_preparation(ids[0], get_settings())
+    sid = _submission(ids, (ROOT / "examples" / "retrain.py").read_bytes())
+    run_scoring(sid, get_settings())
+    sub, _ = _get(sid)
+    assert sub.status == "scored", sub.failure_message
+    assert sub.result["rules"] == "exact" and 0 <= sub.forgetting_quality <= 1
+    low, high = sub.result["forgetting_quality_ci"]
+    assert low <= sub.forgetting_quality <= high
+    sec = sub.result["secondary"]
+    assert 0 <= sec["mia"] <= 1 and 0 <= sec["mia_target"] <= 1 and sec["avg_gap"] >= 0
+    assert sec["rf_jsd_x1e4"] >= 0 and sec["jsd_to_retrained_x1e4"] >= 0

@@ -11,8 +11,14 @@ import pytest
 
 import scoring
 
-MODULES = ["scoring.signal", "scoring.epsilon", "scoring.quality", "scoring.score", "scoring.bootstrap",
-           "scoring.secondary"]
+MODULES = [
+    "scoring.signal",
+    "scoring.epsilon",
+    "scoring.quality",
+    "scoring.score",
+    "scoring.bootstrap",
+    "scoring.secondary",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -27,7 +33,9 @@ def test_jsd_of_identical_distributions_is_zero():
 
 
 def test_jsd_of_disjoint_one_hots_is_ln2():
-    assert scoring.jensen_shannon(np.eye(3), np.roll(np.eye(3), 1, axis=1)) == pytest.approx(math.log(2), abs=1e-6)
+    assert scoring.jensen_shannon(np.eye(3), np.roll(np.eye(3), 1, axis=1)) == pytest.approx(
+        math.log(2), abs=1e-6
+    )
 
 
 def test_jsd_is_symmetric_and_bounded():
@@ -47,7 +55,9 @@ def test_class_mean_softmax_hand_case():
 
 def test_mia_is_chance_on_identical_losses_and_perfect_when_separable():
     rng = np.random.default_rng(3)
-    assert abs(scoring.mia_accuracy(rng.exponential(size=500), rng.exponential(size=500)) - 0.5) < 0.06
+    assert (
+        abs(scoring.mia_accuracy(rng.exponential(size=500), rng.exponential(size=500)) - 0.5) < 0.06
+    )
     assert scoring.mia_accuracy(np.full(40, 0.01), np.full(40, 3.0)) == 1.0
     assert scoring.mia_accuracy(rng.normal(0, 1, 300), rng.normal(3, 1, 300)) > 0.9
 
@@ -61,7 +71,9 @@ def test_mia_subsamples_to_the_smaller_set_and_is_seeded():
 
 
 def test_average_gap():
-    assert scoring.average_gap({"a": 1.0, "b": 0.5}, {"a": 0.5, "b": 0.5, "c": 9}) == pytest.approx(0.25)
+    assert scoring.average_gap({"a": 1.0, "b": 0.5}, {"a": 0.5, "b": 0.5, "c": 9}) == pytest.approx(
+        0.25
+    )
     with pytest.raises(ValueError):
         scoring.average_gap({"a": 1.0}, {"b": 1.0})
 
@@ -70,7 +82,9 @@ def test_scoring_imports_no_web_database_or_queue_package():
     import subprocess
     import sys
 
-    code = ("import sys, scoring; bad = [m for m in ('fastapi','sqlalchemy','celery','redis','server','worker')"
-            " if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    code = (
+        "import sys, scoring; bad = [m for m in ('fastapi','sqlalchemy','celery','redis','server','worker')"
+        " if m in sys.modules]; print(bad); sys.exit(bool(bad))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout
