@@ -7,9 +7,25 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install system demo test lint bench clean
 
 install: $(STAMP)
+
+# The sandbox needs bubblewrap and setpriv, and (when workers run as root) an unprivileged user
+# for participant code. Installed here where we are root; otherwise the worker refuses to run
+# participant code (see README, "Sandbox").
+system:
+	@if ! command -v bwrap >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bubblewrap"; \
+	    (apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null)) \
+	    || echo "could not install bubblewrap: participant code will not run (see README)"; \
+	  else echo "bubblewrap (bwrap) is missing: install the package 'bubblewrap' (see README)"; fi; \
+	fi
+	@if [ "$$(id -u)" = 0 ] && ! id arena-sandbox >/dev/null 2>&1; then \
+	  useradd --system --no-create-home --shell /usr/sbin/nologin arena-sandbox || true; \
+	fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +38,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) system
 	$(BIN)/arena serve
 
-test: $(STAMP)
+test: $(STAMP) system
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -23,7 +23,7 @@ from worker.problem import build_problem
 from worker.results import score_outputs
 from worker.sandbox import RunResult
 from worker.score_job import run_seed
-from worker.trials import make_setup, run_trial, verdict
+from worker.trials import jail_for, make_setup, run_trial, runnable_code, verdict
 
 PUBLIC_COMPETITIONS: dict[str, Callable[[], CompetitionConfig]] = {"digits-demo": demo_config}
 Progress = Callable[[str, int, int], None]
@@ -78,7 +78,7 @@ def score_local(
     cache: Path,
     *,
     threads: int = 0,
-    import_timeout_seconds: float = 60.0,
+    sandbox_user: str = "arena-sandbox",
     progress: Progress = lambda stage, done, total: None,
 ) -> LocalResult:
     threads = hardware.cpu_threads(threads)
@@ -96,8 +96,9 @@ def score_local(
         device=device,
         threads=threads,
         budget_seconds=budget,
-        import_timeout_seconds=import_timeout_seconds,
+        jail=jail_for(sandbox_user, allow_unconfined=True),
     )
+    code_path = runnable_code(code_path, run_dir)
     n = cfg.scoring.n_models
     runs: list[RunResult] = []
     used: list[int] = []

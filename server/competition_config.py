@@ -92,6 +92,15 @@ class ScoringConfig(_Strict):
 class LimitsConfig(_Strict):
     max_daily_submissions: int = Field(10, ge=1)
     max_upload_bytes: int | None = Field(None, ge=1, description="Default: the platform setting.")
+    memory_mb: int = Field(
+        4096, ge=256, le=1 << 20, description="Memory limit of one run's sandbox."
+    )
+    setup_timeout_seconds: float = Field(
+        300.0,
+        gt=0,
+        le=3600,
+        description="Time a submission's top-level code (notebook cells) may take.",
+    )
 
 
 class CompetitionConfig(_Strict):

@@ -46,10 +46,13 @@ class Settings(BaseSettings):
         default=True, description="`arena serve` starts one local Celery worker."
     )
     heartbeat_seconds: float = Field(default=10.0, gt=0, description="Worker heartbeat interval.")
-    import_timeout_seconds: float = Field(
-        default=60.0,
-        gt=0,
-        description="Time a submission's top-level code may take before its first run.",
+    sandbox_user: str = Field(
+        default="arena-sandbox",
+        description="Unprivileged user that runs participant code (worker as root).",
+    )
+    unsafe_no_sandbox: bool = Field(
+        default=False,
+        description="Development only: run participant code unconfined when bubblewrap is unavailable.",
     )
 
     @field_validator("var_dir")

@@ -126,7 +126,7 @@ def test_accepted_upload_is_stored_before_the_202(client):
         (b"def unlearning(net:\n", "m.py", 422, "Syntax error"),
         (b"def forget(net, a, b, c):\n    return net\n", "m.py", 422, "does not define"),
         (b"def unlearning(net):\n    return net\n", "m.py", 422, "four"),
-        (GOOD, "m.txt", 415, ".py"),
+        (GOOD, "m.txt", 415, ".ipynb"),
         (b"x" * 2_000_001, "m.py", 413, "limit"),
     ],
 )

@@ -13,10 +13,13 @@ import torch
 from tests.platform import ROOT, tiny_config
 from worker import artefacts
 from worker.evaluation import InvalidOutput, evaluate_returned
+from worker.jail import detect
 from worker.preparation import prepare, spec_for
 from worker.problem import build_problem
 from worker.sandbox import RunRequest, execute_run
 from worker.trials import write_run_data
+
+JAIL = detect()  # the real sandbox: tests fail (never skip) where it cannot be built
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +56,7 @@ def _run(
             grace_seconds=grace,
             import_timeout_seconds=import_timeout,
             log_path=tmp_path / "run.log",
+            jail=JAIL,
         )
     )
 
@@ -68,7 +72,7 @@ def test_example_runs_and_its_weights_evaluate(prepared, tmp_path):
 def test_participant_sees_only_the_budget_variable_and_no_test_split(prepared, tmp_path):
     code = """
     import os
-    ALLOWED = {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED",
+    ALLOWED = {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE", "MALLOC_ARENA_MAX",
                "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ARENA_BUDGET_SECONDS", "PWD", "LC_CTYPE"}
 
     def unlearning(net, retain_loader, forget_loader, val_loader):
@@ -154,7 +158,7 @@ def test_slow_import_times_out(prepared, tmp_path):
     [
         ("return 42", "invalid_output", "must return the model"),
         ("import sys; sys.exit(3)", "crashed", "SystemExit"),
-        ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "out_of_memory", "SIGKILL"),
+        ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "crashed", "killed by SIGKILL"),
         ("import os; os._exit(0)", "crashed", "no error report"),
     ],
 )
@@ -194,20 +198,29 @@ def test_nan_weights_are_invalid_output(prepared, tmp_path):
 
 
 def test_processes_started_by_the_participant_do_not_outlive_the_run(prepared, tmp_path):
-    pid_file = tmp_path / "child.pid"
-    code = f"""
+    code = """
     import subprocess
 
     def unlearning(net, retain_loader, forget_loader, val_loader):
-        proc = subprocess.Popen(["sleep", "300"])
-        open({str(pid_file)!r}, "w").write(str(proc.pid))
+        subprocess.Popen(["sleep", "987.654"], start_new_session=True)
         return net
     """
     result = _run(prepared, tmp_path, code)
-    assert result.outcome == "finished"
-    pid = int(pid_file.read_text())
+    assert result.outcome == "finished", result.message
     time.sleep(0.2)
-    assert not _alive(pid)
+    survivors = [
+        p
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and _cmdline(p) == b"sleep\x00987.654\x00"
+    ]
+    assert not [p for p in survivors if _alive(int(p.name))]
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _alive(pid: int) -> bool:

@@ -1,13 +1,13 @@
-"""Run participant code for one run in a separate process, under the run's time limit.
+"""Run participant code for one run in a sandbox, under the run's time and resource limits.
 
-The process gets a fresh directory, a minimal environment (no platform settings, no
-credentials: the only platform variable is ``ARENA_BUDGET_SECONDS``), and only the retain,
-forget and validation data, which appear in its directory after its top-level code has run.
-The worker measures the run's wall clock from handing over the data until the returned weights
-are written, and kills the process group at budget + grace.
-
-This is the process boundary of the walking skeleton; namespaces, resource limits and the
-read-only filesystem view come with the full sandbox.
+upload → … → **sandboxed run** → evaluation. The run's process starts inside the jail of
+:mod:`worker.jail` (bubblewrap; or, only with ARENA_UNSAFE_NO_SANDBOX=1 for development, as a
+plain process) with a minimal environment whose only platform variable is
+``ARENA_BUDGET_SECONDS``. The participant's module is imported first; only then are the run's
+retain/forget/validation data and the original weights put where the process can read them,
+and the clock starts. The worker measures the wall clock until the returned weights are
+written and kills the whole sandbox at budget + grace. Resource limits (rlimits, a memory
+watchdog over the process tree) and a size-capped log complete it.
 """
 
 from __future__ import annotations
@@ -15,23 +15,37 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import resource
 import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from worker import sandbox_protocol as proto
+from worker.jail import SANDBOX_ROOT, Jail
 
 Outcome = Literal[
     "finished", "over_budget", "timed_out", "crashed", "invalid_output", "out_of_memory"
 ]
-KILL_SIGNAL_OOM_HINT = -signal.SIGKILL
+WATCH_INTERVAL = 0.25
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    memory_bytes: int = 4 << 30  # address space on CPU workers, and resident memory of the tree
+    max_processes: int = 256  # processes and threads of the sandbox user
+    max_file_bytes: int = 1 << 30  # largest file the run may write
+    tmp_bytes: int = 1 << 30  # size of each private writable directory (/tmp, home)
+    open_files: int = 1024
+    log_bytes: int = 1 << 20  # kept of the run's stdout+stderr (head and tail)
+    address_space_limit: bool = True  # RLIMIT_AS breaks CUDA: GPU workers rely on the watchdog
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,8 @@ class RunRequest:
     grace_seconds: float
     import_timeout_seconds: float
     log_path: Path
+    jail: Jail | None = None  # None: unconfined (development only)
+    limits: RunLimits = field(default_factory=RunLimits)
 
 
 @dataclass(frozen=True)
@@ -54,32 +70,41 @@ class RunResult:
     message: str  # participant-visible
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def _preexec(limits: RunLimits) -> None:  # runs in the child between fork and exec
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+    caps = [
+        (resource.RLIMIT_NPROC, limits.max_processes),
+        (resource.RLIMIT_FSIZE, limits.max_file_bytes),
+        (resource.RLIMIT_NOFILE, limits.open_files),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    if limits.address_space_limit:
+        caps.append((resource.RLIMIT_AS, limits.memory_bytes))
+    for kind, value in caps:
+        resource.setrlimit(kind, (value, value))
 
 
-def _child_env(req: RunRequest, home: Path) -> dict[str, str]:
+def _child_env(req: RunRequest, home: str, tmp: str) -> dict[str, str]:
     threads = str(req.spec["threads"])
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(home),
-        "TMPDIR": str(home),
+        "HOME": home,
+        "TMPDIR": tmp,
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
         "OMP_NUM_THREADS": threads,
         "MKL_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,
+        "MALLOC_ARENA_MAX": "2",
         "ARENA_BUDGET_SECONDS": f"{req.budget_seconds:.3f}",
     }
 
 
 class _Lines:
-    """Line reader over a pipe with a deadline."""
+    """Line reader over the status pipe with a deadline."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -108,7 +133,70 @@ class _Lines:
         return proto.decode(line)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+class _LogSink(threading.Thread):
+    """Copies the run's output to a file, keeping the first and last ``cap/2`` bytes."""
+
+    def __init__(self, fd: int, path: Path, cap: int) -> None:
+        super().__init__(daemon=True)
+        self.fd, self.path, self.half = fd, path, max(1, cap // 2)
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.dropped = 0
+
+    def run(self) -> None:
+        while chunk := os.read(self.fd, 65536):
+            room = self.half - len(self.head)
+            if room > 0:
+                self.head += chunk[:room]
+                chunk = chunk[room:]
+            if chunk:
+                self.tail += chunk
+                excess = len(self.tail) - self.half
+                if excess > 0:
+                    self.dropped += excess
+                    del self.tail[:excess]
+        os.close(self.fd)
+        with open(self.path, "wb") as out:
+            out.write(self.head)
+            if self.dropped:
+                out.write(f"\n[... {self.dropped} bytes of output truncated ...]\n".encode())
+            out.write(self.tail)
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def tree_rss_bytes(root: int) -> int:
+    """Resident memory of a process and all its descendants."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for pid in _descendants(root):
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as fh:
+                total += int(fh.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """Kill the run's whole sandbox: its process group (and with it the PID namespace)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -119,89 +207,126 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def _died(proc: subprocess.Popen, phase: str) -> RunResult:
+class _Watch:
+    """Waits for the next message while checking the memory of the sandbox's process tree."""
+
+    def __init__(self, proc: subprocess.Popen, lines: _Lines, memory_bytes: int) -> None:
+        self.proc, self.lines, self.memory = proc, lines, memory_bytes
+        self.out_of_memory = False
+
+    def read(self, deadline: float) -> dict | None:
+        while True:
+            msg = self.lines.read(min(deadline, time.monotonic() + WATCH_INTERVAL))
+            if msg is not None or self.lines.eof or time.monotonic() >= deadline:
+                return msg
+            if tree_rss_bytes(self.proc.pid) > self.memory:
+                self.out_of_memory = True
+                _kill(self.proc)
+                return None
+
+
+def _died(
+    proc: subprocess.Popen, watch: _Watch, phase: str, limits: RunLimits, elapsed: float | None
+) -> RunResult:
     try:
         code = proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         code = None
-    if code == KILL_SIGNAL_OOM_HINT:
+    limit_mib = limits.memory_bytes >> 20
+    if watch.out_of_memory:
         return RunResult(
             "out_of_memory",
+            elapsed,
             None,
-            None,
-            f"The run's process was killed (SIGKILL) {phase}: most likely out of memory.",
+            f"The run used more than its memory limit of {limit_mib} MiB {phase} and was stopped.",
+        )
+    if (
+        code is not None and 128 < code < 128 + 65
+    ):  # bubblewrap reports a killed child as 128 + signal
+        code = -(code - 128)
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name
+        hint = f" (the memory limit is {limit_mib} MiB)" if code == -signal.SIGKILL else ""
+        return RunResult(
+            "crashed", elapsed, None, f"The run's process was killed by {name} {phase}{hint}."
         )
     return RunResult(
         "crashed",
-        None,
+        elapsed,
         None,
         f"The run's process exited {phase} with code {code} and no error report.",
     )
 
 
 def execute_run(req: RunRequest) -> RunResult:
-    """Run the participant's ``unlearning`` once and return the outcome."""
-    workdir = Path(tempfile.mkdtemp(prefix="arena-run-"))
-    home = workdir / "home"
-    run_dir = workdir / "run"
-    home.mkdir()
-    code_copy = workdir / "submission.py"
-    shutil.copyfile(req.code_path, code_copy)
-    req.log_path.parent.mkdir(parents=True, exist_ok=True)
+    """Run the participant's ``unlearning`` once in the sandbox and return the outcome."""
+    host = Path(tempfile.mkdtemp(prefix="arena-run-"))
+    try:
+        return _execute(req, host)
+    finally:
+        shutil.rmtree(host, ignore_errors=True)
+
+
+def _execute(req: RunRequest, host: Path) -> RunResult:
+    shutil.copyfile(req.code_path, host / "submission.py")
+    (host / "submission.py").chmod(0o644)
+    for sub in ("run", "out", "home"):
+        (host / sub).mkdir()
+    if req.jail is not None:
+        req.jail.prepare_dir(host)
+        inside = Path(SANDBOX_ROOT)
+        env = _child_env(req, f"{SANDBOX_ROOT}/home", "/tmp")
+        cwd = None
+    else:
+        inside = host
+        env = _child_env(req, str(host / "home"), str(host / "home"))
+        cwd = host / "home"
     ctrl_r, ctrl_w = os.pipe()
     stat_r, stat_w = os.pipe()
-    with open(req.log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-I",
-                "-u",  # unbuffered: the log keeps what was printed before a kill
-                "-m",
-                "worker.sandbox_entry",
-                "--code",
-                str(code_copy),
-                "--control-fd",
-                str(ctrl_r),
-                "--status-fd",
-                str(stat_w),
-            ],
-            pass_fds=(ctrl_r, stat_w),
-            env=_child_env(req, home),
-            cwd=home,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-    os.close(ctrl_r)
-    os.close(stat_w)
+    log_r, log_w = os.pipe()
+    inner = [
+        sys.executable, "-I", "-u",  # unbuffered: the log keeps what was printed before a kill
+        "-m", "worker.sandbox_entry", "--code", str(inside / "submission.py"),
+        "--control-fd", str(ctrl_r), "--status-fd", str(stat_w),
+    ]  # fmt: skip
+    argv = req.jail.command(host, inner, env, req.limits.tmp_bytes) if req.jail else inner
+    req.log_path.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        argv,
+        pass_fds=(ctrl_r, stat_w),
+        env=env if req.jail is None else {"PATH": "/usr/bin:/bin"},
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=log_w,
+        stderr=log_w,
+        start_new_session=True,
+        preexec_fn=lambda: _preexec(req.limits),
+    )
+    for fd in (ctrl_r, stat_w, log_w):
+        os.close(fd)
+    sink = _LogSink(log_r, req.log_path, req.limits.log_bytes)
+    sink.start()
     lines = _Lines(stat_r)
     try:
-        return _drive(proc, lines, ctrl_w, req, run_dir)
+        return _drive(proc, _Watch(proc, lines, req.limits.memory_bytes), ctrl_w, req, host, inside)
     finally:
-        _kill_group(proc)
+        _kill(proc)
         os.close(stat_r)
-        try:
-            os.close(ctrl_w)
-        except OSError:
-            pass
-        shutil.rmtree(workdir, ignore_errors=True)
+        os.close(ctrl_w)
+        sink.join(timeout=30)
 
 
 def _drive(
-    proc: subprocess.Popen, lines: _Lines, ctrl_w: int, req: RunRequest, run_dir: Path
+    proc: subprocess.Popen, watch: _Watch, ctrl_w: int, req: RunRequest, host: Path, inside: Path
 ) -> RunResult:
-    msg = lines.read(time.monotonic() + req.import_timeout_seconds)
+    msg = watch.read(time.monotonic() + req.import_timeout_seconds)
     if msg is None:
-        if lines.eof:
-            return _died(proc, "while importing your file")
+        if watch.lines.eof or watch.out_of_memory:
+            return _died(proc, watch, "while importing your file", req.limits, None)
         return RunResult(
-            "timed_out",
-            None,
-            None,
+            "timed_out", None, None,
             f"Your file's top-level code ran longer than {req.import_timeout_seconds:.0f} s before the first run.",
-        )
+        )  # fmt: skip
     if msg.get("event") == proto.ERROR:
         return RunResult(_error_kind(msg), None, None, str(msg.get("message", ""))[:4000])
     if msg.get("event") != proto.READY:
@@ -209,48 +334,51 @@ def _drive(
             "crashed", None, None, "Your code wrote to the platform's control channel."
         )
 
-    # The clock starts when the run's data and weights are handed over.
-    run_dir.mkdir()
-    # copies, never links: a run must not be able to change the data of the next one
+    # The clock starts when the run's data and weights are handed over (copies, never links:
+    # a run must not be able to change what the next one reads).
+    run_dir = host / "run"
     shutil.copyfile(req.data_path, run_dir / proto.INPUT_DATA)
     shutil.copyfile(req.weights_path, run_dir / proto.INPUT_WEIGHTS)
     (run_dir / proto.INPUT_SPEC).write_text(json.dumps(req.spec))
     start = time.monotonic()
-    os.write(ctrl_w, proto.encode(proto.GO, input_dir=str(run_dir)))
-    limit = start + req.budget_seconds + req.grace_seconds
-    msg = lines.read(limit)
+    os.write(
+        ctrl_w,
+        proto.encode(
+            proto.GO,
+            input_dir=str(inside / "run"),
+            output_path=str(inside / "out" / proto.OUTPUT_WEIGHTS),
+        ),
+    )
+    msg = watch.read(start + req.budget_seconds + req.grace_seconds)
     elapsed = time.monotonic() - start
     if msg is None:
-        if lines.eof:
-            return _died(proc, "during the run")
+        if watch.lines.eof or watch.out_of_memory:
+            return _died(proc, watch, "during the run", req.limits, elapsed)
         return RunResult(
-            "timed_out",
-            elapsed,
-            None,
+            "timed_out", elapsed, None,
             f"The run was stopped after {elapsed:.1f} s: the budget is {req.budget_seconds:.1f} s "
             f"(+{req.grace_seconds:.1f} s grace).",
-        )
+        )  # fmt: skip
     if msg.get("event") == proto.ERROR:
         return RunResult(_error_kind(msg), elapsed, None, str(msg.get("message", ""))[:4000])
     if msg.get("event") != proto.DONE:
         return RunResult(
             "crashed", elapsed, None, "Your code wrote to the platform's control channel."
         )
-    _kill_group(proc)  # nothing of the participant's keeps running past "done"
-    returned = run_dir / proto.OUTPUT_WEIGHTS
-    if not returned.is_file():
+    _kill(proc)  # nothing of the participant's keeps running past "done"
+    returned = host / "out" / proto.OUTPUT_WEIGHTS
+    if not returned.is_file() or returned.is_symlink():
         return RunResult("invalid_output", elapsed, None, "No returned weights were written.")
     kept = req.log_path.with_suffix(".safetensors")
     shutil.move(returned, kept)
     if elapsed > req.budget_seconds:
         return RunResult(
-            "over_budget",
-            elapsed,
-            kept,
+            "over_budget", elapsed, kept,
             f"The run took {elapsed:.2f} s, over the budget of {req.budget_seconds:.2f} s.",
-        )
+        )  # fmt: skip
     return RunResult("finished", elapsed, kept, "")
 
 
 def _error_kind(msg: dict) -> Outcome:
-    return "invalid_output" if msg.get("kind") == "invalid_output" else "crashed"
+    kind = msg.get("kind")
+    return kind if kind in ("invalid_output", "out_of_memory") else "crashed"

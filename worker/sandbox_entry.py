@@ -37,6 +37,17 @@ def participant_traceback(exc: BaseException, code_path: str) -> str:
     return "\n".join(lines)
 
 
+def _kind(exc: BaseException) -> str:
+    text = str(exc)
+    if (
+        isinstance(exc, MemoryError)
+        or "not enough memory" in text
+        or "can't allocate memory" in text
+    ):
+        return "out_of_memory"
+    return "crashed"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--code", required=True)
@@ -62,7 +73,7 @@ def main() -> int:
     from torch.utils.data import DataLoader, TensorDataset
 
     from worker.nets import build_model
-    from worker.training import seed_everything
+    from worker.seeding import seed_everything
 
     code_path = os.path.abspath(args.code)
     try:
@@ -88,6 +99,7 @@ def main() -> int:
         return 1
     go = json.loads(line)
     run_dir = Path(go["input_dir"])
+    output_path = go["output_path"]
 
     spec_json = json.loads((run_dir / proto.INPUT_SPEC).read_text())
     torch.set_num_threads(int(spec_json["threads"]))
@@ -112,7 +124,7 @@ def main() -> int:
     try:
         returned = unlearning(net, retain_loader, forget_loader, val_loader)
     except BaseException as exc:  # noqa: BLE001
-        return fail("crashed", participant_traceback(exc, code_path))
+        return fail(_kind(exc), participant_traceback(exc, code_path))
 
     if isinstance(returned, torch.nn.Module):
         state = returned.state_dict()
@@ -131,7 +143,7 @@ def main() -> int:
     if device.type == "cuda":
         torch.cuda.synchronize()
     try:
-        save_file(tensors, str(run_dir / proto.OUTPUT_WEIGHTS))
+        save_file(tensors, output_path)
     except Exception as exc:  # noqa: BLE001 - e.g. tensors sharing memory
         return fail(
             "invalid_output", f"the returned weights could not be saved: {exc}"[:MESSAGE_LIMIT]

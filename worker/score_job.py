@@ -34,10 +34,11 @@ from server.settings import Settings
 from server.storage import Storage
 from worker import artefacts, hardware
 from worker.budget import ensure_budget
+from worker.jail import Jail, SandboxUnavailable
 from worker.problem import Problem, build_problem
 from worker.results import score_outputs
 from worker.sandbox import RunResult
-from worker.trials import make_setup, run_trial, verdict
+from worker.trials import jail_for, make_setup, run_trial, runnable_code, verdict
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class SubmissionFailed(Exception):
 @dataclass(frozen=True)
 class Context:
     submission_id: int
+    kind: str
     config: CompetitionConfig
     slug: str
     competition_id: int
@@ -93,7 +95,11 @@ def _claim(submission_id: int) -> Context | None:
         if claimed != 1:
             return None
         return Context(
-            submission_id, CompetitionConfig.model_validate(comp.config), comp.slug, comp.id
+            submission_id,
+            sub.kind,
+            CompetitionConfig.model_validate(comp.config),
+            comp.slug,
+            comp.id,
         )
 
 
@@ -165,7 +171,10 @@ def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
         device=device,
         threads=threads,
         budget_seconds=budget,
-        import_timeout_seconds=settings.import_timeout_seconds,
+        jail=_jail(settings),
+    )
+    code = runnable_code(
+        storage.submission_code(ctx.submission_id, ctx.kind), setup.data_path.parent
     )
     n = config.scoring.n_models
     for index in range(n):
@@ -174,7 +183,6 @@ def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
             continue
         seed = run_seed(ctx.submission_id, index)
         _record_run(ctx.submission_id, index, seed, budget, status=RunStatus.RUNNING)
-        code = storage.submission_code(ctx.submission_id)
         result = run_trial(setup, code, seed, storage.run_log(ctx.submission_id, index), out_path)
         _record_run(ctx.submission_id, index, seed, budget, result=result)
         failure = verdict(result, index, n, setup)
@@ -182,6 +190,19 @@ def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
             raise SubmissionFailed(FailureReason(failure[0]), failure[1])
 
     return _final_result(ctx, storage, refs, problem, budget)
+
+
+def _jail(settings: Settings) -> Jail | None:
+    try:
+        return jail_for(settings.sandbox_user, settings.unsafe_no_sandbox)
+    except SandboxUnavailable as exc:
+        log.error("no sandbox on this worker: %s", exc)
+        raise SubmissionFailed(
+            FailureReason.INFRASTRUCTURE,
+            "This worker cannot isolate participant code, so your submission was not run. It does not "
+            "count against your quota; the organizers have been told.",
+            counts=False,
+        ) from None
 
 
 def _already_recorded(submission_id: int, index: int) -> bool:

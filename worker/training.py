@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass
 
@@ -13,16 +12,7 @@ from torch import nn
 from scoring import class_mean_softmax
 from server.competition_config import RecipeConfig
 from worker.problem import Problem, Tensors
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed python, numpy and torch; return a torch generator for data shuffling."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    gen = torch.Generator()
-    gen.manual_seed(seed)
-    return gen
+from worker.seeding import seed_everything
 
 
 def synchronize(device: torch.device) -> None:

@@ -6,6 +6,7 @@ numbers come from exactly the same runner and scoring code as the server's.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,15 @@ import torch
 from safetensors.torch import save_file
 
 from server.competition_config import CompetitionConfig
+from server.notebooks import notebook_to_script
 from worker import artefacts
 from worker.evaluation import InvalidOutput, evaluate_returned
+from worker.jail import Jail, SandboxUnavailable, detect
 from worker.preparation import grace_seconds, spec_for
 from worker.problem import Problem
-from worker.sandbox import RunRequest, RunResult, execute_run
+from worker.sandbox import RunLimits, RunRequest, RunResult, execute_run
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,28 @@ class TrialSetup:
     import_timeout_seconds: float
     weights_path: Path  # the original model
     data_path: Path  # retain/forget/val tensors handed to each run
+    jail: Jail | None  # None only with ARENA_UNSAFE_NO_SANDBOX=1
+    limits: RunLimits
+
+
+def jail_for(sandbox_user: str, allow_unconfined: bool) -> Jail | None:
+    """The jail participant code runs in; None (unconfined) only when explicitly allowed."""
+    try:
+        return detect(sandbox_user)
+    except SandboxUnavailable:
+        if allow_unconfined:
+            log.warning("ARENA_UNSAFE_NO_SANDBOX=1: running participant code WITHOUT a sandbox")
+            return None
+        raise
+
+
+def runnable_code(stored: Path, work_dir: Path) -> Path:
+    """The Python file a run executes: the upload itself, or a notebook's cells as a script."""
+    if stored.suffix != ".ipynb":
+        return stored
+    script = work_dir / "notebook.py"
+    script.write_text(notebook_to_script(stored.read_bytes()))
+    return script
 
 
 def write_run_data(problem: Problem, path: Path) -> None:
@@ -59,7 +86,8 @@ def make_setup(
     device: torch.device,
     threads: int,
     budget_seconds: float,
-    import_timeout_seconds: float,
+    import_timeout_seconds: float | None = None,
+    jail: Jail | None,
 ) -> TrialSetup:
     data_path = work_dir / "data.safetensors"
     write_run_data(problem, data_path)
@@ -71,9 +99,14 @@ def make_setup(
         threads=threads,
         budget_seconds=budget_seconds,
         grace_seconds=grace_seconds(budget_seconds, config),
-        import_timeout_seconds=import_timeout_seconds,
+        import_timeout_seconds=import_timeout_seconds or config.limits.setup_timeout_seconds,
         weights_path=competition_dir / artefacts.ORIGINAL,
         data_path=data_path,
+        jail=jail,
+        limits=RunLimits(
+            memory_bytes=config.limits.memory_mb << 20,
+            address_space_limit=device.type != "cuda",
+        ),
     )
 
 
@@ -97,6 +130,8 @@ def run_trial(
             grace_seconds=setup.grace_seconds,
             import_timeout_seconds=setup.import_timeout_seconds,
             log_path=log_path,
+            jail=setup.jail,
+            limits=setup.limits,
         )
     )
     if result.weights_path is None:

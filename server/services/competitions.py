@@ -13,7 +13,7 @@ from server.models import Competition, CompetitionStatus, Submission, User
 from server.schemas import Budget, CompetitionPublic, PreparationProgress, Quota
 from server.settings import Settings
 
-ACCEPTED_FILES = [".py"]
+ACCEPTED_FILES = [".py", ".ipynb"]
 
 
 def create_competition(session: Session, config: CompetitionConfig) -> Competition:

@@ -1,4 +1,4 @@
-"""Validation of an uploaded submission file before anything is stored.
+"""Validation of an uploaded submission file (.py or .ipynb) before anything is stored.
 
 Each rejection says what is wrong and how to fix it. Nothing the file contains is executed
 here: the check is syntactic (the file compiles and defines ``unlearning`` with four
@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 from server.errors import ApiError
+from server.notebooks import NotebookRejected, notebook_to_script
 
 SIGNATURE = "unlearning(net, retain_loader, forget_loader, val_loader)"
 
@@ -35,9 +36,11 @@ def validate_upload(filename: str | None, content: bytes, max_bytes: int) -> Val
             413,
             f"The file is {len(content):,} bytes; the limit is {max_bytes:,} bytes. Upload only your unlearning code.",
         )
-    if not name.lower().endswith(".py"):
+    kind = name.lower().rsplit(".", 1)[-1] if "." in name else ""
+    if kind not in ("py", "ipynb"):
         raise _reject(
-            415, f"{name!r} is not a .py file: upload a Python file that defines {SIGNATURE}."
+            415,
+            f"{name!r} is neither a .py file nor a .ipynb notebook: upload one that defines {SIGNATURE}.",
         )
     if not content.strip():
         raise _reject(422, f"The file is empty: it must define {SIGNATURE}.")
@@ -53,6 +56,11 @@ def validate_upload(filename: str | None, content: bytes, max_bytes: int) -> Val
             422,
             "The file contains NUL bytes, so it is not Python source; upload the .py file itself.",
         )
+    if kind == "ipynb":
+        try:
+            text = notebook_to_script(text)
+        except NotebookRejected as exc:
+            raise _reject(422, str(exc)) from None
     try:
         tree = ast.parse(text, filename=name)
     except SyntaxError as exc:
@@ -65,7 +73,7 @@ def validate_upload(filename: str | None, content: bytes, max_bytes: int) -> Val
             422, "The file could not be parsed as Python source (too deeply nested or malformed)."
         ) from None
     _check_entry_point(tree)
-    return ValidatedUpload(name, "py", content, hashlib.sha256(content).hexdigest())
+    return ValidatedUpload(name, kind, content, hashlib.sha256(content).hexdigest())
 
 
 def _check_entry_point(tree: ast.Module) -> None:
