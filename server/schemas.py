@@ -71,6 +71,11 @@ class CompetitionPublic(BaseModel):
     limits: Quota
     max_upload_bytes: int
     accepted_files: list[str]
+    memory_limit_mb: int
+    setup_timeout_seconds: float
+    sandbox_packages: dict[str, str] = Field(
+        default_factory=dict, description="Python packages (with versions) your code can import."
+    )
     created_at: datetime
     prepared_at: datetime | None = None
 
@@ -109,6 +114,7 @@ class SubmissionPublic(BaseModel):
     score_ci: list[float | None] | None = None
     forgetting_quality_ci: list[float | None] | None = None
     secondary: dict[str, Any] | None = None
+    environment: dict[str, Any] | None = None
     elapsed_seconds: float | None = None
     budget_seconds: float | None = None
     n_unscorable: int | None = None
@@ -117,6 +123,18 @@ class SubmissionPublic(BaseModel):
     accuracy: dict[str, Any] | None = None
     hardware_class: str | None = None
     runs: list[RunPublic] = []
+
+
+class RunLog(BaseModel):
+    index: int
+    status: str
+    log: str
+
+
+class RunLogs(BaseModel):
+    submission_id: int
+    note: str = "Each log keeps the first and last 512 KiB of the run's output."
+    runs: list[RunLog]
 
 
 class LeaderboardRow(BaseModel):

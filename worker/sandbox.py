@@ -182,12 +182,22 @@ def _descendants(root: int) -> list[int]:
     return out
 
 
-def tree_rss_bytes(root: int) -> int:
-    """Resident memory of a process and all its descendants."""
+def tree_memory_bytes(root: int) -> int:
+    """Memory of a process and all its descendants: the sum of their proportional set sizes
+    (shared pages split between sharers, so forked copies are not counted twice)."""
     page = os.sysconf("SC_PAGE_SIZE")
     total = 0
     for pid in _descendants(root):
         try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+                for line in fh:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+            continue
+        except (OSError, IndexError, ValueError):
+            pass
+        try:  # no smaps_rollup: resident set size
             with open(f"/proc/{pid}/statm", "rb") as fh:
                 total += int(fh.read().split()[1]) * page
         except (OSError, IndexError, ValueError):
@@ -219,7 +229,7 @@ class _Watch:
             msg = self.lines.read(min(deadline, time.monotonic() + WATCH_INTERVAL))
             if msg is not None or self.lines.eof or time.monotonic() >= deadline:
                 return msg
-            if tree_rss_bytes(self.proc.pid) > self.memory:
+            if tree_memory_bytes(self.proc.pid) > self.memory:
                 self.out_of_memory = True
                 _kill(self.proc)
                 return None

@@ -83,8 +83,9 @@ def main() -> int:
         sys.modules["submission"] = module
         spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: BLE001 - anything the participant's import raises
+        traceback.print_exc()  # the full traceback goes to the run's log (organizers only)
         return fail(
-            "crashed", "Importing your file failed.\n" + participant_traceback(exc, code_path)
+            _kind(exc), "Importing your file failed.\n" + participant_traceback(exc, code_path)
         )
     unlearning = getattr(module, "unlearning", None)
     if not callable(unlearning):
@@ -124,6 +125,7 @@ def main() -> int:
     try:
         returned = unlearning(net, retain_loader, forget_loader, val_loader)
     except BaseException as exc:  # noqa: BLE001
+        traceback.print_exc()
         return fail(_kind(exc), participant_traceback(exc, code_path))
 
     if isinstance(returned, torch.nn.Module):

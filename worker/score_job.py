@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 
 from server.competition_config import CompetitionConfig
 from server.db import session_scope
+from server.environment import environment_summary
 from server.jsonsafe import json_safe
 from server.models import (
     Competition,
@@ -282,6 +283,7 @@ def _final_result(
             "No forget example could be scored: every decision rule was degenerate for every example.",
         )
     result["budget_seconds"] = budget
+    result["environment"] = environment_summary()
     result["run_seconds_median"] = float(np.median(seconds)) if seconds else None
     result["elapsed_seconds"] = float(np.sum(seconds)) if seconds else None
     return result

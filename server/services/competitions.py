@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.competition_config import CompetitionConfig
+from server.environment import environment_packages
 from server.errors import ApiError, not_found
 from server.models import Competition, CompetitionStatus, Submission, User
 from server.schemas import Budget, CompetitionPublic, PreparationProgress, Quota
 from server.settings import Settings
 
 ACCEPTED_FILES = [".py", ".ipynb"]
+
+
+@lru_cache(maxsize=1)
+def sandbox_packages() -> dict[str, str]:
+    """The packages of the Python environment participant code runs in (the workers' own)."""
+    return environment_packages()
 
 
 def create_competition(session: Session, config: CompetitionConfig) -> Competition:
@@ -114,6 +122,9 @@ def public_view(
         limits=quota(session, comp, user),
         max_upload_bytes=max_upload_bytes(comp, settings),
         accepted_files=ACCEPTED_FILES,
+        memory_limit_mb=cfg.limits.memory_mb,
+        setup_timeout_seconds=cfg.limits.setup_timeout_seconds,
+        sandbox_packages=sandbox_packages(),
         created_at=comp.created_at,
         prepared_at=comp.prepared_at,
     )

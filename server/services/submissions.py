@@ -11,7 +11,7 @@ from server.competition_config import CompetitionConfig
 from server.errors import ApiError, not_found
 from server.models import Competition, CompetitionStatus, Role, Submission, SubmissionStatus, User
 from server.queue import enqueue_scoring
-from server.schemas import RunPublic, SubmissionPublic
+from server.schemas import RunLog, RunLogs, RunPublic, SubmissionPublic
 from server.services.competitions import config_of, submissions_today
 from server.services.uploads import ValidatedUpload
 from server.storage import Storage
@@ -67,8 +67,28 @@ def create_submission(
     return sub
 
 
+def is_organizer(user: User) -> bool:
+    return user.role in (Role.ADMIN, Role.ORGANIZER)
+
+
+def run_logs(session: Session, storage: Storage, submission_id: int, user: User) -> RunLogs:
+    sub = get_for_reader(session, submission_id, user)
+    if not is_organizer(user):
+        raise ApiError(
+            403,
+            "Full run logs are for organizers only: the runs saw hidden data. Your submission's page shows "
+            "the error of a failed run; to debug with full logs, run `arena score-local` on public data.",
+        )
+    runs = []
+    for run in sub.runs:
+        path = storage.run_log(sub.id, run.index)
+        text = path.read_text(errors="replace") if path.is_file() else ""
+        runs.append(RunLog(index=run.index, status=run.status, log=text))
+    return RunLogs(submission_id=sub.id, runs=runs)
+
+
 def can_read(user: User, sub: Submission) -> bool:
-    return sub.user_id == user.id or user.role in (Role.ADMIN, Role.ORGANIZER)
+    return sub.user_id == user.id or is_organizer(user)
 
 
 def get_for_reader(session: Session, submission_id: int, user: User) -> Submission:
@@ -112,6 +132,7 @@ def public_view(sub: Submission) -> SubmissionPublic:
         score_ci=[sub.score_ci_low, sub.score_ci_high] if scored else None,
         forgetting_quality_ci=result.get("forgetting_quality_ci") if scored else None,
         secondary=result.get("secondary") if scored else None,
+        environment=result.get("environment") if scored else None,
         elapsed_seconds=result.get("elapsed_seconds"),
         budget_seconds=result.get("budget_seconds")
         or (sub.runs[0].budget_seconds if sub.runs else None),

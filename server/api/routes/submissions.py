@@ -6,7 +6,7 @@ from fastapi import APIRouter, File, UploadFile
 
 from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession
 from server.errors import ApiError
-from server.schemas import SubmissionAccepted, SubmissionPublic
+from server.schemas import RunLogs, SubmissionAccepted, SubmissionPublic
 from server.services import competitions, submissions
 from server.services.uploads import validate_upload
 
@@ -49,6 +49,14 @@ def submit(
 def my_submissions(slug: str, db: DbSession, user: CurrentUser) -> list[SubmissionPublic]:
     comp = competitions.get_competition(db, slug)
     return [submissions.public_view(s) for s in submissions.list_for_user(db, comp, user)]
+
+
+@router.get("/submissions/{submission_id}/logs", response_model=RunLogs)
+def submission_logs(
+    submission_id: int, db: DbSession, user: CurrentUser, storage: AppStorage
+) -> RunLogs:
+    """Full run logs: organizers only (the runs saw hidden data)."""
+    return submissions.run_logs(db, storage, submission_id, user)
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionPublic)

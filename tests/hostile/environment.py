@@ -1,0 +1,33 @@
+# EXPECT: crashed: ISOLATED environment
+import os
+
+ALLOWED = {
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "LANG",
+    "PYTHONDONTWRITEBYTECODE",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MALLOC_ARENA_MAX",
+    "ARENA_BUDGET_SECONDS",
+    "PWD",
+}
+
+
+def unlearning(net, retain_loader, forget_loader, val_loader):
+    extra = sorted(set(os.environ) - ALLOWED)
+    if extra:
+        raise RuntimeError(f"LEAKED environment variables {extra}")
+    pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    if len(pids) > 20:
+        raise RuntimeError(f"LEAKED host /proc: {len(pids)} processes visible")
+    for pid in pids:
+        try:
+            env = open(f"/proc/{pid}/environ", "rb").read()
+        except OSError:
+            continue
+        if b"DATABASE_URL" in env or b"ARENA_VAR_DIR" in env:
+            raise RuntimeError(f"LEAKED environment of process {pid}")
+    raise RuntimeError(f"ISOLATED environment: {len(os.environ)} variables, {len(pids)} processes")

@@ -1,0 +1,23 @@
+# EXPECT: crashed: ISOLATED network
+import socket
+
+
+def unlearning(net, retain_loader, forget_loader, val_loader):
+    interfaces = [name for _, name in socket.if_nameindex()]
+    if interfaces != ["lo"]:
+        raise RuntimeError(f"LEAKED network interfaces {interfaces}")
+    reached = []
+    for port in (5432, 6379, 5672, 8000):  # the host's PostgreSQL, Redis, RabbitMQ, API
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            reached.append(port)
+        except OSError:
+            pass
+    try:  # with no interface but loopback there is no route: this fails locally, sending nothing
+        socket.create_connection(("192.0.2.1", 80), timeout=1).close()
+        reached.append("192.0.2.1")
+    except OSError:
+        pass
+    if reached:
+        raise RuntimeError(f"LEAKED network reached {reached}")
+    raise RuntimeError("ISOLATED network: only loopback, host ports unreachable")

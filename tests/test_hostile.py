@@ -1,0 +1,116 @@
+"""Hostile submissions through the real worker path: each fails alone with a readable status,
+nothing leaks, the worker lives on, and normal submissions queued behind them are scored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import nbformat
+import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from server.db import make_engine
+from server.models import Role, User
+from tests.e2e_scenario import create_competition_in, participant, upload
+from tests.platform import (
+    ROOT,
+    running_platform,
+    tiny_config,
+    wait_for_competition,
+    wait_for_submission,
+)
+
+pytestmark = pytest.mark.e2e
+HOSTILE = Path(__file__).parent / "hostile"
+
+
+def _expectation(path: Path) -> tuple[str, str]:
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# EXPECT: "), path
+    reason, _, fragment = first[len("# EXPECT: ") :].partition(": ")
+    return reason, fragment
+
+
+def _notebook(*cells: str) -> bytes:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    return nbformat.writes(nb).encode()
+
+
+def test_hostile_submissions_fail_alone(tmp_path):
+    var = tmp_path / "var"
+    var.mkdir()
+    db_url = f"sqlite:///{var / 'arena.db'}"
+    cfg = tiny_config("hostile")
+    cfg.limits.memory_mb = 1536
+    cfg.limits.max_daily_submissions = 100
+    create_competition_in(db_url, cfg)
+    with running_platform({"ARENA_VAR_DIR": str(var)}, tmp_path / "serve.log") as url:
+        assert wait_for_competition(url, "hostile")["status"] == "ready"
+        mallory = participant(url, "mallory")
+        olivia = participant(url, "olivia")
+        engine = make_engine(db_url)
+        with Session(engine) as s:
+            s.execute(update(User).where(User.username == "olivia").values(role=Role.ORGANIZER))
+            s.commit()
+        engine.dispose()
+
+        # rejected at upload, nothing stored
+        for name, content, fragment in [
+            ("syntax.py", b"def unlearning(net:\n", "Syntax error"),
+            ("missing.py", b"def forget(net):\n    return net\n", "does not define"),
+            (
+                "shell.ipynb",
+                _notebook("!pip install evil", "def unlearning(a, b, c, d):\n    return a"),
+                "no network",
+            ),
+            ("broken.ipynb", b'{"cells": [', "not a Jupyter notebook"),
+            ("deep.ipynb", b"[" * 100_000 + b"]" * 100_000, "notebook"),
+            ("zip.py", b"PK\x03\x04" + bytes(range(256)) * 4, "UTF-8"),
+        ]:
+            r = mallory.post(
+                "/api/v1/competitions/hostile/submissions", files={"file": (name, content)}
+            )
+            assert 400 <= r.status_code < 500 and fragment in r.json()["detail"], (name, r.text)
+
+        hostile = sorted(HOSTILE.glob("*.py"))
+        ids = {p.name: upload(mallory, "hostile", p.name, p.read_bytes()) for p in hostile}
+        notebook_id = upload(
+            olivia, "hostile", "finetune.ipynb", (ROOT / "examples" / "finetune.ipynb").read_bytes()
+        )
+        normal_id = upload(
+            olivia, "hostile", "retrain.py", (ROOT / "examples" / "retrain.py").read_bytes()
+        )
+
+        for path in hostile:
+            sub = wait_for_submission(mallory, ids[path.name], timeout=180)
+            reason, fragment = _expectation(path)
+            assert sub["status"] == "failed", (path.name, sub)
+            assert sub["failure_reason"] == reason, (path.name, sub["failure_message"])
+            assert fragment in sub["failure_message"], (path.name, sub["failure_message"])
+            assert "LEAKED" not in sub["failure_message"], (path.name, sub["failure_message"])
+            assert sub["counts_against_quota"] is True
+            assert len(sub["runs"]) == 1  # failed fast, on its first run
+
+        for sid in (notebook_id, normal_id):
+            sub = wait_for_submission(olivia, sid, timeout=240)
+            assert sub["status"] == "scored", sub
+            assert sub["environment"]["packages"]["torch"].startswith("2.")
+
+        health = httpx.get(f"{url}/api/v1/health").json()
+        assert any(w["alive"] for w in health["workers"])
+
+        # full logs: organizers only, capped with head and tail kept
+        flood = ids["log_flood.py"]
+        assert mallory.get(f"/api/v1/submissions/{flood}/logs").status_code == 403
+        logs = olivia.get(f"/api/v1/submissions/{flood}/logs")
+        assert logs.status_code == 200
+        text = logs.json()["runs"][0]["log"]
+        assert "truncated" in text and len(text.encode()) < (1 << 20) + 200
+        assert "flood flood" in text and "ISOLATED flood" in text  # head and tail both kept
+
+        comp = httpx.get(f"{url}/api/v1/competitions/hostile").json()
+        assert comp["memory_limit_mb"] == 1536 and "torch" in comp["sandbox_packages"]
+        assert ".ipynb" in comp["accepted_files"]
