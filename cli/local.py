@@ -23,7 +23,7 @@ from worker.problem import build_problem
 from worker.results import score_outputs
 from worker.sandbox import RunResult
 from worker.score_job import run_seed
-from worker.trials import jail_for, make_setup, run_trial, runnable_code, verdict
+from worker.trials import jail_for, make_setup, open_runner, run_trial, runnable_code, verdict
 
 PUBLIC_COMPETITIONS: dict[str, Callable[[], CompetitionConfig]] = {"digits-demo": demo_config}
 Progress = Callable[[str, int, int], None]
@@ -102,18 +102,18 @@ def score_local(
     n = cfg.scoring.n_models
     runs: list[RunResult] = []
     used: list[int] = []
-    for index in range(n):
-        progress("runs", index, n)
-        out = run_dir / f"{index:05d}.npz"
-        result = run_trial(
-            setup, code_path, run_seed(0, index), run_dir / f"run-{index:05d}.log", out
-        )
-        runs.append(result)
-        failure = verdict(result, index, n, setup)
-        if failure is not None:
-            return LocalResult(None, failure, runs, run_dir, budget)
-        if result.outcome == "finished":
-            used.append(index)
+    with open_runner(setup, code_path) as runner:
+        for index in range(n):
+            progress("runs", index, n)
+            out = run_dir / f"{index:05d}.npz"
+            log_path = run_dir / f"run-{index:05d}.log"
+            result = run_trial(setup, runner, run_seed(0, index), log_path, out)
+            runs.append(result)
+            failure = verdict(result, index, n, setup)
+            if failure is not None:
+                return LocalResult(None, failure, runs, run_dir, budget)
+            if result.outcome == "finished":
+                used.append(index)
     progress("runs", n, n)
     if cfg.scoring.over_budget == "drop" and len(used) < cfg.scoring.effective_min_runs:
         return LocalResult(

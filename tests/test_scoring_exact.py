@@ -49,9 +49,11 @@ def test_exact_is_never_below_official(ur):
 
 
 @SETTINGS
-@given(groups(), st.floats(0.01, 100), st.floats(-50, 50))
+@given(groups(), st.sampled_from([1 / 64, 0.25, 2.0, 8.0, 1024.0]), st.integers(-50, 50))
 def test_exact_is_invariant_under_increasing_affine_maps(ur, scale, shift):
-    u, r = ur
+    """Maps that are exact in float64 (power-of-two scales, integer shifts, values on a 1/8 grid),
+    so that rounding cannot create or break ties."""
+    u, r = (np.round(g * 8) / 8 for g in ur)
     before = scoring.per_example_epsilons(u[None], r[None], rules="exact")
     after = scoring.per_example_epsilons(
         u[None] * scale + shift, r[None] * scale + shift, rules="exact"

@@ -236,24 +236,20 @@ class _Watch:
 
 
 def _died(
-    proc: subprocess.Popen, watch: _Watch, phase: str, limits: RunLimits, elapsed: float | None
+    proc: subprocess.Popen,
+    box: Sandbox,
+    watch: _Watch,
+    phase: str,
+    limits: RunLimits,
+    elapsed: float | None,
 ) -> RunResult:
-    try:
-        code = proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        code = None
     limit_mib = limits.memory_bytes >> 20
     if watch.out_of_memory:
         return RunResult(
-            "out_of_memory",
-            elapsed,
-            None,
+            "out_of_memory", elapsed, None,
             f"The run used more than its memory limit of {limit_mib} MiB {phase} and was stopped.",
-        )
-    if (
-        code is not None and 128 < code < 128 + 65
-    ):  # bubblewrap reports a killed child as 128 + signal
-        code = -(code - 128)
+        )  # fmt: skip
+    code = box.child_exit_code()
     if code is not None and code < 0:
         name = signal.Signals(-code).name
         hint = f" (the memory limit is {limit_mib} MiB)" if code == -signal.SIGKILL else ""
@@ -261,78 +257,174 @@ def _died(
             "crashed", elapsed, None, f"The run's process was killed by {name} {phase}{hint}."
         )
     return RunResult(
-        "crashed",
-        elapsed,
-        None,
-        f"The run's process exited {phase} with code {code} and no error report.",
-    )
+        "crashed", elapsed, None, f"The run's process exited {phase} with code {code} and no error report."
+    )  # fmt: skip
+
+
+class SandboxDied(RuntimeError):
+    """The pre-warmed process is gone or unresponsive; the sandbox must be restarted."""
+
+
+class Sandbox:
+    """One submission's sandbox: a pre-warmed process inside the jail that forks each run.
+
+    Participant code only ever runs in the forked children; whenever a run ends abnormally
+    (time limit, memory, a dead or unresponsive zygote) the whole sandbox is killed and the next
+    run starts a new one.
+    """
+
+    def __init__(
+        self, code_path: Path, jail: Jail | None, limits: RunLimits, env_spec: RunRequest
+    ) -> None:
+        self.code_path, self.jail, self.limits, self.env_spec = code_path, jail, limits, env_spec
+        self.proc: subprocess.Popen | None = None
+        self.sock = None
+        self.host: Path | None = None
+        self.replies: _Lines | None = None
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        import socket
+
+        self.host = Path(tempfile.mkdtemp(prefix="arena-run-"))
+        host = self.host
+        shutil.copyfile(self.code_path, host / "submission.py")
+        (host / "submission.py").chmod(0o644)
+        for sub in ("run", "out", "home"):
+            (host / sub).mkdir()
+        if self.jail is not None:
+            self.jail.prepare_dir(host)
+            self.inside = Path(SANDBOX_ROOT)
+            env = _child_env(self.env_spec, f"{SANDBOX_ROOT}/home", "/tmp")
+            cwd = None
+        else:
+            self.inside = host
+            env = _child_env(self.env_spec, str(host / "home"), str(host / "home"))
+            cwd = host / "home"
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        inner = [
+            sys.executable, "-I", "-u", "-m", "worker.sandbox_zygote", str(theirs.fileno()),
+            str(self.inside / "submission.py"), str(self.inside / "home"), "1" if self.jail else "0",
+        ]  # fmt: skip
+        argv = self.jail.command(host, inner, env, self.limits.tmp_bytes) if self.jail else inner
+        self.zygote_log = open(host / "zygote.log", "wb")  # noqa: SIM115 - closed in close()
+        self.proc = subprocess.Popen(
+            argv,
+            pass_fds=(theirs.fileno(),),
+            env=env if self.jail is None else {"PATH": "/usr/bin:/bin"},
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self.zygote_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lambda: _preexec(self.limits),
+        )
+        theirs.close()
+        self.sock = ours
+        self.replies = _Lines(ours.fileno())
+        msg = self.replies.read(time.monotonic() + 120)
+        if msg is None or msg.get("event") != "warm":
+            log = (host / "zygote.log").read_text(errors="replace")[-2000:]
+            self.close()
+            raise SandboxDied(f"the sandbox did not start: {log}")
+
+    def close(self) -> None:
+        if self.proc is not None:
+            _kill(self.proc)
+            self.proc = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.host is not None:
+            self.zygote_log.close()
+            shutil.rmtree(self.host, ignore_errors=True)
+            self.host = None
+
+    def _command(self, cmd: str, fds: list[int] | None = None, timeout: float = 30.0) -> dict:
+        import socket
+
+        try:
+            payload = (json.dumps({"cmd": cmd}) + "\n").encode()
+            if fds:
+                socket.send_fds(self.sock, [payload], fds)
+            else:
+                self.sock.sendall(payload)
+        except OSError as exc:
+            raise SandboxDied(str(exc)) from None
+        msg = self.replies.read(time.monotonic() + timeout)
+        if msg is None:
+            raise SandboxDied("no answer from the sandbox")
+        return msg
+
+    # -- one run ------------------------------------------------------------------------------
+    def run(self, req: RunRequest) -> RunResult:
+        if self.proc is None:
+            self.start()
+        ctrl_r, ctrl_w = os.pipe()
+        stat_r, stat_w = os.pipe()
+        log_r, log_w = os.pipe()
+        req.log_path.parent.mkdir(parents=True, exist_ok=True)
+        sink = _LogSink(log_r, req.log_path, req.limits.log_bytes)
+        sink.start()
+        clean = False
+        try:
+            try:
+                self._command("fork", [ctrl_r, stat_w, log_w])
+            finally:
+                for fd in (ctrl_r, stat_w, log_w):
+                    os.close(fd)
+            lines = _Lines(stat_r)
+            result = _drive(
+                self.proc, _Watch(self.proc, lines, req.limits.memory_bytes), ctrl_w, req, self
+            )
+            clean = result.outcome not in ("timed_out", "out_of_memory") and self._finish()
+            return result
+        except SandboxDied:
+            return RunResult("crashed", None, None, "The run's sandbox stopped unexpectedly.")
+        finally:
+            if not clean:
+                self.close()  # the next run starts a fresh sandbox
+            else:
+                for f in (self.host / "run").iterdir():  # the data is gone before the next import
+                    f.unlink()
+            os.close(stat_r)
+            os.close(ctrl_w)
+            sink.join(timeout=30)
+
+    def child_exit_code(self) -> int | None:
+        try:
+            return self._command("wait", timeout=5).get("code")
+        except SandboxDied:
+            return None
+
+    def _finish(self) -> bool:
+        """Stop everything the run started; True if the sandbox is clean for the next run."""
+        try:
+            return self._command("finish", timeout=15).get("event") == "clean"
+        except SandboxDied:
+            return False
 
 
 def execute_run(req: RunRequest) -> RunResult:
-    """Run the participant's ``unlearning`` once in the sandbox and return the outcome."""
-    host = Path(tempfile.mkdtemp(prefix="arena-run-"))
-    try:
-        return _execute(req, host)
-    finally:
-        shutil.rmtree(host, ignore_errors=True)
-
-
-def _execute(req: RunRequest, host: Path) -> RunResult:
-    shutil.copyfile(req.code_path, host / "submission.py")
-    (host / "submission.py").chmod(0o644)
-    for sub in ("run", "out", "home"):
-        (host / sub).mkdir()
-    if req.jail is not None:
-        req.jail.prepare_dir(host)
-        inside = Path(SANDBOX_ROOT)
-        env = _child_env(req, f"{SANDBOX_ROOT}/home", "/tmp")
-        cwd = None
-    else:
-        inside = host
-        env = _child_env(req, str(host / "home"), str(host / "home"))
-        cwd = host / "home"
-    ctrl_r, ctrl_w = os.pipe()
-    stat_r, stat_w = os.pipe()
-    log_r, log_w = os.pipe()
-    inner = [
-        sys.executable, "-I", "-u",  # unbuffered: the log keeps what was printed before a kill
-        "-m", "worker.sandbox_entry", "--code", str(inside / "submission.py"),
-        "--control-fd", str(ctrl_r), "--status-fd", str(stat_w),
-    ]  # fmt: skip
-    argv = req.jail.command(host, inner, env, req.limits.tmp_bytes) if req.jail else inner
-    req.log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        argv,
-        pass_fds=(ctrl_r, stat_w),
-        env=env if req.jail is None else {"PATH": "/usr/bin:/bin"},
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=log_w,
-        stderr=log_w,
-        start_new_session=True,
-        preexec_fn=lambda: _preexec(req.limits),
-    )
-    for fd in (ctrl_r, stat_w, log_w):
-        os.close(fd)
-    sink = _LogSink(log_r, req.log_path, req.limits.log_bytes)
-    sink.start()
-    lines = _Lines(stat_r)
-    try:
-        return _drive(proc, _Watch(proc, lines, req.limits.memory_bytes), ctrl_w, req, host, inside)
-    finally:
-        _kill(proc)
-        os.close(stat_r)
-        os.close(ctrl_w)
-        sink.join(timeout=30)
+    """Run the participant's ``unlearning`` once in a sandbox of its own."""
+    with Sandbox(req.code_path, req.jail, req.limits, req) as sandbox:
+        return sandbox.run(req)
 
 
 def _drive(
-    proc: subprocess.Popen, watch: _Watch, ctrl_w: int, req: RunRequest, host: Path, inside: Path
+    proc: subprocess.Popen, watch: _Watch, ctrl_w: int, req: RunRequest, box: Sandbox
 ) -> RunResult:
+    host, inside = box.host, box.inside
     msg = watch.read(time.monotonic() + req.import_timeout_seconds)
     if msg is None:
         if watch.lines.eof or watch.out_of_memory:
-            return _died(proc, watch, "while importing your file", req.limits, None)
+            return _died(proc, box, watch, "while importing your file", req.limits, None)
         return RunResult(
             "timed_out", None, None,
             f"Your file's top-level code ran longer than {req.import_timeout_seconds:.0f} s before the first run.",
@@ -363,7 +455,7 @@ def _drive(
     elapsed = time.monotonic() - start
     if msg is None:
         if watch.lines.eof or watch.out_of_memory:
-            return _died(proc, watch, "during the run", req.limits, elapsed)
+            return _died(proc, box, watch, "during the run", req.limits, elapsed)
         return RunResult(
             "timed_out", elapsed, None,
             f"The run was stopped after {elapsed:.1f} s: the budget is {req.budget_seconds:.1f} s "
@@ -375,7 +467,11 @@ def _drive(
         return RunResult(
             "crashed", elapsed, None, "Your code wrote to the platform's control channel."
         )
-    _kill(proc)  # nothing of the participant's keeps running past "done"
+    if not box._finish():  # nothing of the participant's keeps running past "done"
+        box.close()
+        return RunResult(
+            "crashed", elapsed, None, "The run's processes could not be stopped after it finished."
+        )
     returned = host / "out" / proto.OUTPUT_WEIGHTS
     if not returned.is_file() or returned.is_symlink():
         return RunResult("invalid_output", elapsed, None, "No returned weights were written.")

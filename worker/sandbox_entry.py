@@ -1,4 +1,4 @@
-"""The process that runs one participant run. Started by :mod:`worker.sandbox`; never imported.
+"""One participant run, in a process forked from the sandbox's pre-warmed zygote.
 
 Order (SCORING.md §2): import the participant's module (its top-level code runs now, before any
 hidden data exists in the run directory), report ready, wait for the worker's go, then load the
@@ -7,7 +7,6 @@ run's data and weights, call ``unlearning`` and write the returned weights.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import os
@@ -15,6 +14,15 @@ import sys
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
+
+# The platform's own imports happen once, in the zygote, before any run and off the clock.
+import torch
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader, TensorDataset
+
+from worker import sandbox_protocol as proto
+from worker.nets import build_model
+from worker.seeding import seed_everything
 
 MESSAGE_LIMIT = 500
 FRAMES_SHOWN = 8
@@ -48,17 +56,10 @@ def _kind(exc: BaseException) -> str:
     return "crashed"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--code", required=True)
-    parser.add_argument("--control-fd", type=int, required=True)
-    parser.add_argument("--status-fd", type=int, required=True)
-    args = parser.parse_args()
-
-    from worker import sandbox_protocol as proto
-
-    status = os.fdopen(args.status_fd, "wb", buffering=0)
-    control = os.fdopen(args.control_fd, "rb")
+def run_child(code: str, control_fd: int, status_fd: int) -> int:
+    """Run one trial; returns the process exit code. Platform imports are already done."""
+    status = os.fdopen(status_fd, "wb", buffering=0)
+    control = os.fdopen(control_fd, "rb")
 
     def send(event: str, **fields: object) -> None:
         status.write(proto.encode(event, **fields))
@@ -67,15 +68,7 @@ def main() -> int:
         send(proto.ERROR, kind=kind, message=message)
         return 1
 
-    # The platform's own imports happen before the clock starts.
-    import torch
-    from safetensors.torch import load_file, save_file
-    from torch.utils.data import DataLoader, TensorDataset
-
-    from worker.nets import build_model
-    from worker.seeding import seed_everything
-
-    code_path = os.path.abspath(args.code)
+    code_path = os.path.abspath(code)
     try:
         spec = importlib.util.spec_from_file_location("submission", code_path)
         assert spec is not None and spec.loader is not None
@@ -152,7 +145,3 @@ def main() -> int:
         )
     send(proto.DONE)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -39,7 +39,7 @@ from worker.jail import Jail, SandboxUnavailable
 from worker.problem import Problem, build_problem
 from worker.results import score_outputs
 from worker.sandbox import RunResult
-from worker.trials import jail_for, make_setup, run_trial, runnable_code, verdict
+from worker.trials import jail_for, make_setup, open_runner, run_trial, runnable_code, verdict
 
 log = logging.getLogger(__name__)
 
@@ -178,17 +178,19 @@ def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
         storage.submission_code(ctx.submission_id, ctx.kind), setup.data_path.parent
     )
     n = config.scoring.n_models
-    for index in range(n):
-        out_path = storage.run_outputs(ctx.submission_id, index)
-        if _already_recorded(ctx.submission_id, index) and out_path.is_file():
-            continue
-        seed = run_seed(ctx.submission_id, index)
-        _record_run(ctx.submission_id, index, seed, budget, status=RunStatus.RUNNING)
-        result = run_trial(setup, code, seed, storage.run_log(ctx.submission_id, index), out_path)
-        _record_run(ctx.submission_id, index, seed, budget, result=result)
-        failure = verdict(result, index, n, setup)
-        if failure is not None:
-            raise SubmissionFailed(FailureReason(failure[0]), failure[1])
+    with open_runner(setup, code) as runner:
+        for index in range(n):
+            out_path = storage.run_outputs(ctx.submission_id, index)
+            if _already_recorded(ctx.submission_id, index) and out_path.is_file():
+                continue
+            seed = run_seed(ctx.submission_id, index)
+            _record_run(ctx.submission_id, index, seed, budget, status=RunStatus.RUNNING)
+            log_path = storage.run_log(ctx.submission_id, index)
+            result = run_trial(setup, runner, seed, log_path, out_path)
+            _record_run(ctx.submission_id, index, seed, budget, result=result)
+            failure = verdict(result, index, n, setup)
+            if failure is not None:
+                raise SubmissionFailed(FailureReason(failure[0]), failure[1])
 
     return _final_result(ctx, storage, refs, problem, budget)
 

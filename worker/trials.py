@@ -21,7 +21,7 @@ from worker.evaluation import InvalidOutput, evaluate_returned
 from worker.jail import Jail, SandboxUnavailable, detect
 from worker.preparation import grace_seconds, spec_for
 from worker.problem import Problem
-from worker.sandbox import RunLimits, RunRequest, RunResult, execute_run
+from worker.sandbox import RunLimits, RunRequest, RunResult, Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -110,30 +110,39 @@ def make_setup(
     )
 
 
+def _request(setup: TrialSetup, code_path: Path, seed: int, log_path: Path) -> RunRequest:
+    return RunRequest(
+        code_path=code_path,
+        data_path=setup.data_path,
+        weights_path=setup.weights_path,
+        spec={
+            "model": setup.spec,
+            "seed": seed,
+            "batch_size": setup.config.loader_batch_size,
+            "device": str(setup.device),
+            "threads": setup.threads,
+        },
+        budget_seconds=setup.budget_seconds,
+        grace_seconds=setup.grace_seconds,
+        import_timeout_seconds=setup.import_timeout_seconds,
+        log_path=log_path,
+        jail=setup.jail,
+        limits=setup.limits,
+    )
+
+
+def open_runner(setup: TrialSetup, code_path: Path) -> Sandbox:
+    """The sandbox that runs this submission's trials, one fresh fork each (use as a context)."""
+    return Sandbox(
+        code_path, setup.jail, setup.limits, _request(setup, code_path, 0, Path("/dev/null"))
+    )
+
+
 def run_trial(
-    setup: TrialSetup, code_path: Path, seed: int, log_path: Path, outputs_path: Path
+    setup: TrialSetup, runner: Sandbox, seed: int, log_path: Path, outputs_path: Path
 ) -> RunResult:
     """Run once in the sandbox; on success the evaluated outputs are saved to ``outputs_path``."""
-    result = execute_run(
-        RunRequest(
-            code_path=code_path,
-            data_path=setup.data_path,
-            weights_path=setup.weights_path,
-            spec={
-                "model": setup.spec,
-                "seed": seed,
-                "batch_size": setup.config.loader_batch_size,
-                "device": str(setup.device),
-                "threads": setup.threads,
-            },
-            budget_seconds=setup.budget_seconds,
-            grace_seconds=setup.grace_seconds,
-            import_timeout_seconds=setup.import_timeout_seconds,
-            log_path=log_path,
-            jail=setup.jail,
-            limits=setup.limits,
-        )
-    )
+    result = runner.run(_request(setup, runner.code_path, seed, log_path))
     if result.weights_path is None:
         return result
     try:

@@ -1,0 +1,101 @@
+"""Platform overhead per run: everything except the participant's `unlearning` call.
+
+Runs the identity submission (which returns at once) through the real runner (sandbox,
+hand-over, evaluation) on a tiny competition and reports the median wall time per run; the
+baseline, timed in the same run, is starting a bare Python process that imports torch.
+Last line: one JSON object of the figures.
+
+    python bench/sandbox.py [--runs 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from server.competition_config import CompetitionConfig  # noqa: E402
+from worker.jail import detect  # noqa: E402
+from worker.preparation import prepare  # noqa: E402
+from worker.problem import build_problem  # noqa: E402
+from worker.trials import make_setup, open_runner, run_trial  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=12)
+    args = ap.parse_args()
+    cfg = CompetitionConfig.model_validate(
+        {
+            "slug": "bench",
+            "title": "bench",
+            "dataset": {"max_examples": 300},
+            "split": {"forget_size": 24},
+            "model": {"hidden": [32]},
+            "recipe": {"epochs": 5},
+            "scoring": {"n_models": 2, "budget_floor_seconds": 5.0, "timing_repeats": 1},
+        }
+    )
+    threads = min(2, len(os.sched_getaffinity(0)))
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        prepare(cfg, out / "comp", torch.device("cpu"))
+        problem = build_problem(cfg)
+        setup = make_setup(
+            cfg,
+            problem,
+            out / "comp",
+            out / "work",
+            device=torch.device("cpu"),
+            threads=threads,
+            budget_seconds=5.0,
+            jail=detect(),
+        )
+        code = ROOT / "examples" / "identity.py"
+        per_run, in_run = [], []
+        with open_runner(setup, code) as runner:
+            for i in range(args.runs + 1):
+                start = time.perf_counter()
+                result = run_trial(setup, runner, i, out / f"log{i}", out / f"out{i}.npz")
+                if i:  # the first run also starts the sandbox: reported on its own
+                    per_run.append(time.perf_counter() - start)
+                    in_run.append(result.seconds or 0.0)
+                else:
+                    first = time.perf_counter() - start
+                assert result.outcome == "finished", result
+        base = []
+        for _ in range(5):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-I", "-c", "import torch"], check=True)
+            base.append(time.perf_counter() - start)
+    overhead = statistics.median(per_run) - statistics.median(in_run)
+    figures = {
+        "runs": args.runs,
+        "first_run_s": round(first, 3),
+        "per_run_s_median": round(statistics.median(per_run), 3),
+        "in_budget_clock_s_median": round(statistics.median(in_run), 4),
+        "overhead_per_run_s_median": round(overhead, 3),
+        "baseline_python_import_torch_s_median": round(statistics.median(base), 3),
+        "overhead_over_baseline": round(overhead / statistics.median(base), 3),
+    }
+    print(
+        f"overhead per run {overhead:.3f} s (median); a bare `python -c 'import torch'` takes {statistics.median(base):.3f} s"
+    )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
