@@ -88,7 +88,7 @@ def test_hostile_submissions_fail_alone(tmp_path):
             sub = wait_for_submission(mallory, ids[path.name], timeout=180)
             reason, fragment = _expectation(path)
             assert sub["status"] == "failed", (path.name, sub)
-            assert sub["failure_reason"] == reason, (path.name, sub["failure_message"])
+            assert sub["failure_reason"] in reason.split("|"), (path.name, sub["failure_message"])
             assert fragment in sub["failure_message"], (path.name, sub["failure_message"])
             assert "LEAKED" not in sub["failure_message"], (path.name, sub["failure_message"])
             assert sub["counts_against_quota"] is True

@@ -156,3 +156,30 @@ def test_a_competition_can_score_with_the_exact_rules(migrated_db):
     sec = sub.result["secondary"]
     assert 0 <= sec["mia"] <= 1 and 0 <= sec["mia_target"] <= 1 and sec["avg_gap"] >= 0
     assert sec["rf_jsd_x1e4"] >= 0 and sec["jsd_to_retrained_x1e4"] >= 0
+
+
+def test_worker_refuses_to_run_code_without_a_sandbox(competition, monkeypatch):
+    from worker import jail, score_job
+
+    def no_sandbox(user, allow_unconfined):
+        raise jail.SandboxUnavailable("bubblewrap (bwrap) is not installed")
+
+    monkeypatch.setattr(score_job, "jail_for", no_sandbox)
+    sid = _submission(competition, (ROOT / "examples" / "identity.py").read_bytes())
+    run_scoring(sid, get_settings())
+    sub, runs = _get(sid)
+    assert sub.status == "failed" and sub.failure_reason == "infrastructure"
+    assert sub.counts_against_quota is False and "cannot isolate" in sub.failure_message
+    assert runs == []  # no participant code ran
+
+
+def test_jail_detection_says_what_is_missing(monkeypatch):
+    from worker import jail
+
+    monkeypatch.setattr(jail.shutil, "which", lambda name: None)
+    jail.detect.cache_clear()
+    try:
+        with pytest.raises(jail.SandboxUnavailable, match="bubblewrap"):
+            jail.detect()
+    finally:
+        jail.detect.cache_clear()

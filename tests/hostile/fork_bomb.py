@@ -1,4 +1,4 @@
-# EXPECT: timed_out: budget is
+# EXPECT: timed_out|out_of_memory: stopped
 import os
 
 
