@@ -230,3 +230,35 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state not in ("Z", "X")
+
+
+def test_writing_too_much_to_the_output_directory_is_stopped(prepared, tmp_path):
+    from dataclasses import replace
+
+    from worker.sandbox import RunLimits
+
+    out, _, spec = prepared
+    code = tmp_path / "submission.py"
+    code.write_text(
+        "import os, time\n"
+        "def unlearning(net, retain_loader, forget_loader, val_loader):\n"
+        "    for i in range(100):\n"
+        "        with open(f'/sandbox/out/junk{i}', 'wb') as fh:\n"
+        "            fh.write(b'x' * (4 << 20))\n"
+        "    time.sleep(5)\n"
+        "    return net\n"
+    )
+    request = RunRequest(
+        code_path=code,
+        data_path=out / "data.safetensors",
+        weights_path=out / artefacts.ORIGINAL,
+        spec={"model": spec, "seed": 1, "batch_size": 16, "device": "cpu", "threads": 1},
+        budget_seconds=8.0,
+        grace_seconds=1.0,
+        import_timeout_seconds=30.0,
+        log_path=tmp_path / "run.log",
+        jail=JAIL,
+        limits=RunLimits(tmp_bytes=32 << 20),
+    )
+    result = execute_run(replace(request))
+    assert result.outcome == "crashed" and "wrote more than 32 MiB" in result.message

@@ -69,13 +69,14 @@ class Jail:
         for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime"):
             if os.path.exists(etc):
                 args += ["--ro-bind", etc, etc]
+        # /tmp first: the Python environment may live under /tmp and is bound on top of it
+        args += ["--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
         for path in self.ro_paths:
             parents(path)
             args += ["--ro-bind", path, path]
         for dev in self.gpu_devices:
             args += ["--dev-bind", dev, dev]
         args += ["--proc", "/proc", "--dev", "/dev"]
-        args += ["--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
         args += ["--perms", "0755", "--dir", SANDBOX_ROOT]
         args += ["--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", f"{SANDBOX_ROOT}/home"]
         args += ["--ro-bind", str(host_dir / "submission.py"), f"{SANDBOX_ROOT}/submission.py"]

@@ -217,12 +217,33 @@ def _kill(proc: subprocess.Popen) -> None:
         pass
 
 
-class _Watch:
-    """Waits for the next message while checking the memory of the sandbox's process tree."""
+def _dir_bytes(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
 
-    def __init__(self, proc: subprocess.Popen, lines: _Lines, memory_bytes: int) -> None:
+
+class _Watch:
+    """Waits for the next message while checking the memory of the sandbox's process tree and
+    the bytes written to its (host-backed) output directory."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen,
+        lines: _Lines,
+        memory_bytes: int,
+        out_dir: Path | None = None,
+        out_bytes: int = 0,
+    ) -> None:
         self.proc, self.lines, self.memory = proc, lines, memory_bytes
+        self.out_dir, self.out_bytes = out_dir, out_bytes
         self.out_of_memory = False
+        self.wrote_too_much = False
 
     def read(self, deadline: float) -> dict | None:
         while True:
@@ -231,6 +252,10 @@ class _Watch:
                 return msg
             if tree_memory_bytes(self.proc.pid) > self.memory:
                 self.out_of_memory = True
+                _kill(self.proc)
+                return None
+            if self.out_dir is not None and _dir_bytes(self.out_dir) > self.out_bytes:
+                self.wrote_too_much = True
                 _kill(self.proc)
                 return None
 
@@ -244,6 +269,11 @@ def _died(
     elapsed: float | None,
 ) -> RunResult:
     limit_mib = limits.memory_bytes >> 20
+    if watch.wrote_too_much:
+        return RunResult(
+            "crashed", elapsed, None,
+            f"The run wrote more than {limits.tmp_bytes >> 20} MiB to its output directory {phase} and was stopped.",
+        )  # fmt: skip
     if watch.out_of_memory:
         return RunResult(
             "out_of_memory", elapsed, None,
@@ -381,7 +411,17 @@ class Sandbox:
                     os.close(fd)
             lines = _Lines(stat_r)
             result = _drive(
-                self.proc, _Watch(self.proc, lines, req.limits.memory_bytes), ctrl_w, req, self
+                self.proc,
+                _Watch(
+                    self.proc,
+                    lines,
+                    req.limits.memory_bytes,
+                    self.host / "out",
+                    req.limits.tmp_bytes,
+                ),
+                ctrl_w,
+                req,
+                self,
             )
             clean = result.outcome not in ("timed_out", "out_of_memory") and self._finish()
             return result
@@ -423,7 +463,7 @@ def _drive(
     host, inside = box.host, box.inside
     msg = watch.read(time.monotonic() + req.import_timeout_seconds)
     if msg is None:
-        if watch.lines.eof or watch.out_of_memory:
+        if watch.lines.eof or watch.out_of_memory or watch.wrote_too_much:
             return _died(proc, box, watch, "while importing your file", req.limits, None)
         return RunResult(
             "timed_out", None, None,
@@ -454,7 +494,7 @@ def _drive(
     msg = watch.read(start + req.budget_seconds + req.grace_seconds)
     elapsed = time.monotonic() - start
     if msg is None:
-        if watch.lines.eof or watch.out_of_memory:
+        if watch.lines.eof or watch.out_of_memory or watch.wrote_too_much:
             return _died(proc, box, watch, "during the run", req.limits, elapsed)
         return RunResult(
             "timed_out", elapsed, None,
