@@ -122,7 +122,10 @@ class _Lines:
             ready, _, _ = select.select([self.fd], [], [], remaining)
             if not ready:
                 return None
-            chunk = os.read(self.fd, 65536)
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:  # the other end was killed (connection reset)
+                chunk = b""
             if not chunk:
                 self.eof = True
             self.buf += chunk
