@@ -37,20 +37,14 @@ def build_leaderboard(session: Session, comp: Competition) -> Leaderboard:
         .where(Submission.competition_id == comp.id, Submission.status == SubmissionStatus.SCORED)
         .order_by(Submission.score.desc(), Submission.created_at.asc())
     ).all()
-    counts = dict(
-        session.execute(
-            select(Submission.user_id, func.count(Submission.id))
+    activity = {
+        user_id: (count, latest)
+        for user_id, count, latest in session.execute(
+            select(Submission.user_id, func.count(Submission.id), func.max(Submission.created_at))
             .where(Submission.competition_id == comp.id)
             .group_by(Submission.user_id)
-        ).all()
-    )
-    last = dict(
-        session.execute(
-            select(Submission.user_id, func.max(Submission.created_at))
-            .where(Submission.competition_id == comp.id)
-            .group_by(Submission.user_id)
-        ).all()
-    )
+        )
+    }
     entries: list[_Entry] = []
     seen: set[int] = set()
     for sub, username in scored:
@@ -65,8 +59,8 @@ def build_leaderboard(session: Session, comp: Competition) -> Leaderboard:
             forgetting_quality=sub.forgetting_quality,
             retain_ratio=sub.retain_ratio,
             test_ratio=sub.test_ratio,
-            submissions=counts.get(sub.user_id, 0),
-            last_submitted_at=last.get(sub.user_id),
+            submissions=activity[sub.user_id][0],
+            last_submitted_at=activity[sub.user_id][1],
             submission_id=sub.id,
         )
         factor = (sub.retain_ratio or 0.0) * (sub.test_ratio or 0.0)
