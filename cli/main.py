@@ -21,6 +21,8 @@ from cli.client import ArenaClient, ClientError
 app = typer.Typer(help="Unlearning Arena: machine-unlearning competitions.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+baselines_app = typer.Typer(help="The reference methods in examples/.", no_args_is_help=True)
+app.add_typer(baselines_app, name="baselines")
 console = Console()
 err = Console(stderr=True)
 
@@ -343,6 +345,77 @@ def histogram_text(hist: dict) -> str:
     parts = [f"[{lo:g},{hi:g}):{c}" for lo, hi, c in zip(edges, edges[1:], counts, strict=False)]
     parts.append(f"≥{edges[-1]:g}:{counts[-1]}")
     return "  ".join(parts)
+
+
+@baselines_app.command("run")
+def baselines_run(
+    competition: Annotated[str, typer.Option("--competition", "-c", help="Competition slug.")],
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    only: Annotated[
+        str | None, typer.Option(help="Comma-separated method names (default: all).")
+    ] = None,
+    markdown_out: Annotated[
+        Path | None, typer.Option("--markdown", help="Also write the table here.")
+    ] = None,
+) -> None:
+    """Submit every baseline method through the platform and print their scores side by side."""
+    import datetime
+
+    from cli.baselines import markdown, run_baselines
+
+    if not token:
+        _fail("no token: run `arena login USERNAME` and pass --token or set ARENA_TOKEN")
+    client = _client(url, token)
+    try:
+        n_models = client.competition(competition)["n_models"]
+        rows = run_baselines(
+            client,
+            competition,
+            only.split(",") if only else None,
+            lambda c, sid: _follow(c, sid, 1.0),
+        )
+    except ClientError as exc:
+        _fail(str(exc))
+    table = Table(title=f"Baselines on {competition} (N = {n_models})")
+    for col in (
+        "method",
+        "score",
+        "95% interval",
+        "F",
+        "RA ratio",
+        "TA ratio",
+        "RF-JSD×1e4",
+        "s/run",
+    ):
+        table.add_column(col)
+    for r in sorted(rows, key=lambda r: -(r.get("score") or -1)):
+        if r["status"] != "scored":
+            table.add_row(r["method"], "failed", r["failure"][:60], "", "", "", "", "")
+            continue
+        table.add_row(
+            r["method"],
+            f"{r['score']:.4f}",
+            f"[{r['ci'][0]:.4f}, {r['ci'][1]:.4f}]",
+            f"{r['F']:.4f}",
+            f"{r['RA ratio']:.4f}",
+            f"{r['TA ratio']:.4f}",
+            f"{r['RF-JSD×1e4']:.1f}",
+            f"{r['s/run']:.2f}",
+        )
+    console.print(table)
+    if markdown_out:
+        today = datetime.date.today().isoformat()
+        markdown_out.write_text(
+            markdown(
+                rows,
+                competition,
+                n_models,
+                f"arena baselines run --competition {competition}",
+                today,
+            )
+        )
+        err.print(f"table written to {markdown_out}")
 
 
 @app.command()

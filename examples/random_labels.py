@@ -1,0 +1,36 @@
+"""Baseline: random labels. Fine-tune on the forget set with random wrong labels, interleaved
+with the retain set, so that the model unlearns the forget examples' true classes while keeping
+its accuracy elsewhere. Epochs adapt to ARENA_BUDGET_SECONDS.
+"""
+
+import itertools
+import os
+import time
+
+import torch
+from torch import nn
+
+MAX_EPOCHS = 5
+SAFETY = 0.6
+
+
+def unlearning(net, retain_loader, forget_loader, val_loader):
+    budget = float(os.environ.get("ARENA_BUDGET_SECONDS", "60"))
+    start = time.perf_counter()
+    device = next(net.parameters()).device
+    n_classes = net(next(iter(retain_loader))[0][:1].to(device)).shape[1]
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    loss_fn = nn.CrossEntropyLoss()
+    net.train()
+    for _ in range(MAX_EPOCHS):
+        for (x_r, y_r), (x_f, y_f) in zip(retain_loader, itertools.cycle(forget_loader)):
+            x_r, y_r, x_f, y_f = x_r.to(device), y_r.to(device), x_f.to(device), y_f.to(device)
+            shift = torch.randint(1, n_classes, y_f.shape, device=device)
+            wrong = (y_f + shift) % n_classes  # a random class other than the true one
+            optimizer.zero_grad()
+            (loss_fn(net(x_r), y_r) + loss_fn(net(x_f), wrong)).backward()
+            optimizer.step()
+        if time.perf_counter() - start > SAFETY * budget:
+            break
+    net.eval()
+    return net
