@@ -262,3 +262,22 @@ def test_writing_too_much_to_the_output_directory_is_stopped(prepared, tmp_path)
     )
     result = execute_run(replace(request))
     assert result.outcome == "crashed" and "wrote more than 32 MiB" in result.message
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["identity", "finetune", "retrain", "neggrad_plus", "random_labels", "scrub", "lotus", "ssd"],
+)
+def test_every_baseline_runs_in_the_sandbox_and_returns_a_valid_model(prepared, tmp_path, name):
+    result = _run(prepared, tmp_path, ROOT / "examples" / f"{name}.py")
+    assert result.outcome == "finished", result.message
+    outputs = evaluate_returned(result.weights_path, prepared[2], prepared[1], torch.device("cpu"))
+    assert outputs.retain_acc > 0.5  # still a working classifier
+
+
+def test_the_notebook_baseline_runs_like_its_py_twin(prepared, tmp_path):
+    from worker.trials import runnable_code
+
+    script = runnable_code(ROOT / "examples" / "finetune.ipynb", tmp_path)
+    result = _run(prepared, tmp_path, script)
+    assert result.outcome == "finished", result.message
