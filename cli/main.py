@@ -23,6 +23,11 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 app.add_typer(db_app, name="db")
 baselines_app = typer.Typer(help="The reference methods in examples/.", no_args_is_help=True)
 app.add_typer(baselines_app, name="baselines")
+admin_app = typer.Typer(
+    help="Accounts, on the platform's own database (DATABASE_URL).", no_args_is_help=True
+)
+app.add_typer(admin_app, name="admin")
+ROLES = ("admin", "organizer", "participant")
 console = Console()
 err = Console(stderr=True)
 
@@ -55,6 +60,55 @@ def db_upgrade() -> None:
     settings.ensure_dirs()
     upgrade_database(settings.sqlalchemy_url)
     console.print("database is at the newest migration")
+
+
+@admin_app.command("create-user")
+def admin_create_user(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, organizer or participant.")] = "participant",
+    password: Annotated[
+        str | None, typer.Option(help="Default: ARENA_PASSWORD or a prompt.")
+    ] = None,
+) -> None:
+    """Create an account with a role (the first admin comes from here)."""
+    from pydantic import ValidationError
+
+    from server.db import session_scope
+    from server.errors import ApiError
+    from server.models import Role
+    from server.schemas import UserCreate
+    from server.services.users import create_user
+
+    if role not in ROLES:
+        _fail(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
+    secret = _password(password, True)
+    try:
+        UserCreate(username=username, password=secret)
+        with session_scope() as s:
+            create_user(s, username, secret, Role(role))
+    except ApiError as exc:
+        _fail(exc.detail)
+    except ValidationError as exc:  # bad username or password
+        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    console.print(f"created {role} {username!r}")
+
+
+@admin_app.command("set-role")
+def admin_set_role(username: str, role: str) -> None:
+    """Promote or demote an account (admin, organizer or participant)."""
+    from server.db import session_scope
+    from server.errors import ApiError
+    from server.models import Role
+    from server.services.users import set_role
+
+    if role not in ROLES:
+        _fail(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    try:
+        with session_scope() as s:
+            set_role(s, username, Role(role))
+    except ApiError as exc:
+        _fail(exc.detail)
+    console.print(f"{username!r} is now {role}")
 
 
 @app.command("seed-demo")

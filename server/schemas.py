@@ -35,6 +35,13 @@ class TokenResponse(BaseModel):
     token_type: str = "bearer"
 
 
+class TokenInfo(BaseModel):
+    id: int
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
 class Quota(BaseModel):
     max_daily_submissions: int
     used_today: int | None = None

@@ -17,6 +17,9 @@ from server.services.platform import seed_competition
 from tests.platform import wait_for_competition, wait_for_submission
 
 ROOT = Path(__file__).resolve().parent.parent
+GOOD_SUBMISSION = (
+    b"def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"
+)
 CRASHING = """
 def helper(net):
     raise RuntimeError("boom from participant code")

@@ -49,7 +49,10 @@ def free_port() -> int:
 
 @contextmanager
 def running_platform(
-    env_overrides: dict[str, str], log_path: Path, timeout: float = 90.0
+    env_overrides: dict[str, str],
+    log_path: Path,
+    timeout: float = 90.0,
+    require_worker: bool = True,
 ) -> Iterator[str]:
     """Yield the base URL of a running platform; stop it with SIGINT (Ctrl-C) afterwards."""
     port = free_port()
@@ -70,7 +73,10 @@ def running_platform(
                     f"arena serve exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}"
                 )
             try:
-                if httpx.get(f"{url}/api/v1/health", timeout=2).json().get("status") == "ok":
+                health = httpx.get(f"{url}/api/v1/health", timeout=2).json()
+                if health.get("status") == "ok" or (
+                    not require_worker and health.get("database") == "ok"
+                ):
                     break
             except (httpx.HTTPError, ValueError):
                 pass

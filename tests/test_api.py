@@ -192,3 +192,22 @@ def test_public_endpoints(client):
     assert metrics.status_code == 200 and "arena_submissions" in metrics.text
     assert client.get("/openapi.json").status_code == 200
     assert client.get("/").status_code == 200 and "api-comp" in client.get("/").text
+
+
+def test_tokens_can_be_listed_and_revoked(client):
+    headers = _account(client, "tina")
+    second = client.post(
+        "/api/v1/tokens", json={"username": "tina", "password": "hunter2hunter2"}
+    ).json()["token"]
+    tokens = client.get("/api/v1/tokens", headers=headers).json()
+    assert len(tokens) == 2 and all("token" not in t for t in tokens)
+    latest = tokens[-1]["id"]
+    revoked = client.delete(f"/api/v1/tokens/{latest}", headers=headers)
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    r = client.get("/api/v1/me", headers={"Authorization": f"Bearer {second}"})
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+    assert (
+        client.get("/api/v1/me", headers=headers).status_code == 200
+    )  # the other token still works
+    other = _account(client, "uma")
+    assert client.delete(f"/api/v1/tokens/{tokens[0]['id']}", headers=other).status_code == 404

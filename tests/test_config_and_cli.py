@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,30 @@ def test_score_local_rejects_unknown_competitions_and_bad_files(tmp_path):
         [ARENA, "score-local", str(bad)], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 1 and "Syntax error" in out.stderr
+
+
+def test_admin_commands_create_and_promote_accounts(tmp_path):
+    env = {**os.environ, "ARENA_VAR_DIR": str(tmp_path / "var"), "ARENA_PASSWORD": "long enough pw"}
+    env.pop("DATABASE_URL", None)
+
+    def arena(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([ARENA, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    assert arena("db", "upgrade").returncode == 0
+    out = arena("admin", "create-user", "root", "--role", "admin")
+    assert out.returncode == 0 and "created admin 'root'" in out.stdout
+    assert arena("admin", "create-user", "root").returncode == 1  # taken
+    out = arena("admin", "set-role", "root", "organizer")
+    assert out.returncode == 0 and "organizer" in out.stdout
+    out = arena("admin", "set-role", "ghost", "organizer")
+    assert out.returncode == 1 and "No user 'ghost'" in out.stderr
+    out = arena("admin", "create-user", "x", "--role", "king")
+    assert out.returncode == 1 and "--role must be one of" in out.stderr
+    out = subprocess.run(
+        [ARENA, "admin", "create-user", "shorty"],
+        env={**env, "ARENA_PASSWORD": "short"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1 and "password" in out.stderr and "Traceback" not in out.stderr

@@ -36,6 +36,33 @@ def issue_token(session: Session, username: str, password: str) -> str:
     return token
 
 
+def set_role(session: Session, username: str, role: Role) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise ApiError(404, f"No user {username!r}.")
+    user.role = role
+    session.commit()
+    return user
+
+
+def list_tokens(session: Session, user: User) -> list[ApiToken]:
+    return list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)
+        ).all()
+    )
+
+
+def revoke_token(session: Session, user: User, token_id: int) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise ApiError(404, f"Token {token_id} not found among your tokens.")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.commit()
+    return token
+
+
 def user_for_token(session: Session, token: str) -> User | None:
     row = session.scalar(
         select(ApiToken).where(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from server.api.deps import CurrentUser, DbSession
-from server.schemas import TokenRequest, TokenResponse, UserCreate, UserPublic
+from server.schemas import TokenInfo, TokenRequest, TokenResponse, UserCreate, UserPublic
 from server.services import users
 
 router = APIRouter(tags=["accounts"])
@@ -20,6 +20,18 @@ def register(body: UserCreate, db: DbSession) -> UserPublic:
 @router.post("/tokens", response_model=TokenResponse)
 def login(body: TokenRequest, db: DbSession) -> TokenResponse:
     return TokenResponse(token=users.issue_token(db, body.username, body.password))
+
+
+@router.get("/tokens", response_model=list[TokenInfo])
+def my_tokens(db: DbSession, user: CurrentUser) -> list[TokenInfo]:
+    """Your API tokens (never the secret itself, which is stored only hashed)."""
+    return [TokenInfo.model_validate(t, from_attributes=True) for t in users.list_tokens(db, user)]
+
+
+@router.delete("/tokens/{token_id}", response_model=TokenInfo)
+def revoke(token_id: int, db: DbSession, user: CurrentUser) -> TokenInfo:
+    """Revoke one of your tokens; it stops working at once."""
+    return TokenInfo.model_validate(users.revoke_token(db, user, token_id), from_attributes=True)
 
 
 @router.get("/me", response_model=UserPublic)

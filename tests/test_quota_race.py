@@ -1,0 +1,48 @@
+"""The daily submission limit holds under concurrent uploads, on PostgreSQL (row lock per user)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.e2e_scenario import GOOD_SUBMISSION, create_competition_in, participant
+from tests.platform import running_platform, tiny_config
+from tests.services import clean_redis_url, fresh_postgres_database
+
+pytestmark = [pytest.mark.e2e, pytest.mark.services]
+
+
+def test_200_concurrent_uploads_against_a_limit_of_5_accept_exactly_5(tmp_path):
+    broker = clean_redis_url()
+    with fresh_postgres_database() as db_url:
+        cfg = tiny_config("race")
+        cfg.limits.max_daily_submissions = 5
+        create_competition_in(db_url.replace("postgresql://", "postgresql+psycopg://"), cfg)
+        env = {
+            "ARENA_VAR_DIR": str(tmp_path / "var"),
+            "DATABASE_URL": db_url,
+            "BROKER_URL": broker,
+            "ARENA_START_WORKER": "false",
+        }
+        with running_platform(env, tmp_path / "serve.log", require_worker=False) as url:
+            client = participant(url, "racer")
+            headers = dict(client.headers)
+
+            def upload(i: int) -> int:
+                with httpx.Client(base_url=url, headers=headers, timeout=120) as c:
+                    r = c.post(
+                        "/api/v1/competitions/race/submissions",
+                        files={"file": (f"m{i}.py", GOOD_SUBMISSION)},
+                    )
+                    return r.status_code
+
+            with ThreadPoolExecutor(max_workers=40) as pool:
+                codes = list(pool.map(upload, range(200)))
+            assert codes.count(202) == 5, sorted(set(codes))
+            assert codes.count(429) == 195
+            mine = client.get("/api/v1/competitions/race/submissions").json()
+            assert len(mine) == 5
+            comp = client.get("/api/v1/competitions/race").json()
+            assert comp["limits"]["remaining_today"] == 0
