@@ -29,7 +29,7 @@ def tiny_config(slug: str = "tiny", **scoring: object) -> CompetitionConfig:
             "dataset": {"loader": "sklearn_digits", "max_examples": 300},
             "split": {"forget_size": 24},
             "model": {"hidden": [32]},
-            "recipe": {"epochs": 10},
+            "recipe": {"epochs": 30},  # as the retrain example trains
             "scoring": {
                 "n_models": 4,
                 "budget_floor_seconds": 1.5,
