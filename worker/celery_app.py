@@ -26,6 +26,7 @@ def make_celery(settings: Settings) -> Celery:
             "data_folder_out": folder,
             "processed_folder": str(settings.broker_dir / "processed"),
             "store_processed": False,
+            "control_folder": str(settings.broker_dir / "control"),
         }
     elif settings.celery_broker_url.startswith(("redis://", "rediss://")):
         transport_options = {"visibility_timeout": 6 * 3600}  # longer than any scoring task
