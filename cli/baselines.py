@@ -51,6 +51,7 @@ def run_baselines(
 ) -> list[dict]:
     names = [n for n in BASELINES if not only or n in only]
     rows = []
+    client.accept_rules(slug)  # running the baselines is submitting them
     for name in names:
         accepted = client.submit(slug, EXAMPLES / BASELINES[name])
         rows.append(row_of(name, follow(client, accepted["id"])))

@@ -18,6 +18,10 @@ class ArenaClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=self.url + "/api/v1", headers=headers, timeout=timeout)
 
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Any API call: JSON back (or text for CSV/YAML); ClientError with the server's words."""
+        return self._call(method, path, **kwargs)
+
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self.http.request(method, path, **kwargs)
@@ -28,11 +32,22 @@ class ArenaClient:
             ) from None
         if response.status_code >= 400:
             try:
-                detail = response.json().get("detail", response.text)
+                body = response.json()
+                detail = body.get("detail", response.text)
+                if body.get("problems"):
+                    detail = (
+                        detail.split(":")[0]
+                        + ":\n"
+                        + "\n".join(f"  - {p}" for p in body["problems"])
+                    )
             except ValueError:
                 detail = response.text
             raise ClientError(f"{response.status_code}: {detail}")
-        return response.json() if response.content else None
+        if not response.content:
+            return None
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.text
 
     def register(self, username: str, password: str) -> dict:
         return self._call("POST", "/users", json={"username": username, "password": password})
@@ -59,8 +74,12 @@ class ArenaClient:
     def submission(self, submission_id: int) -> dict:
         return self._call("GET", f"/submissions/{submission_id}")
 
-    def leaderboard(self, slug: str) -> dict:
-        return self._call("GET", f"/competitions/{slug}/leaderboard")
+    def leaderboard(self, slug: str, board: str = "public", phase: str | None = None) -> dict:
+        params = {"board": board, **({"phase": phase} if phase else {})}
+        return self._call("GET", f"/competitions/{slug}/leaderboard", params=params)
+
+    def accept_rules(self, slug: str) -> dict:
+        return self._call("POST", f"/competitions/{slug}/rules/accept")
 
     def health(self) -> dict:
         return self._call("GET", "/health")

@@ -57,7 +57,7 @@ def _prepared(
         json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()
     ).hexdigest()[:12]
     comp_dir = cache / f"{cfg.slug}-{key}"
-    marker = comp_dir / "timing.json"
+    marker = comp_dir / "local-budget.json"
     if not marker.is_file():
         shutil.rmtree(comp_dir, ignore_errors=True)
         timing, _ = prepare(cfg, comp_dir, device, progress)

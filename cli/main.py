@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli.client import ArenaClient, ClientError
+from cli.organizer import competition_app, team_app
 
 app = typer.Typer(help="Unlearning Arena: machine-unlearning competitions.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -27,6 +28,8 @@ admin_app = typer.Typer(
     help="Accounts, on the platform's own database (DATABASE_URL).", no_args_is_help=True
 )
 app.add_typer(admin_app, name="admin")
+app.add_typer(competition_app, name="competition")
+app.add_typer(team_app, name="team")
 ROLES = ("admin", "organizer", "participant")
 console = Console()
 err = Console(stderr=True)
@@ -159,7 +162,7 @@ def serve(
             seed_demo(s)
         if settings.embedded_broker:
             recover_interrupted(s)
-        drafts, queued = enqueue_pending(s)
+        drafts, queued = enqueue_pending(s, resume_preparing=settings.embedded_broker)
     worker = start_worker(settings) if settings.start_worker else None
     url = f"http://{host}:{port}"
     console.print(
@@ -169,6 +172,7 @@ def serve(
         f"{drafts} competition(s) to prepare, {queued} submission(s) queued\n\n"
         f"Submit (in another terminal, after `source {Path(sys.prefix)}/bin/activate`):\n"
         "         arena register alice && export ARENA_TOKEN=$(arena login alice)\n"
+        "         arena accept-rules digits-demo\n"
         "         arena submit --competition digits-demo examples/finetune.py\n"
         "Ctrl-C stops everything.\n"
     )
@@ -291,12 +295,17 @@ def submit(
     token: TokenOpt = None,
     wait: Annotated[bool, typer.Option(help="Follow the submission until it is scored.")] = True,
     poll: Annotated[float, typer.Option(help="Seconds between status checks.")] = 1.0,
+    accept_rules: Annotated[
+        bool, typer.Option("--accept-rules", help="Accept the competition's rules first.")
+    ] = False,
 ) -> None:
     """Upload a submission and show its progress until the score arrives."""
     if not token:
         _fail("no token: run `arena login USERNAME` and pass --token or set ARENA_TOKEN")
     client = _client(url, token)
     try:
+        if accept_rules:
+            client.accept_rules(competition)
         accepted = client.submit(competition, file)
         err.print(f"submission {accepted['id']} accepted ({accepted['status']})")
         if not wait:
@@ -481,17 +490,67 @@ def status(submission_id: int, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None
         _fail(str(exc))
 
 
-@app.command()
-def leaderboard(slug: str, url: UrlOpt = DEFAULT_URL) -> None:
-    """Print a competition's public leaderboard."""
+@app.command("accept-rules")
+def accept_rules_cmd(slug: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
+    """Print a competition's rules and accept them (needed before your first submission)."""
+    client = _client(url, token)
     try:
-        board = _client(url).leaderboard(slug)
+        console.print(client.competition(slug)["participation_rules"])
+        client.accept_rules(slug)
     except ClientError as exc:
         _fail(str(exc))
-    table = Table(title=f"{slug} leaderboard (N = {board['n_models']})")
+    err.print(f"rules of {slug!r} accepted")
+
+
+@app.command()
+def final(
+    submission_id: int,
+    unset: Annotated[
+        bool, typer.Option("--unset", help="Remove it from your final picks.")
+    ] = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Choose a scored submission as one of your final picks for the private leaderboard."""
+    try:
+        _client(url, token).call(
+            "POST", f"/submissions/{submission_id}/final", json={"final": not unset}
+        )
+    except ClientError as exc:
+        _fail(str(exc))
+    err.print(f"submission {submission_id} {'is no longer' if unset else 'is'} a final pick")
+
+
+@app.command()
+def cancel(submission_id: int, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
+    """Cancel a queued submission (organizers: also a running one)."""
+    try:
+        sub = _client(url, token).call("POST", f"/submissions/{submission_id}/cancel")
+    except ClientError as exc:
+        _fail(str(exc))
+    err.print(f"submission {submission_id} is {sub['status']}")
+
+
+@app.command()
+def leaderboard(
+    slug: str,
+    board: Annotated[str, typer.Option(help="public, or private after the close")] = "public",
+    phase: Annotated[str | None, typer.Option(help="A phase's leaderboard.")] = None,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Print a competition's leaderboard."""
+    try:
+        data = _client(url, token).leaderboard(slug, board, phase)
+    except ClientError as exc:
+        _fail(str(exc))
+    board_data = data
+    table = Table(
+        title=f"{slug} {board} leaderboard {board_data['phase_board']} (N = {board_data['n_models']})"
+    )
     for col in ("#", "name", "score", "95% interval", "entries"):
         table.add_column(col)
-    for r in board["rows"]:
+    for r in board_data["rows"]:
         ci = r.get("score_ci") or [None, None]
         table.add_row(
             str(r["rank"] or ""),

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from server import errors, pages
-from server.api.routes import accounts, competitions, submissions, system
+from server.api.routes import accounts, competitions, organizing, submissions, system, teams
 
 API_PREFIX = "/api/v1"
 
@@ -18,7 +18,14 @@ def create_app() -> FastAPI:
         description="Machine-unlearning competitions: submit `unlearning(net, retain_loader, forget_loader, val_loader)`.",
     )
     errors.install(app)
-    for router in (accounts.router, competitions.router, submissions.router, system.router):
+    for router in (
+        accounts.router,
+        competitions.router,
+        organizing.router,
+        teams.router,
+        submissions.router,
+        system.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(
         system.router, include_in_schema=False

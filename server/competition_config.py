@@ -7,9 +7,18 @@ so every value has one definition and one default (SCORING.md names the scoring 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 
@@ -18,9 +27,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+BUILTIN_DATASETS = {
+    "sklearn_digits": "scikit-learn's bundled 8x8 digits as 64 features (1,797 images, 10 classes)",
+    "sklearn_digits_image": "the same digits as 1x8x8 images (for convolutional models)",
+}
+
+
 class DatasetConfig(_Strict):
-    loader: Literal["sklearn_digits"] = Field(
-        "sklearn_digits", description="Built-in dataset that ships with an installed package."
+    source: Literal["builtin", "upload"] = Field(
+        "builtin",
+        description="builtin: data that ships with an installed package (see `loader`); "
+        "upload: an .npz the organizer uploads (PUT /competitions/{slug}/dataset).",
+    )
+    loader: Literal["sklearn_digits", "sklearn_digits_image"] | None = Field(
+        "sklearn_digits", description="Built-in dataset (source: builtin)."
+    )
+    n_classes: int | None = Field(
+        None, ge=2, le=100_000, description="Number of classes (required for source: upload)."
     )
     max_examples: int | None = Field(
         None,
@@ -28,22 +51,40 @@ class DatasetConfig(_Strict):
         description="Use only the first examples of a fixed shuffle (for tiny competitions).",
     )
 
+    @model_validator(mode="after")
+    def _source(self) -> DatasetConfig:
+        if self.source == "builtin" and self.loader is None:
+            raise ValueError(
+                "a builtin dataset needs `loader` (one of: sklearn_digits, sklearn_digits_image)"
+            )
+        if self.source == "upload" and self.n_classes is None:
+            raise ValueError("an uploaded dataset needs `n_classes`")
+        return self
+
 
 class SplitConfig(_Strict):
     test_fraction: float = Field(0.2, gt=0, lt=1)
     val_fraction: float = Field(0.1, gt=0, lt=1)
-    forget_size: int = Field(
+    forget_size: int | None = Field(
         100, ge=2, description="Number of train examples to forget (a random sample)."
+    )
+    forget_groups: int | None = Field(
+        None,
+        ge=1,
+        description="Forget all train examples of this many groups (the dataset's `group` ids, "
+        "e.g. people) instead of a random sample; set forget_size to null.",
     )
 
     @model_validator(mode="after")
     def _fractions(self) -> SplitConfig:
         if self.test_fraction + self.val_fraction >= 0.9:
             raise ValueError("test_fraction + val_fraction must leave at least 10% for train")
+        if (self.forget_size is None) == (self.forget_groups is None):
+            raise ValueError("set exactly one of forget_size (random sample) and forget_groups")
         return self
 
 
-class ModelConfig(_Strict):
+class MLPModel(_Strict):
     name: Literal["mlp"] = "mlp"
     hidden: list[int] = Field(default_factory=lambda: [128], min_length=1, max_length=8)
 
@@ -55,6 +96,40 @@ class ModelConfig(_Strict):
         return value
 
 
+class CNNModel(_Strict):
+    """Small CNN: per entry of ``channels`` a 3x3 conv + ReLU + 2x2 max-pool, then one hidden layer."""
+
+    name: Literal["cnn"] = "cnn"
+    channels: list[int] = Field(default_factory=lambda: [32, 64], min_length=1, max_length=6)
+    hidden: int = Field(128, ge=1, le=16384)
+
+
+class ResNet18Model(_Strict):
+    """ResNet-18 adapted to 32x32 inputs (3x3 stem, no max-pool), as in CIFAR work."""
+
+    name: Literal["resnet18"] = "resnet18"
+    width: int = Field(64, ge=4, le=256, description="Channels of the first stage.")
+
+
+def _model_name(value: object) -> str:
+    if isinstance(value, dict):
+        return str(value.get("name", "mlp"))  # `name` defaults to mlp
+    return str(getattr(value, "name", "mlp"))
+
+
+ModelConfig = Annotated[
+    Annotated[MLPModel, Tag("mlp")]
+    | Annotated[CNNModel, Tag("cnn")]
+    | Annotated[ResNet18Model, Tag("resnet18")],
+    Discriminator(
+        _model_name,
+        custom_error_type="unknown_model",
+        custom_error_message="model.name must be one of: mlp, cnn, resnet18",
+    ),
+]
+MODEL_NAMES = ("mlp", "cnn", "resnet18")
+
+
 class RecipeConfig(_Strict):
     epochs: int = Field(30, ge=1, le=10_000)
     batch_size: int = Field(64, ge=1, le=65_536)
@@ -62,6 +137,14 @@ class RecipeConfig(_Strict):
     lr: float = Field(0.05, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(5e-4, ge=0)
+    schedule: Literal["constant", "cosine", "step"] = Field(
+        "constant", description="Learning-rate schedule over the epochs."
+    )
+    step_epochs: int = Field(10, ge=1, description="schedule: step: decay every this many epochs.")
+    step_gamma: float = Field(0.1, gt=0, le=1, description="schedule: step: decay factor.")
+    class_weighting: Literal["none", "balanced"] = Field(
+        "none", description="balanced: weight the loss by inverse class frequency."
+    )
 
 
 class ScoringConfig(_Strict):
@@ -90,7 +173,14 @@ class ScoringConfig(_Strict):
 
 
 class LimitsConfig(_Strict):
-    max_daily_submissions: int = Field(10, ge=1)
+    max_daily_submissions: int = Field(
+        10, ge=1, description="Per participant or team, per UTC day."
+    )
+    max_total_submissions: int | None = Field(
+        None, ge=1, description="Per participant or team over the competition (or phase)."
+    )
+    max_final_submissions: int = Field(2, ge=1, le=20, description="Final picks per entrant.")
+    max_team_size: int = Field(5, ge=1, le=1000)
     max_upload_bytes: int | None = Field(None, ge=1, description="Default: the platform setting.")
     memory_mb: int = Field(
         4096, ge=256, le=1 << 20, description="Memory limit of one run's sandbox."
@@ -103,6 +193,45 @@ class LimitsConfig(_Strict):
     )
 
 
+class PhaseConfig(_Strict):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    start: datetime
+    end: datetime | None = Field(None, description="Open-ended when omitted.")
+    max_daily_submissions: int | None = Field(None, ge=1, description="Overrides limits.")
+    max_total_submissions: int | None = Field(None, ge=1, description="Overrides limits.")
+    leaderboard: str | None = Field(
+        None, description="The leaderboard this phase feeds (default: its own, by its name)."
+    )
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    @property
+    def board(self) -> str:
+        return self.leaderboard or self.name
+
+
+class LeaderboardConfig(_Strict):
+    public_fraction: float = Field(
+        0.3,
+        gt=0,
+        lt=1,
+        description="Share of the forget examples scored on the public leaderboard; the rest "
+        "make the private one, published after the close.",
+    )
+
+
+DEFAULT_RULES = (
+    "One account per person; teams merge only within the limits. Submit your own code. "
+    "Do not try to read the hidden data or to leave the sandbox. The organizers may "
+    "disqualify entries that break these rules."
+)
+
+
 class CompetitionConfig(_Strict):
     slug: str
     title: str = Field(min_length=1, max_length=200)
@@ -110,10 +239,24 @@ class CompetitionConfig(_Strict):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
+    model: ModelConfig = Field(default_factory=MLPModel)
     recipe: RecipeConfig = Field(default_factory=RecipeConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    leaderboard: LeaderboardConfig = Field(default_factory=LeaderboardConfig)
+    phases: list[PhaseConfig] = Field(
+        default_factory=list,
+        description="Empty: one open-ended phase while the competition is open.",
+    )
+    allowed_uploads: list[Literal["py", "ipynb"]] = Field(
+        default_factory=lambda: ["py", "ipynb"], min_length=1
+    )
+    rules: str = Field(DEFAULT_RULES, description="Participation rules (Markdown) to accept.")
+    open_when_ready: bool = Field(
+        False,
+        description="Take submissions from creation and open as soon as preparation ends "
+        "(demos and tests); otherwise an organizer prepares and opens it.",
+    )
     loader_batch_size: int = Field(
         64, ge=1, le=65_536, description="Batch size of the loaders handed to unlearning()."
     )
@@ -140,4 +283,5 @@ def demo_config() -> CompetitionConfig:
         ),
         seed=2023,
         scoring=ScoringConfig(n_models=32, budget_floor_seconds=3.0),
+        open_when_ready=True,
     )

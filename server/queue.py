@@ -8,6 +8,7 @@ log = logging.getLogger(__name__)
 
 SCORE_SUBMISSION = "arena.score_submission"
 PREPARE_COMPETITION = "arena.prepare_competition"
+RESCORE_COMPETITION = "arena.rescore_competition"
 
 
 def _send(name: str, arg: int) -> bool:
@@ -27,3 +28,7 @@ def enqueue_scoring(submission_id: int) -> bool:
 
 def enqueue_preparation(competition_id: int) -> bool:
     return _send(PREPARE_COMPETITION, competition_id)
+
+
+def enqueue_rescoring(competition_id: int) -> bool:
+    return _send(RESCORE_COMPETITION, competition_id)

@@ -44,8 +44,16 @@ class TokenInfo(BaseModel):
 
 class Quota(BaseModel):
     max_daily_submissions: int
+    max_total_submissions: int | None = None
+    max_final_submissions: int = 2
+    phase: str | None = Field(None, description="The phase submissions go to now.")
+    entrant: str | None = Field(None, description="You, or your team: who the limits count for.")
     used_today: int | None = None
-    remaining_today: int | None = None
+    used_total: int | None = None
+    remaining_today: int | None = Field(
+        None, description="Submissions you can still make today (within the total limit too)."
+    )
+    remaining_total: int | None = None
     resets_at: datetime
 
 
@@ -59,6 +67,15 @@ class PreparationProgress(BaseModel):
     stage: str
     done: int
     total: int
+
+
+class PhasePublic(BaseModel):
+    name: str
+    start: datetime
+    end: datetime | None = None
+    leaderboard: str
+    max_daily_submissions: int | None = None
+    max_total_submissions: int | None = None
 
 
 class CompetitionPublic(BaseModel):
@@ -83,8 +100,19 @@ class CompetitionPublic(BaseModel):
     sandbox_packages: dict[str, str] = Field(
         default_factory=dict, description="Python packages (with versions) your code can import."
     )
+    participation_rules: str = Field(description="The rules to accept before a first submission.")
+    rules_accepted: bool | None = Field(None, description="Whether you accepted them (logged in).")
+    you_organize: bool | None = None
+    phases: list[PhasePublic] = []
+    current_phase: str | None = None
+    leaderboards: list[str] = []
+    public_fraction: float = Field(description="Share of forget examples on the public board.")
+    scoring_version: int = 1
+    participants: int = 0
     created_at: datetime
     prepared_at: datetime | None = None
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
 
 
 class SubmissionAccepted(BaseModel):
@@ -120,6 +148,16 @@ class SubmissionPublic(BaseModel):
     test_ratio: float | None = None
     score_ci: list[float | None] | None = None
     forgetting_quality_ci: list[float | None] | None = None
+    private_score: float | None = Field(
+        None, description="Score on the private part; organizers only until the phase closes."
+    )
+    private_score_ci: list[float | None] | None = None
+    private_forgetting_quality: float | None = None
+    phase: str | None = None
+    team: str | None = None
+    is_final: bool = False
+    scoring_version: int | None = None
+    code_version: str | None = None
     secondary: dict[str, Any] | None = None
     environment: dict[str, Any] | None = None
     elapsed_seconds: float | None = None
@@ -147,6 +185,7 @@ class RunLogs(BaseModel):
 class LeaderboardRow(BaseModel):
     rank: int | None
     name: str
+    team: bool = False
     score: float | None
     score_ci: list[float | None] | None
     forgetting_quality: float | None = None
@@ -161,8 +200,10 @@ class LeaderboardRow(BaseModel):
 
 class Leaderboard(BaseModel):
     competition: str
-    board: str
+    board: str = Field(description="public or private part of the forget set")
+    phase_board: str = Field("main", description="The leaderboard (of a phase) shown.")
     n_models: int
+    scoring_version: int = 1
     score_ci_note: str = (
         "95% bootstrap interval over forget examples (models held fixed); "
         "rows marked tied_with_next are not distinguishable from the next row at 95%."

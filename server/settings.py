@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=1_000_000, ge=1, description="Largest accepted submission file."
     )
+    max_dataset_bytes: int = Field(
+        default=4 << 30, ge=1, description="Largest accepted hidden-dataset upload (.npz)."
+    )
     worker_threads: int = Field(
         default=0, ge=0, description="CPU threads per run and for training; 0 = all cores."
     )

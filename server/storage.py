@@ -14,6 +14,10 @@ class Storage:
     def competition_dir(self, slug: str) -> Path:
         return self.root / "competitions" / slug
 
+    def dataset_file(self, slug: str) -> Path:
+        """The uploaded hidden dataset; outside the competition's artefacts (kept on re-preparation)."""
+        return self.root / "datasets" / slug / "dataset.npz"
+
     def submission_dir(self, submission_id: int) -> Path:
         return self.root / "submissions" / f"{submission_id:08d}"
 

@@ -48,6 +48,7 @@ def participant(url: str, name: str) -> httpx.Client:
 
 
 def upload(client: httpx.Client, slug: str, name: str, content: bytes) -> int:
+    assert client.post(f"/api/v1/competitions/{slug}/rules/accept").status_code == 200
     r = client.post(f"/api/v1/competitions/{slug}/submissions", files={"file": (name, content)})
     assert r.status_code == 202, r.text
     assert r.json()["status"] == "queued"
@@ -56,7 +57,7 @@ def upload(client: httpx.Client, slug: str, name: str, content: bytes) -> int:
 
 def run_scenario(url: str, slug: str, tmp_path: Path, *, use_cli: bool = True) -> None:
     comp = wait_for_competition(url, slug)
-    assert comp["status"] == "ready", comp
+    assert comp["status"] == "open", comp
     assert comp["budgets"] and comp["budgets"][0]["budget_seconds"] >= 1.5
 
     alice, bob, carol = (
@@ -74,6 +75,7 @@ def run_scenario(url: str, slug: str, tmp_path: Path, *, use_cli: bool = True) -
             [
                 str(Path(sys.executable).parent / "arena"),
                 "submit",
+                "--accept-rules",
                 "--competition",
                 slug,
                 str(ROOT / "examples" / "identity.py"),

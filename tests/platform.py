@@ -30,6 +30,7 @@ def tiny_config(slug: str = "tiny", **scoring: object) -> CompetitionConfig:
             "split": {"forget_size": 24},
             "model": {"hidden": [32]},
             "recipe": {"epochs": 30},  # as the retrain example trains
+            "open_when_ready": True,  # takes submissions at once, like the demo
             "scoring": {
                 "n_models": 4,
                 "budget_floor_seconds": 1.5,
@@ -110,7 +111,7 @@ def wait_for_competition(url: str, slug: str, timeout: float = 180.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         comp = httpx.get(f"{url}/api/v1/competitions/{slug}", timeout=5).json()
-        if comp["status"] in ("ready", "failed"):
+        if comp["status"] in ("ready", "open", "failed"):
             return comp
         time.sleep(0.5)
     raise AssertionError(f"competition {slug} not prepared after {timeout} s")

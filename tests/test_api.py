@@ -40,6 +40,7 @@ def _account(client: TestClient, name: str) -> dict[str, str]:
 
 
 def _submit(client, headers, content=GOOD, name="method.py", slug="api-comp"):
+    client.post(f"/api/v1/competitions/{slug}/rules/accept", headers=headers)
     return client.post(
         f"/api/v1/competitions/{slug}/submissions", files={"file": (name, content)}, headers=headers
     )

@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 import nbformat
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from server.db import make_engine
-from server.models import Role, User
+from server.models import Competition, CompetitionOrganizer, Role, User
 from tests.e2e_scenario import create_competition_in, participant, upload
 from tests.platform import (
     ROOT,
@@ -48,12 +48,15 @@ def test_hostile_submissions_fail_alone(tmp_path):
     cfg.limits.max_daily_submissions = 100
     create_competition_in(db_url, cfg)
     with running_platform({"ARENA_VAR_DIR": str(var)}, tmp_path / "serve.log") as url:
-        assert wait_for_competition(url, "hostile")["status"] == "ready"
+        assert wait_for_competition(url, "hostile")["status"] == "open"
         mallory = participant(url, "mallory")
         olivia = participant(url, "olivia")
         engine = make_engine(db_url)
         with Session(engine) as s:
             s.execute(update(User).where(User.username == "olivia").values(role=Role.ORGANIZER))
+            olivia_id = s.scalar(select(User.id).where(User.username == "olivia"))
+            comp_id = s.scalar(select(Competition.id).where(Competition.slug == "hostile"))
+            s.add(CompetitionOrganizer(competition_id=comp_id, user_id=olivia_id))
             s.commit()
         engine.dispose()
 

@@ -70,7 +70,7 @@ def _get(sid: int) -> tuple[Submission, list[Run]]:
 def test_preparation_stores_budget_references_and_reference_rows(competition):
     with session_scope() as s:
         comp = s.get(Competition, competition[0])
-        assert comp.status == "ready" and comp.prepared_at is not None
+        assert comp.status == "open" and comp.prepared_at is not None
         assert (
             comp.budgets[0].budget_seconds == 1.5
         )  # the floor: a tiny model trains in well under 15 s

@@ -29,6 +29,7 @@ def test_200_concurrent_uploads_against_a_limit_of_5_accept_exactly_5(tmp_path):
         with running_platform(env, tmp_path / "serve.log", require_worker=False) as url:
             client = participant(url, "racer")
             headers = dict(client.headers)
+            assert client.post("/api/v1/competitions/race/rules/accept").status_code == 200
 
             def upload(i: int) -> int:
                 with httpx.Client(base_url=url, headers=headers, timeout=120) as c:

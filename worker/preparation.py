@@ -7,6 +7,9 @@ as the leaderboard's reference rows.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ import torch
 from torch import nn
 
 from server.competition_config import CompetitionConfig
+from server.splits import public_mask
 from worker import artefacts
 from worker.nets import build_model, model_spec
 from worker.problem import Problem, build_problem
@@ -28,7 +32,7 @@ Progress = Callable[[str, int, int], None]
 
 
 def spec_for(config: CompetitionConfig, problem: Problem) -> dict[str, Any]:
-    return model_spec(config.model, problem.n_features, problem.n_classes)
+    return model_spec(config.model, problem.input_shape, problem.n_classes)
 
 
 def init_model(spec: dict[str, Any], seed: int) -> nn.Module:
@@ -68,19 +72,32 @@ def time_original_training(
     return model, Timing(t_orig, budget_from(t_orig, config), samples)
 
 
+def reference_file(out_dir: Path, k: int) -> Path:
+    return out_dir / "references" / f"ref-{k:05d}.npz"
+
+
 def train_references(
     config: CompetitionConfig,
     problem: Problem,
     device: torch.device,
     progress: Progress | None = None,
+    out_dir: Path | None = None,
 ) -> list[ModelOutputs]:
+    """Train R_1..R_N (seeds 1..N) on retain. With ``out_dir``, each finished reference is
+    saved as it ends and reused on a resumed preparation instead of being retrained."""
     spec = spec_for(config, problem)
     n = config.scoring.n_models
     outputs = []
     for k in range(n):
         seed = k + 1
-        model = train_model(init_model(spec, seed), problem.retain, config.recipe, seed, device)
-        outputs.append(evaluate(model, problem, device))
+        saved = reference_file(out_dir, k) if out_dir is not None else None
+        if saved is not None and saved.is_file():
+            outputs.append(artefacts.load_outputs(saved))
+        else:
+            model = train_model(init_model(spec, seed), problem.retain, config.recipe, seed, device)
+            outputs.append(evaluate(model, problem, device))
+            if saved is not None:
+                artefacts.save_outputs(outputs[-1], saved)
         if progress:
             progress("references", k + 1, n)
     return outputs
@@ -94,19 +111,24 @@ def reference_rows(
 ) -> dict[str, Any]:
     """The leaderboard's reference rows: retraining against itself, and the unchanged model."""
     labels = problem.forget.y.numpy()
+    public = public_mask(len(labels), config.leaderboard.public_fraction, config.seed)
     n = len(refs)
     rows: dict[str, Any] = {}
     half = n // 2
     if half >= 2:
         idx = np.arange(n)
         baseline = score_outputs(
-            refs.take(idx[:half]), refs.take(idx[half : 2 * half]), labels, config.scoring
+            refs.take(idx[:half]),
+            refs.take(idx[half : 2 * half]),
+            labels,
+            config.scoring,
+            public=public,
         )
         rows["retrain"] = {"name": f"retrain, {half} vs {half}", **_summary(baseline)}
     same = artefacts.stack_outputs([original] * n)
     rows["original"] = {
         "name": "original model (do nothing)",
-        **_summary(score_outputs(same, refs, labels, config.scoring)),
+        **_summary(score_outputs(same, refs, labels, config.scoring, public=public)),
     }
     return rows
 
@@ -120,31 +142,90 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
         "score_ci",
         "n_models",
         "epsilons",
+        "boards",
     )
     return {k: result[k] for k in keys}
 
 
-def prepare(
-    config: CompetitionConfig, out_dir: Path, device: torch.device, progress: Progress | None = None
-) -> tuple[Timing, dict[str, Any]]:
-    """Run the whole preparation and write the artefacts to ``out_dir``."""
-    problem = build_problem(config)
-    artefacts.save_splits(problem.splits, out_dir / artefacts.SPLITS)
-    if progress:
-        progress("original", 0, 1)
+FINGERPRINT = "fingerprint.json"
+TIMING = "timing.json"
+
+
+def fingerprint(config: CompetitionConfig, dataset_sha256: str | None) -> str:
+    """What the artefacts depend on: a resumed preparation reuses them only if it is unchanged."""
+    parts = {
+        "seed": config.seed,
+        "dataset": config.dataset.model_dump(mode="json"),
+        "dataset_sha256": dataset_sha256,
+        "split": config.split.model_dump(mode="json"),
+        "model": config.model.model_dump(mode="json"),
+        "recipe": config.recipe.model_dump(mode="json"),
+        "timing_repeats": config.scoring.timing_repeats,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _load_or_train_original(
+    config: CompetitionConfig, problem: Problem, out_dir: Path, device: torch.device
+) -> tuple[ModelOutputs, Timing]:
+    timing_file = out_dir / TIMING
+    if timing_file.is_file() and (out_dir / artefacts.ORIGINAL_OUTPUTS).is_file():
+        t = json.loads(timing_file.read_text())
+        return artefacts.load_outputs(out_dir / artefacts.ORIGINAL_OUTPUTS), Timing(**t)
     model, timing = time_original_training(config, problem, device)
     artefacts.save_weights(model, out_dir / artefacts.ORIGINAL)
     original = evaluate(model, problem, device)
     artefacts.save_outputs(original, out_dir / artefacts.ORIGINAL_OUTPUTS)
+    timing_file.write_text(json.dumps(timing.__dict__))
+    return original, timing
+
+
+def prepare(
+    config: CompetitionConfig,
+    out_dir: Path,
+    device: torch.device,
+    progress: Progress | None = None,
+    data_file: Path | None = None,
+    dataset_sha256: str | None = None,
+) -> tuple[Timing, dict[str, Any]]:
+    """Run the preparation and write the artefacts to ``out_dir``.
+
+    Resumable: the original model and every finished reference are kept on disk, and a
+    preparation that is run again with the same fingerprint starts where the last one ended.
+    """
+    stamp = fingerprint(config, dataset_sha256)
+    if (out_dir / FINGERPRINT).is_file() and (out_dir / FINGERPRINT).read_text() != stamp:
+        shutil.rmtree(out_dir)  # the data or the recipe changed: nothing can be reused
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / FINGERPRINT).write_text(stamp)
+    problem = build_problem(config, data_file)
+    artefacts.save_splits(problem.splits, out_dir / artefacts.SPLITS)
+    if progress:
+        progress("original", 0, 1)
+    original, timing = _load_or_train_original(config, problem, out_dir, device)
     if progress:
         progress("original", 1, 1)
-    refs = artefacts.stack_outputs(train_references(config, problem, device, progress))
+    refs = artefacts.stack_outputs(
+        train_references(config, problem, device, progress, out_dir=out_dir)
+    )
     artefacts.save_outputs(refs, out_dir / artefacts.REFERENCES)
+    return timing, summarize_references(config, problem, original, refs, timing)
+
+
+def summarize_references(
+    config: CompetitionConfig,
+    problem: Problem,
+    original: ModelOutputs,
+    refs: artefacts.OutputsStack,
+    timing: Timing | None = None,
+) -> dict[str, Any]:
+    """The competition's reference summary: reference rows, original accuracy, timing."""
     summary = reference_rows(config, problem, original, refs)
     summary["original_accuracy"] = {
         "retain": original.retain_acc,
         "forget": original.forget_acc,
         "test": original.test_acc,
     }
-    summary["timing_samples"] = timing.samples
-    return timing, summary
+    if timing is not None:
+        summary["timing_samples"] = timing.samples
+    return summary

@@ -8,29 +8,24 @@ competition's artefacts for audit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from server.competition_config import CompetitionConfig, DatasetConfig, SplitConfig
+from server.competition_config import CompetitionConfig, DatasetConfig
+from server.datasets import load_builtin
+from server.splits import Splits, make_splits
+
+__all__ = ["Dataset", "Problem", "Splits", "Tensors", "build_problem", "make_splits"]
 
 
 @dataclass(frozen=True)
 class Dataset:
-    x: np.ndarray  # (n, n_features) float32
+    x: np.ndarray  # (n, *input_shape) float32
     y: np.ndarray  # (n,) int64
     n_classes: int
-
-
-@dataclass(frozen=True)
-class Splits:
-    """Indices into the dataset. train = retain ∪ forget."""
-
-    train: np.ndarray
-    retain: np.ndarray
-    forget: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
+    groups: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +41,7 @@ class Tensors:
 class Problem:
     """A competition's dataset cut into its five splits, as CPU tensors."""
 
-    n_features: int
+    input_shape: tuple[int, ...]
     n_classes: int
     splits: Splits
     train: Tensors
@@ -56,50 +51,44 @@ class Problem:
     test: Tensors
 
 
-def load_dataset(cfg: DatasetConfig, seed: int) -> Dataset:
-    if cfg.loader == "sklearn_digits":
-        from sklearn.datasets import load_digits
+def as_float_inputs(x: np.ndarray) -> np.ndarray:
+    """uint8 images scale to [0, 1]; other numbers become float32 as they are."""
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 255.0
+    return x.astype(np.float32, copy=False)
 
-        digits = load_digits()
-        x = (digits.data / 16.0).astype(np.float32)
-        y = digits.target.astype(np.int64)
-        n_classes = 10
-    else:  # pragma: no cover - the config's Literal rules this out
-        raise ValueError(f"unknown dataset loader {cfg.loader!r}")
+
+def load_dataset(cfg: DatasetConfig, seed: int, data_file: Path | None = None) -> Dataset:
+    groups = None
+    if cfg.source == "upload":
+        if data_file is None or not data_file.is_file():
+            raise FileNotFoundError(
+                "the competition's dataset has not been uploaded (PUT /competitions/{slug}/dataset)"
+            )
+        with np.load(data_file, allow_pickle=False) as d:
+            x = as_float_inputs(d["x"])
+            y = d["y"].astype(np.int64)
+            groups = d["group"] if "group" in d.files else None
+        n_classes = int(cfg.n_classes or 0)
+    else:
+        x, y, n_classes = load_builtin(cfg.loader or "")
     if cfg.max_examples is not None and cfg.max_examples < len(y):
         keep = np.sort(np.random.default_rng(seed).permutation(len(y))[: cfg.max_examples])
         x, y = x[keep], y[keep]
-    return Dataset(x=x, y=y, n_classes=n_classes)
+        groups = groups[keep] if groups is not None else None
+    return Dataset(x=x, y=y, n_classes=n_classes, groups=groups)
 
 
-def make_splits(n_examples: int, cfg: SplitConfig, seed: int) -> Splits:
-    """Split ``n_examples`` into train/val/test and train into forget/retain, from ``seed``."""
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(n_examples)
-    n_test = max(1, round(n_examples * cfg.test_fraction))
-    n_val = max(1, round(n_examples * cfg.val_fraction))
-    test = np.sort(perm[:n_test])
-    val = np.sort(perm[n_test : n_test + n_val])
-    train = np.sort(perm[n_test + n_val :])
-    if cfg.forget_size > len(train) - 2:
-        raise ValueError(
-            f"split.forget_size = {cfg.forget_size} is too large: the train split has only "
-            f"{len(train)} examples; choose at most {len(train) - 2}"
-        )
-    forget = np.sort(rng.choice(train, size=cfg.forget_size, replace=False))
-    retain = np.setdiff1d(train, forget)
-    return Splits(train=train, retain=retain, forget=forget, val=val, test=test)
-
-
-def build_problem(config: CompetitionConfig) -> Problem:
-    data = load_dataset(config.dataset, config.seed)
-    splits = make_splits(len(data.y), config.split, config.seed)
+def build_problem(config: CompetitionConfig, data_file: Path | None = None) -> Problem:
+    """The competition's problem; ``data_file`` is the uploaded dataset (source: upload)."""
+    data = load_dataset(config.dataset, config.seed, data_file)
+    splits = make_splits(len(data.y), config.split, config.seed, data.groups)
 
     def take(idx: np.ndarray) -> Tensors:
         return Tensors(torch.from_numpy(data.x[idx]), torch.from_numpy(data.y[idx]))
 
     return Problem(
-        n_features=int(data.x.shape[1]),
+        input_shape=tuple(int(d) for d in data.x.shape[1:]),
         n_classes=data.n_classes,
         splits=splits,
         train=take(splits.train),

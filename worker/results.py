@@ -81,6 +81,36 @@ def scale_jsd(p: np.ndarray, q_runs: np.ndarray) -> float | None:
     return float(np.mean(values) * scoring.secondary.RF_JSD_SCALE) if values else None
 
 
+def board_summary(
+    eps: np.ndarray, n_models: int, factor: float, resamples: int, seed: int
+) -> dict[str, Any]:
+    """F, score and its interval, histogram and most distinguishable ids over some forget
+    examples (``eps`` is NaN where unscorable); ids index ``eps``."""
+    quality = scoring.forgetting_quality(eps, n_models) if eps.size else float("nan")
+    if math.isnan(quality):
+        score = float("nan")
+        ci = f_ci = (float("nan"), float("nan"))
+    else:
+        score = quality * factor
+        points = scoring.epsilon_points(eps, n_models)
+        ci = scoring.bootstrap_score_interval(points, factor, n_resamples=resamples, seed=seed)
+        f_ci = scoring.bootstrap_score_interval(points, 1.0, n_resamples=resamples, seed=seed)
+    order = np.argsort(-np.nan_to_num(eps, nan=-1.0), kind="stable")[:TOP_EXAMPLES]
+    finite = eps[~np.isnan(eps)]
+    limit = scoring.max_epsilon(n_models)
+    edges = [0.5 * k for k in range(2 * limit + 1)]
+    return {
+        "score": score,
+        "forgetting_quality": quality,
+        "score_ci": list(ci),
+        "forgetting_quality_ci": list(f_ci),
+        "n_examples": int(eps.shape[0]),
+        "n_unscorable": int(np.isnan(eps).sum()),
+        "epsilon_histogram": {"edges": edges, "counts": _bucket_counts(finite, edges, limit)},
+        "most_distinguishable": [int(i) for i in order],
+    }
+
+
 def score_outputs(
     unlearned: OutputsStack,
     retrained: OutputsStack,
@@ -89,8 +119,13 @@ def score_outputs(
     *,
     bootstrap_seed: int = 0,
     original: ModelOutputs | None = None,
+    public: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Score N unlearned runs against N reference models (same N, SCORING.md §3–§6)."""
+    """Score N unlearned runs against N reference models (same N, SCORING.md §3–§6).
+
+    The top level covers every forget example; with a ``public`` mask over the forget examples,
+    ``boards`` holds the same for the public and the private part (ids index the forget set).
+    """
     n = len(unlearned)
     if len(retrained) != n:
         raise ValueError(f"need as many references as runs, got {len(retrained)} and {n}")
@@ -99,39 +134,21 @@ def score_outputs(
     eps = scoring.per_example_epsilons(
         phi_u, phi_r, rules=cfg.rules, delta=cfg.delta, cap=cfg.epsilon_cap
     )
-    quality = scoring.forgetting_quality(eps, n)
     ra_u, ra_r = float(unlearned.retain_acc.mean()), float(retrained.retain_acc.mean())
     ta_u, ta_r = float(unlearned.test_acc.mean()), float(retrained.test_acc.mean())
-    unscorable = int(np.isnan(eps).sum())
-    if math.isnan(quality):
-        score = float("nan")
-        ci = f_ci = (float("nan"), float("nan"))
-    else:
-        score = scoring.final_score(quality, ra_u, ra_r, ta_u, ta_r)
-        factor = (ra_u / ra_r) * (ta_u / ta_r)
-        points = scoring.epsilon_points(eps, n)
-        resamples = cfg.bootstrap_resamples
-        ci = scoring.bootstrap_score_interval(
-            points, factor, n_resamples=resamples, seed=bootstrap_seed
+    factor = (ra_u / ra_r) * (ta_u / ta_r)
+    resamples = cfg.bootstrap_resamples
+    overall = board_summary(eps, n, factor, resamples, bootstrap_seed)
+    if not math.isnan(overall["forgetting_quality"]):
+        overall["score"] = scoring.final_score(
+            overall["forgetting_quality"], ra_u, ra_r, ta_u, ta_r
         )
-        f_ci = scoring.bootstrap_score_interval(
-            points, 1.0, n_resamples=resamples, seed=bootstrap_seed
-        )
-    order = np.argsort(-np.nan_to_num(eps, nan=-1.0), kind="stable")[:TOP_EXAMPLES]
-    finite = eps[~np.isnan(eps)]
-    limit = scoring.max_epsilon(n)
-    edges = [0.5 * k for k in range(2 * limit + 1)]
-    return {
-        "score": score,
-        "forgetting_quality": quality,
+    result = {
+        **overall,
         "retain_ratio": ra_u / ra_r,
         "test_ratio": ta_u / ta_r,
-        "score_ci": list(ci),
-        "forgetting_quality_ci": list(f_ci),
         "interval_note": "95% bootstrap over forget examples (models held fixed)",
         "n_models": n,
-        "n_examples": int(eps.shape[0]),
-        "n_unscorable": unscorable,
         "rules": cfg.rules,
         "accuracy": {
             "retain_unlearned": ra_u,
@@ -141,8 +158,14 @@ def score_outputs(
             "forget_unlearned": float(unlearned.forget_acc.mean()),
             "forget_retrained": float(retrained.forget_acc.mean()),
         },
-        "epsilon_histogram": {"edges": edges, "counts": _bucket_counts(finite, edges, limit)},
-        "most_distinguishable": [int(i) for i in order],
         "epsilons": [None if math.isnan(e) else float(e) for e in eps],
         "secondary": secondary_metrics(unlearned, retrained, forget_labels, original),
     }
+    if public is not None:
+        ids = np.arange(len(eps))
+        result["boards"] = {}
+        for board, mask in (("public", public), ("private", ~public)):
+            part = board_summary(eps[mask], n, factor, resamples, bootstrap_seed)
+            part["most_distinguishable"] = [int(ids[mask][i]) for i in part["most_distinguishable"]]
+            result["boards"][board] = part
+    return result

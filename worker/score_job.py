@@ -22,6 +22,7 @@ from server.db import session_scope
 from server.environment import environment_summary
 from server.jsonsafe import json_safe
 from server.models import (
+    PREPARED_STATUSES,
     Competition,
     CompetitionStatus,
     FailureReason,
@@ -32,7 +33,9 @@ from server.models import (
     utcnow,
 )
 from server.settings import Settings
+from server.splits import public_mask
 from server.storage import Storage
+from server.version import code_version
 from worker import artefacts, hardware
 from worker.budget import ensure_budget
 from worker.jail import Jail, SandboxUnavailable
@@ -68,6 +71,7 @@ class Context:
     config: CompetitionConfig
     slug: str
     competition_id: int
+    scoring_version: int
 
 
 def _claim(submission_id: int) -> Context | None:
@@ -86,7 +90,7 @@ def _claim(submission_id: int) -> Context | None:
                 False,
             )
             return None
-        if comp.status != CompetitionStatus.READY:
+        if comp.status not in PREPARED_STATUSES:
             return None  # preparation requeues the waiting submissions when it is done
         claimed = s.execute(
             update(Submission)
@@ -101,6 +105,7 @@ def _claim(submission_id: int) -> Context | None:
             CompetitionConfig.model_validate(comp.config),
             comp.slug,
             comp.id,
+            comp.scoring_version,
         )
 
 
@@ -118,6 +123,8 @@ def run_scoring(submission_id: int, settings: Settings) -> None:
         return
     try:
         result = _score(ctx, settings)
+    except Cancelled:
+        return
     except SubmissionFailed as failure:
         with session_scope() as s:
             _set_failed(
@@ -139,15 +146,27 @@ def run_scoring(submission_id: int, settings: Settings) -> None:
         shutil.rmtree(Storage(settings).submission_dir(submission_id) / "work", ignore_errors=True)
     with session_scope() as s:
         sub = s.get(Submission, submission_id)
+        if sub.status != SubmissionStatus.RUNNING:
+            return  # cancelled meanwhile
+        store_result(sub, result, ctx.scoring_version)
         sub.status = SubmissionStatus.SCORED
-        sub.score = result["score"]
-        sub.forgetting_quality = result["forgetting_quality"]
-        sub.retain_ratio = result["retain_ratio"]
-        sub.test_ratio = result["test_ratio"]
-        sub.score_ci_low, sub.score_ci_high = result["score_ci"]
-        sub.n_models = result["n_models"]
-        sub.result = json_safe(result)
         sub.finished_at = utcnow()
+
+
+def store_result(sub: Submission, result: dict[str, Any], scoring_version: int) -> None:
+    """Write a result's public-board numbers to the columns the leaderboard sorts by."""
+    public = result["boards"]["public"]
+    private = result["boards"]["private"]
+    sub.score = public["score"]
+    sub.forgetting_quality = public["forgetting_quality"]
+    sub.retain_ratio = result["retain_ratio"]
+    sub.test_ratio = result["test_ratio"]
+    sub.score_ci_low, sub.score_ci_high = public["score_ci"]
+    sub.private_score = private["score"]
+    sub.private_score_ci_low, sub.private_score_ci_high = private["score_ci"]
+    sub.n_models = result["n_models"]
+    sub.scoring_version = scoring_version
+    sub.result = json_safe(result)
 
 
 def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
@@ -157,7 +176,7 @@ def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
     torch.set_num_threads(threads)
     device = hardware.device()
     hw = hardware.hardware_class(threads)
-    problem = build_problem(config)
+    problem = build_problem(config, data_file_for(config, ctx.slug, storage))
     budget = ensure_budget(ctx.competition_id, config, hw, problem, device)
     with session_scope() as s:
         s.get(Submission, ctx.submission_id).hardware_class = hw
@@ -180,6 +199,8 @@ def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
     n = config.scoring.n_models
     with open_runner(setup, code) as runner:
         for index in range(n):
+            if _cancelled(ctx.submission_id):
+                raise Cancelled
             out_path = storage.run_outputs(ctx.submission_id, index)
             if _already_recorded(ctx.submission_id, index) and out_path.is_file():
                 continue
@@ -193,6 +214,21 @@ def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
                 raise SubmissionFailed(FailureReason(failure[0]), failure[1])
 
     return _final_result(ctx, storage, refs, problem, budget)
+
+
+class Cancelled(Exception):
+    """The submission was cancelled while it ran; its status already says so."""
+
+
+def _cancelled(submission_id: int) -> bool:
+    with session_scope() as s:
+        return s.scalar(select(Submission.status).where(Submission.id == submission_id)) != (
+            SubmissionStatus.RUNNING
+        )
+
+
+def data_file_for(config: CompetitionConfig, slug: str, storage: Storage):
+    return storage.dataset_file(slug) if config.dataset.source == "upload" else None
 
 
 def _jail(settings: Settings) -> Jail | None:
@@ -256,14 +292,39 @@ def _record_run(
 def _final_result(
     ctx: Context, storage: Storage, refs: artefacts.OutputsStack, problem: Problem, budget: float
 ) -> dict[str, Any]:
-    cfg = ctx.config.scoring
     with session_scope() as s:
         runs = s.scalars(
             select(Run).where(Run.submission_id == ctx.submission_id).order_by(Run.index)
         ).all()
-        in_budget = [r.index for r in runs if r.status == RunStatus.FINISHED]
-        seconds = [r.seconds for r in runs if r.seconds is not None]
-    used = in_budget if cfg.over_budget == "drop" else [r.index for r in runs]
+        run_table = [(r.index, r.status, r.seconds) for r in runs]
+    return score_stored_runs(
+        ctx.config,
+        ctx.submission_id,
+        ctx.slug,
+        storage,
+        refs,
+        problem.forget.y.numpy(),
+        run_table,
+        budget,
+    )
+
+
+def score_stored_runs(
+    config: CompetitionConfig,
+    submission_id: int,
+    slug: str,
+    storage: Storage,
+    refs: artefacts.OutputsStack,
+    forget_labels: np.ndarray,
+    runs: list[tuple[int, str, float | None]],
+    budget: float,
+) -> dict[str, Any]:
+    """The result of a submission from its stored per-run outputs (scoring and rescoring)."""
+    cfg = config.scoring
+    in_budget = [i for i, status, _ in runs if status == RunStatus.FINISHED]
+    seconds = [t for _, _, t in runs if t is not None]
+    used = in_budget if cfg.over_budget == "drop" else [i for i, _, _ in runs]
+    used = used[: cfg.n_models]
     if len(used) < (cfg.effective_min_runs if cfg.over_budget == "drop" else cfg.n_models):
         raise SubmissionFailed(
             FailureReason.OVER_BUDGET,
@@ -271,13 +332,12 @@ def _final_result(
             f"at least {cfg.effective_min_runs} are needed.",
         )
     unlearned = artefacts.stack_outputs(
-        [artefacts.load_outputs(storage.run_outputs(ctx.submission_id, i)) for i in used]
+        [artefacts.load_outputs(storage.run_outputs(submission_id, i)) for i in used]
     )
-    original = artefacts.load_outputs(
-        storage.competition_dir(ctx.slug) / artefacts.ORIGINAL_OUTPUTS
-    )
+    original = artefacts.load_outputs(storage.competition_dir(slug) / artefacts.ORIGINAL_OUTPUTS)
+    public = public_mask(len(forget_labels), config.leaderboard.public_fraction, config.seed)
     result = score_outputs(
-        unlearned, refs.head(len(used)), problem.forget.y.numpy(), cfg, original=original
+        unlearned, refs.head(len(used)), forget_labels, cfg, original=original, public=public
     )
     if result["score"] is None or not np.isfinite(result["score"]):
         raise SubmissionFailed(
@@ -288,4 +348,9 @@ def _final_result(
     result["environment"] = environment_summary()
     result["run_seconds_median"] = float(np.median(seconds)) if seconds else None
     result["elapsed_seconds"] = float(np.sum(seconds)) if seconds else None
+    result["scoring"] = {
+        "settings": cfg.model_dump(mode="json"),
+        "public_fraction": config.leaderboard.public_fraction,
+        "code_version": code_version(),
+    }
     return result

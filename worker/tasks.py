@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from server.queue import PREPARE_COMPETITION, SCORE_SUBMISSION
+from server.queue import PREPARE_COMPETITION, RESCORE_COMPETITION, SCORE_SUBMISSION
 from server.settings import get_settings
 from worker import heartbeat  # noqa: F401 - registers the worker heartbeat signal handlers
 from worker.celery_app import app
 from worker.prepare_job import run_preparation
+from worker.rescore_job import run_rescoring
 from worker.score_job import run_scoring
 
 
@@ -18,3 +19,8 @@ def score_submission(submission_id: int) -> None:
 @app.task(name=PREPARE_COMPETITION, acks_late=True)
 def prepare_competition(competition_id: int) -> None:
     run_preparation(competition_id, get_settings())
+
+
+@app.task(name=RESCORE_COMPETITION, acks_late=True)
+def rescore_competition(competition_id: int) -> None:
+    run_rescoring(competition_id, get_settings())

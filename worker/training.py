@@ -37,7 +37,9 @@ def train_model(
         opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     x, y = data.x.to(device), data.y.to(device)
     n = len(data)
-    loss_fn = nn.CrossEntropyLoss()
+    weights = class_weights(data.y, recipe, model)
+    loss_fn = nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None)
+    scheduler = make_scheduler(opt, recipe)
     for _ in range(recipe.epochs):
         order = torch.randperm(n, generator=gen).to(device)
         for start in range(0, n, recipe.batch_size):
@@ -45,7 +47,36 @@ def train_model(
             opt.zero_grad(set_to_none=True)
             loss_fn(model(x[batch]), y[batch]).backward()
             opt.step()
+        if scheduler is not None:
+            scheduler.step()
     return model.eval()
+
+
+def class_weights(
+    labels: torch.Tensor, recipe: RecipeConfig, model: nn.Module
+) -> torch.Tensor | None:
+    """``balanced``: n / (C · count_c) per class (classes absent from the data get weight 0)."""
+    if recipe.class_weighting != "balanced":
+        return None
+    n_classes = _n_classes(model, labels)
+    counts = torch.bincount(labels, minlength=n_classes).double()
+    weights = torch.where(counts > 0, len(labels) / (n_classes * counts.clamp(min=1)), 0.0)
+    return weights.float()
+
+
+def _n_classes(model: nn.Module, labels: torch.Tensor) -> int:
+    last = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return last[-1].out_features if last else int(labels.max()) + 1
+
+
+def make_scheduler(
+    opt: torch.optim.Optimizer, recipe: RecipeConfig
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    if recipe.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=recipe.epochs)
+    if recipe.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, recipe.step_epochs, gamma=recipe.step_gamma)
+    return None
 
 
 def timed_training(

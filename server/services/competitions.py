@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import json
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.competition_config import CompetitionConfig
+from server.datasets import builtin_summary
 from server.environment import environment_packages
-from server.errors import ApiError, not_found
-from server.models import Competition, CompetitionStatus, Submission, User
-from server.schemas import Budget, CompetitionPublic, PreparationProgress, Quota
+from server.errors import ApiError
+from server.models import Competition, CompetitionStatus, Dataset, RulesAcceptance, Submission, User
+from server.schemas import Budget, CompetitionPublic, PhasePublic, PreparationProgress
+from server.services.access import manages
+from server.services.lookup import config_of, day_start, get_competition
+from server.services.phases import boards, current_phase, effective_status
+from server.services.quota import quota
 from server.settings import Settings
 
-ACCEPTED_FILES = [".py", ".ipynb"]
+__all__ = ["config_of", "create_competition", "day_start", "get_competition", "public_view"]
 
 
 @lru_cache(maxsize=1)
@@ -24,7 +30,9 @@ def sandbox_packages() -> dict[str, str]:
     return environment_packages()
 
 
-def create_competition(session: Session, config: CompetitionConfig) -> Competition:
+def create_competition(
+    session: Session, config: CompetitionConfig, owner: User | None = None
+) -> Competition:
     if session.scalar(select(Competition.id).where(Competition.slug == config.slug)) is not None:
         raise ApiError(409, f"A competition with slug {config.slug!r} exists already.")
     comp = Competition(
@@ -33,70 +41,70 @@ def create_competition(session: Session, config: CompetitionConfig) -> Competiti
         description=config.description,
         config=config.model_dump(mode="json"),
         status=CompetitionStatus.DRAFT,
+        owner_id=owner.id if owner is not None else None,
+        scoring_version=1,
     )
     session.add(comp)
     session.commit()
     return comp
 
 
-def get_competition(session: Session, slug: str) -> Competition:
-    comp = session.scalar(select(Competition).where(Competition.slug == slug))
-    if comp is None:
-        raise not_found(f"Competition {slug!r}")
-    return comp
+def max_upload_bytes(comp: Competition, settings: Settings) -> int:
+    return config_of(comp).limits.max_upload_bytes or settings.max_upload_bytes
 
 
-def config_of(comp: Competition) -> CompetitionConfig:
-    return CompetitionConfig.model_validate(comp.config)
+@lru_cache(maxsize=32)
+def _builtin_summary(config_json: str) -> dict[str, Any]:
+    return builtin_summary(CompetitionConfig.model_validate_json(config_json))
 
 
-def day_start(now: datetime | None = None) -> datetime:
-    now = now or datetime.now(UTC)
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+def data_summary(session: Session, comp: Competition) -> dict[str, Any] | None:
+    """Shapes, classes and split sizes (never the data), or None before an upload."""
+    cfg = config_of(comp)
+    if cfg.dataset.source == "builtin":
+        try:
+            return _builtin_summary(json.dumps(comp.config, sort_keys=True))
+        except (ApiError, ValueError):
+            return None
+    row = session.scalar(select(Dataset).where(Dataset.competition_id == comp.id))
+    return dict(row.summary) if row is not None else None
 
 
-def submissions_today(session: Session, comp: Competition, user: User) -> int:
+def has_accepted_rules(session: Session, comp: Competition, user: User) -> bool:
     return (
         session.scalar(
-            select(func.count(Submission.id)).where(
-                Submission.competition_id == comp.id,
-                Submission.user_id == user.id,
-                Submission.counts_against_quota.is_(True),
-                Submission.created_at >= day_start(),
+            select(RulesAcceptance.user_id).where(
+                RulesAcceptance.competition_id == comp.id, RulesAcceptance.user_id == user.id
+            )
+        )
+        is not None
+    )
+
+
+def participants(session: Session, comp: Competition) -> int:
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(Submission.user_id))).where(
+                Submission.competition_id == comp.id
             )
         )
         or 0
     )
 
 
-def quota(session: Session, comp: Competition, user: User | None) -> Quota:
-    limit = config_of(comp).limits.max_daily_submissions
-    resets = day_start() + timedelta(days=1)
-    if user is None:
-        return Quota(max_daily_submissions=limit, resets_at=resets)
-    used = submissions_today(session, comp, user)
-    return Quota(
-        max_daily_submissions=limit,
-        used_today=used,
-        remaining_today=max(0, limit - used),
-        resets_at=resets,
-    )
-
-
-def max_upload_bytes(comp: Competition, settings: Settings) -> int:
-    return config_of(comp).limits.max_upload_bytes or settings.max_upload_bytes
-
-
 def public_view(
     session: Session, comp: Competition, user: User | None, settings: Settings
 ) -> CompetitionPublic:
     cfg = config_of(comp)
-    progress = comp.preparation_progress if comp.status == CompetitionStatus.PREPARING else None
+    status = effective_status(comp, cfg)
+    progress = comp.preparation_progress if status == CompetitionStatus.PREPARING else None
+    summary = data_summary(session, comp) or {}
+    phase = current_phase(cfg)
     return CompetitionPublic(
         slug=comp.slug,
         title=comp.title,
         description=comp.description,
-        status=comp.status,
+        status=status,
         status_message=comp.status_message,
         n_models=cfg.scoring.n_models,
         rules=cfg.scoring.rules,
@@ -113,20 +121,50 @@ def public_view(
         ],
         preparation=PreparationProgress(**progress) if progress else None,
         data={
-            "dataset": cfg.dataset.loader,
-            "forget_size": cfg.split.forget_size,
+            "dataset": cfg.dataset.loader if cfg.dataset.source == "builtin" else "uploaded",
+            "n_examples": summary.get("n_examples"),
+            "input_shape": summary.get("input_shape"),
+            "n_classes": summary.get("n_classes"),
+            "split_sizes": summary.get("split_sizes"),
+            "forget": (
+                f"all train examples of {cfg.split.forget_groups} groups"
+                if cfg.split.forget_groups
+                else f"a random sample of {cfg.split.forget_size} train examples"
+            ),
+            "forget_size": (summary.get("split_sizes") or {}).get("forget", cfg.split.forget_size),
             "loader_batch_size": cfg.loader_batch_size,
             "model": cfg.model.model_dump(),
             "note": "The data are hidden; your unlearning() receives retain, forget and validation loaders.",
         },
         limits=quota(session, comp, user),
         max_upload_bytes=max_upload_bytes(comp, settings),
-        accepted_files=ACCEPTED_FILES,
+        accepted_files=[f".{k}" for k in cfg.allowed_uploads],
         memory_limit_mb=cfg.limits.memory_mb,
         setup_timeout_seconds=cfg.limits.setup_timeout_seconds,
         sandbox_packages=sandbox_packages(),
+        participation_rules=cfg.rules,
+        rules_accepted=has_accepted_rules(session, comp, user) if user is not None else None,
+        you_organize=manages(session, user, comp) if user is not None else None,
+        phases=[
+            PhasePublic(
+                name=p.name,
+                start=p.start,
+                end=p.end,
+                leaderboard=p.board,
+                max_daily_submissions=p.max_daily_submissions,
+                max_total_submissions=p.max_total_submissions,
+            )
+            for p in cfg.phases
+        ],
+        current_phase=phase.name if phase else None,
+        leaderboards=boards(cfg),
+        public_fraction=cfg.leaderboard.public_fraction,
+        scoring_version=comp.scoring_version,
+        participants=participants(session, comp),
         created_at=comp.created_at,
         prepared_at=comp.prepared_at,
+        opened_at=comp.opened_at,
+        closed_at=comp.closed_at,
     )
 
 

@@ -1,17 +1,29 @@
-"""The public leaderboard: each participant's best scored submission, plus reference rows."""
+"""Leaderboards: one row per entrant (participant or team) on a board's public or private
+part, plus the reference rows. Public: each entrant's best public score. Private (after the
+board's phases end; organizers earlier): the best private score among the entrant's final
+picks, or, without picks, among their best public ones (Kaggle's convention)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import scoring
-from server.models import Competition, Submission, SubmissionStatus, User
+from server.errors import ApiError
+from server.models import Competition, Disqualification, Submission, SubmissionStatus, Team, User
 from server.schemas import Leaderboard, LeaderboardRow
-from server.services.competitions import config_of
+from server.services.access import manages
+from server.services.lookup import config_of
+from server.services.phases import board_is_final, phases_of_board, require_board
+from server.splits import public_mask
+
+Part = Literal["public", "private"]
 
 
 @dataclass
@@ -21,50 +33,127 @@ class _Entry:
     factor: float
 
 
-def _points(result: dict | None, n_models: int) -> np.ndarray | None:
+def _key(sub: Submission) -> tuple[str, int]:
+    return ("team", sub.team_id) if sub.team_id is not None else ("user", sub.user_id)
+
+
+def _points(result: dict | None, n_models: int, mask: np.ndarray | None) -> np.ndarray | None:
     eps = (result or {}).get("epsilons")
     if not eps:
         return None
     arr = np.array([np.nan if e is None else e for e in eps], dtype=float)
+    if mask is not None and mask.shape == arr.shape:
+        arr = arr[mask]
     return scoring.epsilon_points(arr, n_models)
 
 
-def build_leaderboard(session: Session, comp: Competition) -> Leaderboard:
+def check_access(
+    session: Session, comp: Competition, board: str, part: Part, viewer: User | None
+) -> None:
+    if part == "private" and not (
+        manages(session, viewer, comp) or board_is_final(comp, config_of(comp), board)
+    ):
+        raise ApiError(
+            403,
+            "The private leaderboard is published when the phase closes; until then only the "
+            "organizers can read it.",
+        )
+
+
+def build_leaderboard(
+    session: Session,
+    comp: Competition,
+    board: str | None = None,
+    part: Part = "public",
+    viewer: User | None = None,
+) -> Leaderboard:
     cfg = config_of(comp)
-    scored = session.execute(
-        select(Submission, User.username)
-        .join(User, User.id == Submission.user_id)
-        .where(Submission.competition_id == comp.id, Submission.status == SubmissionStatus.SCORED)
+    board = require_board(cfg, board)
+    check_access(session, comp, board, part, viewer)
+    phases = phases_of_board(cfg, board)
+    query = (
+        select(Submission)
+        .where(
+            Submission.competition_id == comp.id,
+            Submission.status == SubmissionStatus.SCORED,
+            Submission.scoring_version == comp.scoring_version,
+        )
         .order_by(Submission.score.desc(), Submission.created_at.asc())
-    ).all()
-    activity = {
-        user_id: (count, latest)
-        for user_id, count, latest in session.execute(
-            select(Submission.user_id, func.count(Submission.id), func.max(Submission.created_at))
-            .where(Submission.competition_id == comp.id)
-            .group_by(Submission.user_id)
+    )
+    if phases is not None:
+        query = query.where(Submission.phase.in_(phases))
+    scored = session.scalars(query).all()
+    banned = {
+        ("team", t) if t is not None else ("user", u)
+        for u, t in session.execute(
+            select(Disqualification.user_id, Disqualification.team_id).where(
+                Disqualification.competition_id == comp.id
+            )
         )
     }
-    entries: list[_Entry] = []
-    seen: set[int] = set()
-    for sub, username in scored:
-        if sub.user_id in seen:
+    by_entrant: dict[tuple[str, int], list[Submission]] = {}
+    for sub in scored:
+        if _key(sub) not in banned:
+            by_entrant.setdefault(_key(sub), []).append(sub)
+
+    activity_q = select(
+        Submission.team_id,
+        Submission.user_id,
+        func.count(Submission.id),
+        func.max(Submission.created_at),
+    ).where(Submission.competition_id == comp.id)
+    if phases is not None:
+        activity_q = activity_q.where(Submission.phase.in_(phases))
+    activity: dict[tuple[str, int], tuple[int, object]] = {}
+    for team_id, user_id, count, latest in session.execute(
+        activity_q.group_by(Submission.team_id, Submission.user_id)
+    ):
+        key = ("team", team_id) if team_id is not None else ("user", user_id)
+        n, last = activity.get(key, (0, None))
+        activity[key] = (n + count, max(latest, last) if last else latest)
+    names = _names(session, by_entrant)
+
+    picks: list[tuple[Submission, float | None, list[float | None]]] = []
+    for subs in by_entrant.values():  # subs sorted by public score, best first
+        if part == "public":
+            best = subs[0]
+            picks.append((best, best.score, [best.score_ci_low, best.score_ci_high]))
             continue
-        seen.add(sub.user_id)
+        chosen = [s for s in subs if s.is_final] or subs[: cfg.limits.max_final_submissions]
+        chosen = [s for s in chosen if s.private_score is not None]
+        if chosen:
+            best = max(chosen, key=lambda s: (s.private_score, -s.created_at.timestamp()))
+            picks.append(
+                (best, best.private_score, [best.private_score_ci_low, best.private_score_ci_high])
+            )
+    picks.sort(key=lambda p: (-(p[1] if p[1] is not None else -1.0), p[0].created_at))
+
+    mask_cache: dict[int, np.ndarray] = {}
+    entries: list[_Entry] = []
+    for sub, score, ci in picks:
+        key = _key(sub)
+        result = sub.result or {}
+        board_result = (result.get("boards") or {}).get(part) or {}
+        n_forget = len(result.get("epsilons") or [])
+        if n_forget not in mask_cache:
+            mask_cache[n_forget] = public_mask(n_forget, cfg.leaderboard.public_fraction, cfg.seed)
+        mask = mask_cache[n_forget] if part == "public" else ~mask_cache[n_forget]
+        count, last = activity.get(key, (0, None))
         row = LeaderboardRow(
             rank=len(entries) + 1,
-            name=username,
-            score=sub.score,
-            score_ci=[sub.score_ci_low, sub.score_ci_high],
-            forgetting_quality=sub.forgetting_quality,
+            name=names[key],
+            team=key[0] == "team",
+            score=score,
+            score_ci=ci,
+            forgetting_quality=board_result.get("forgetting_quality"),
             retain_ratio=sub.retain_ratio,
             test_ratio=sub.test_ratio,
-            submissions=activity[sub.user_id][0],
-            last_submitted_at=activity[sub.user_id][1],
+            submissions=count,
+            last_submitted_at=last,
             submission_id=sub.id,
         )
         factor = (sub.retain_ratio or 0.0) * (sub.test_ratio or 0.0)
-        entries.append(_Entry(row, _points(sub.result, sub.n_models), factor))
+        entries.append(_Entry(row, _points(sub.result, sub.n_models, mask), factor))
 
     for a, b in zip(entries, entries[1:], strict=False):
         if a.points is not None and b.points is not None and a.points.shape == b.points.shape:
@@ -75,13 +164,14 @@ def build_leaderboard(session: Session, comp: Competition) -> Leaderboard:
     rows = [e.row for e in entries]
     for ref in (comp.reference_summary or {}).values():
         if isinstance(ref, dict) and "score" in ref:
+            part_ref = (ref.get("boards") or {}).get(part) or ref
             rows.append(
                 LeaderboardRow(
                     rank=None,
                     name=ref["name"],
-                    score=ref["score"],
-                    score_ci=ref.get("score_ci"),
-                    forgetting_quality=ref.get("forgetting_quality"),
+                    score=part_ref.get("score"),
+                    score_ci=part_ref.get("score_ci"),
+                    forgetting_quality=part_ref.get("forgetting_quality"),
                     retain_ratio=ref.get("retain_ratio"),
                     test_ratio=ref.get("test_ratio"),
                     reference=True,
@@ -89,5 +179,70 @@ def build_leaderboard(session: Session, comp: Competition) -> Leaderboard:
             )
     rows.sort(key=lambda r: (-(r.score if r.score is not None else -1.0), r.reference))
     return Leaderboard(
-        competition=comp.slug, board="public", n_models=cfg.scoring.n_models, rows=rows
+        competition=comp.slug,
+        board=part,
+        phase_board=board,
+        n_models=cfg.scoring.n_models,
+        scoring_version=comp.scoring_version,
+        rows=rows,
     )
+
+
+def _names(session: Session, by_entrant: dict[tuple[str, int], list[Submission]]) -> dict:
+    team_ids = [k[1] for k in by_entrant if k[0] == "team"]
+    user_ids = [k[1] for k in by_entrant if k[0] == "user"]
+    names: dict[tuple[str, int], str] = {}
+    if team_ids:
+        for tid, name in session.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids))):
+            names[("team", tid)] = name
+    if user_ids:
+        for uid, name in session.execute(
+            select(User.id, User.username).where(User.id.in_(user_ids))
+        ):
+            names[("user", uid)] = name
+    return names
+
+
+CSV_COLUMNS = (
+    "rank",
+    "name",
+    "team",
+    "score",
+    "score_ci_low",
+    "score_ci_high",
+    "tied_with_next",
+    "forgetting_quality",
+    "retain_ratio",
+    "test_ratio",
+    "submissions",
+    "last_submitted_at",
+    "submission_id",
+    "reference",
+)
+
+
+def to_csv(board: Leaderboard) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for r in board.rows:
+        low, high = (r.score_ci or [None, None])[:2]
+        writer.writerow(
+            [
+                r.rank,
+                r.name,
+                r.team,
+                r.score,
+                low,
+                high,
+                r.tied_with_next,
+                r.forgetting_quality,
+                r.retain_ratio,
+                r.test_ratio,
+                r.submissions,
+                r.last_submitted_at.isoformat() if r.last_submitted_at else "",
+                r.submission_id,
+                r.reference,
+            ]
+        )
+    return out.getvalue()

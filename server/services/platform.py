@@ -34,11 +34,6 @@ def recover_interrupted(session: Session) -> None:
     Only safe when this process owns every worker (the embedded mode): a submission or a
     preparation that is "running" then has nobody working on it.
     """
-    session.execute(
-        update(Competition)
-        .where(Competition.status == CompetitionStatus.PREPARING)
-        .values(status=CompetitionStatus.DRAFT)
-    )
     running = select(Submission.id).where(Submission.status == SubmissionStatus.RUNNING)
     session.execute(
         delete(Run).where(Run.submission_id.in_(running), Run.status == RunStatus.RUNNING)
@@ -51,11 +46,23 @@ def recover_interrupted(session: Session) -> None:
     session.commit()
 
 
-def enqueue_pending(session: Session) -> tuple[int, int]:
-    """Queue preparation of draft competitions and scoring of queued submissions."""
-    drafts = session.scalars(
-        select(Competition.id).where(Competition.status == CompetitionStatus.DRAFT)
-    ).all()
+def enqueue_pending(session: Session, resume_preparing: bool = True) -> tuple[int, int]:
+    """Queue the preparations asked for (or, for demos, implied) and the queued submissions.
+
+    A competition in ``preparing`` had its preparation requested (by an organizer, or by a
+    stop in the middle): it resumes (only when this process owns every worker, so that no
+    preparation runs twice). A draft with ``open_when_ready`` (the demo) starts.
+    """
+    drafts = [
+        c.id
+        for c in session.scalars(
+            select(Competition).where(
+                Competition.status.in_([CompetitionStatus.DRAFT, CompetitionStatus.PREPARING])
+            )
+        )
+        if (c.status == CompetitionStatus.PREPARING and resume_preparing)
+        or (c.status == CompetitionStatus.DRAFT and c.config.get("open_when_ready"))
+    ]
     queued = session.scalars(
         select(Submission.id).where(Submission.status == SubmissionStatus.QUEUED)
     ).all()

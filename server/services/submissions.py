@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.competition_config import CompetitionConfig
 from server.errors import ApiError, not_found
-from server.models import Competition, CompetitionStatus, Role, Submission, SubmissionStatus, User
+from server.models import (
+    TERMINAL_SUBMISSION_STATUSES,
+    Competition,
+    RulesAcceptance,
+    Submission,
+    SubmissionStatus,
+    TeamMember,
+    User,
+    utcnow,
+)
 from server.queue import enqueue_scoring
 from server.schemas import RunLog, RunLogs, RunPublic, SubmissionPublic
-from server.services.competitions import config_of, submissions_today
+from server.services import audit
+from server.services.access import manages
+from server.services.competitions import config_of, has_accepted_rules
+from server.services.phases import accepting_phase, board_is_final, default_board
+from server.services.quota import claim_slot
+from server.services.teams import entrant_of
 from server.services.uploads import ValidatedUpload
 from server.storage import Storage
 
@@ -28,26 +43,34 @@ def _write_durably(path, content: bytes) -> None:
 
 
 def create_submission(
-    session: Session, storage: Storage, user: User, comp: Competition, upload: ValidatedUpload
+    session: Session,
+    storage: Storage,
+    user: User,
+    comp: Competition,
+    upload: ValidatedUpload,
+    client_ip: str | None = None,
 ) -> Submission:
-    if comp.status == CompetitionStatus.FAILED:
-        raise ApiError(
-            409, f"Competition {comp.slug!r} could not be prepared and takes no submissions now."
-        )
     cfg: CompetitionConfig = config_of(comp)
-    session.scalar(
-        select(User).where(User.id == user.id).with_for_update()
-    )  # serialise a user's uploads
-    used = submissions_today(session, comp, user)
-    limit = cfg.limits.max_daily_submissions
-    if used >= limit:
+    phase = accepting_phase(comp, cfg)
+    if upload.kind not in cfg.allowed_uploads:
+        allowed = ", ".join(f".{k}" for k in cfg.allowed_uploads)
         raise ApiError(
-            429,
-            f"You have used your {limit} submissions for today in {comp.slug!r}; the quota resets at 00:00 UTC.",
+            415, f"This competition takes {allowed} files only; convert your {upload.kind} file."
         )
+    if not has_accepted_rules(session, comp, user):
+        raise ApiError(
+            403,
+            f"Accept the rules of {comp.slug!r} before your first submission: read them "
+            f"(GET /api/v1/competitions/{comp.slug}, field participation_rules), then "
+            f"POST /api/v1/competitions/{comp.slug}/rules/accept or run `arena accept-rules {comp.slug}`.",
+        )
+    entrant = claim_slot(session, comp, user, phase)  # locks the entrant's row until commit
     sub = Submission(
         competition_id=comp.id,
         user_id=user.id,
+        team_id=entrant.team.id if entrant.team is not None else None,
+        phase=phase.name if phase is not None else None,
+        client_ip=(client_ip or "")[:64] or None,
         filename=upload.filename[:255],
         kind=upload.kind,
         sha256=upload.sha256,
@@ -67,13 +90,86 @@ def create_submission(
     return sub
 
 
-def is_organizer(user: User) -> bool:
-    return user.role in (Role.ADMIN, Role.ORGANIZER)
+def accept_rules(session: Session, comp: Competition, user: User) -> None:
+    if not has_accepted_rules(session, comp, user):
+        session.add(RulesAcceptance(competition_id=comp.id, user_id=user.id))
+        try:
+            session.commit()
+        except IntegrityError:  # accepted twice at once
+            session.rollback()
+
+
+def cancel(session: Session, submission_id: int, user: User) -> Submission:
+    """Organizers cancel queued or running submissions; participants their own queued ones."""
+    sub = get_for_reader(session, submission_id, user)
+    organizer = manages(session, user, sub.competition)
+    if sub.status in TERMINAL_SUBMISSION_STATUSES:
+        raise ApiError(
+            409, f"Submission {sub.id} is {sub.status} already; there is nothing to cancel."
+        )
+    if not organizer and sub.status != SubmissionStatus.QUEUED:
+        raise ApiError(
+            409, f"Submission {sub.id} is running; only the organizers can cancel it now."
+        )
+    done = session.execute(
+        update(Submission)
+        .where(Submission.id == sub.id, Submission.status == sub.status)
+        .values(
+            status=SubmissionStatus.CANCELLED,
+            finished_at=utcnow(),
+            failure_message=f"Cancelled by {'an organizer' if organizer and sub.user_id != user.id else 'its submitter'}.",
+            counts_against_quota=False,
+        )
+    ).rowcount
+    if done != 1:
+        session.rollback()
+        raise ApiError(409, f"Submission {sub.id} changed state meanwhile; reload and retry.")
+    if organizer:
+        audit.record(session, user, sub.competition, "submission_cancelled", submission=sub.id)
+    session.commit()
+    session.refresh(sub)
+    return sub
+
+
+def set_final(session: Session, submission_id: int, user: User, final: bool) -> Submission:
+    """Mark a scored submission as one of its entrant's final picks (at most the limit)."""
+    sub = get_for_reader(session, submission_id, user)
+    entrant = entrant_of(session, sub.competition, user)
+    if not _belongs_to(sub, entrant):
+        raise ApiError(403, "Only the submitter (or their team) can choose final submissions.")
+    if final and sub.status != SubmissionStatus.SCORED:
+        raise ApiError(
+            409, f"Submission {sub.id} is {sub.status}; only scored submissions can be final."
+        )
+    cfg = config_of(sub.competition)
+    if final and not sub.is_final:
+        picked = session.scalar(
+            select(func.count(Submission.id)).where(
+                Submission.competition_id == sub.competition_id,
+                entrant.submissions(),
+                Submission.is_final.is_(True),
+            )
+        )
+        if picked >= cfg.limits.max_final_submissions:
+            raise ApiError(
+                409,
+                f"You have chosen {picked} final submissions, the limit; unmark one first "
+                f'(POST /api/v1/submissions/ID/final with {{"final": false}}).',
+            )
+    sub.is_final = final
+    session.commit()
+    return sub
+
+
+def _belongs_to(sub: Submission, entrant) -> bool:
+    if entrant.team is not None:
+        return sub.team_id == entrant.team.id
+    return sub.user_id == entrant.user.id and sub.team_id is None
 
 
 def run_logs(session: Session, storage: Storage, submission_id: int, user: User) -> RunLogs:
     sub = get_for_reader(session, submission_id, user)
-    if not is_organizer(user):
+    if not manages(session, user, sub.competition):
         raise ApiError(
             403,
             "Full run logs are for organizers only: the runs saw hidden data. Your submission's page shows "
@@ -87,30 +183,52 @@ def run_logs(session: Session, storage: Storage, submission_id: int, user: User)
     return RunLogs(submission_id=sub.id, runs=runs)
 
 
-def can_read(user: User, sub: Submission) -> bool:
-    return sub.user_id == user.id or is_organizer(user)
+def can_read(session: Session, user: User, sub: Submission) -> bool:
+    if sub.user_id == user.id:
+        return True
+    if sub.team_id is not None and session.scalar(
+        select(TeamMember.id).where(
+            TeamMember.team_id == sub.team_id, TeamMember.user_id == user.id
+        )
+    ):
+        return True
+    return manages(session, user, sub.competition)
 
 
 def get_for_reader(session: Session, submission_id: int, user: User) -> Submission:
     sub = session.get(Submission, submission_id)
-    if sub is None or not can_read(user, sub):
+    if sub is None or not can_read(session, user, sub):
         raise not_found(f"Submission {submission_id}")
     return sub
 
 
 def list_for_user(session: Session, comp: Competition, user: User) -> list[Submission]:
+    """Your submissions, and your team's."""
+    entrant = entrant_of(session, comp, user)
+    mine = or_(Submission.user_id == user.id, entrant.submissions())
     return list(
         session.scalars(
             select(Submission)
-            .where(Submission.competition_id == comp.id, Submission.user_id == user.id)
+            .where(Submission.competition_id == comp.id, mine)
             .order_by(Submission.created_at.desc())
         ).all()
     )
 
 
-def public_view(sub: Submission) -> SubmissionPublic:
+def private_visible(session: Session, sub: Submission, user: User | None) -> bool:
+    """Private scores: organizers always; others once the submission's board is final."""
+    if user is not None and manages(session, user, sub.competition):
+        return True
+    cfg = config_of(sub.competition)
+    board = next((p.board for p in cfg.phases if p.name == sub.phase), None) or default_board(cfg)
+    return board_is_final(sub.competition, cfg, board)
+
+
+def public_view(sub: Submission, show_private: bool = False) -> SubmissionPublic:
     result = sub.result or {}
     scored = sub.status == SubmissionStatus.SCORED
+    public = (result.get("boards") or {}).get("public") or result
+    private = (result.get("boards") or {}).get("private") if show_private else None
     return SubmissionPublic(
         id=sub.id,
         competition=sub.competition.slug,
@@ -130,15 +248,27 @@ def public_view(sub: Submission) -> SubmissionPublic:
         retain_ratio=sub.retain_ratio if scored else None,
         test_ratio=sub.test_ratio if scored else None,
         score_ci=[sub.score_ci_low, sub.score_ci_high] if scored else None,
-        forgetting_quality_ci=result.get("forgetting_quality_ci") if scored else None,
+        forgetting_quality_ci=public.get("forgetting_quality_ci") if scored else None,
+        private_score=sub.private_score if scored and show_private else None,
+        private_score_ci=[sub.private_score_ci_low, sub.private_score_ci_high]
+        if scored and show_private
+        else None,
+        private_forgetting_quality=private.get("forgetting_quality")
+        if scored and private
+        else None,
+        phase=sub.phase,
+        team=sub.team.name if sub.team is not None else None,
+        is_final=sub.is_final,
+        scoring_version=sub.scoring_version,
+        code_version=(result.get("scoring") or {}).get("code_version"),
         secondary=result.get("secondary") if scored else None,
         environment=result.get("environment") if scored else None,
         elapsed_seconds=result.get("elapsed_seconds"),
         budget_seconds=result.get("budget_seconds")
         or (sub.runs[0].budget_seconds if sub.runs else None),
-        n_unscorable=result.get("n_unscorable"),
-        epsilon_histogram=result.get("epsilon_histogram"),
-        most_distinguishable=result.get("most_distinguishable"),
+        n_unscorable=public.get("n_unscorable"),
+        epsilon_histogram=public.get("epsilon_histogram"),
+        most_distinguishable=public.get("most_distinguishable"),
         accuracy=result.get("accuracy"),
         hardware_class=sub.hardware_class,
         runs=[

@@ -26,12 +26,16 @@ def create_user(
     return user
 
 
-def issue_token(session: Session, username: str, password: str) -> str:
+def issue_token(
+    session: Session, username: str, password: str, client_ip: str | None = None
+) -> str:
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not verify_password(user.password_hash, password):
         raise ApiError(401, "Wrong username or password.")
     token, digest = new_token()
-    session.add(ApiToken(user_id=user.id, token_hash=digest))
+    session.add(
+        ApiToken(user_id=user.id, token_hash=digest, created_ip=(client_ip or "")[:64] or None)
+    )
     session.commit()
     return token
 

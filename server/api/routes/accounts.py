@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from server.api.deps import CurrentUser, DbSession
 from server.schemas import TokenInfo, TokenRequest, TokenResponse, UserCreate, UserPublic
@@ -18,8 +18,9 @@ def register(body: UserCreate, db: DbSession) -> UserPublic:
 
 
 @router.post("/tokens", response_model=TokenResponse)
-def login(body: TokenRequest, db: DbSession) -> TokenResponse:
-    return TokenResponse(token=users.issue_token(db, body.username, body.password))
+def login(body: TokenRequest, request: Request, db: DbSession) -> TokenResponse:
+    client = request.client.host if request.client else None
+    return TokenResponse(token=users.issue_token(db, body.username, body.password, client))
 
 
 @router.get("/tokens", response_model=list[TokenInfo])

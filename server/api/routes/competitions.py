@@ -1,4 +1,4 @@
-"""Competitions and their public leaderboards."""
+"""Competitions, their rules and their leaderboards (public; private after the close)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from typing import Literal
 
 from fastapi import APIRouter, Query
 
-from server.api.deps import AppSettings, DbSession, OptionalUser
-from server.errors import ApiError
+from server.api.deps import AppSettings, CurrentUser, DbSession, OptionalUser
 from server.schemas import CompetitionPublic, Leaderboard
-from server.services import competitions
+from server.services import competitions, submissions
 from server.services.leaderboard import build_leaderboard
 
 router = APIRouter(tags=["competitions"])
@@ -31,11 +30,21 @@ def get_competition(
     return competitions.public_view(db, competitions.get_competition(db, slug), user, settings)
 
 
+@router.post("/competitions/{slug}/rules/accept")
+def accept_rules(slug: str, db: DbSession, user: CurrentUser) -> dict[str, object]:
+    """Accept the competition's rules (needed once, before your first submission)."""
+    comp = competitions.get_competition(db, slug)
+    submissions.accept_rules(db, comp, user)
+    return {"competition": slug, "accepted": True}
+
+
 @router.get("/competitions/{slug}/leaderboard", response_model=Leaderboard)
 def leaderboard(
-    slug: str, db: DbSession, board: Literal["public", "private"] = Query("public")
+    slug: str,
+    db: DbSession,
+    user: OptionalUser,
+    board: Literal["public", "private"] = Query("public"),
+    phase: str | None = Query(None, description="The phase's leaderboard (default: current)."),
 ) -> Leaderboard:
     comp = competitions.get_competition(db, slug)
-    if board == "private":
-        raise ApiError(403, "The private leaderboard is published after the competition closes.")
-    return build_leaderboard(db, comp)
+    return build_leaderboard(db, comp, phase, board, user)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
+from pydantic import BaseModel
 
 from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession
 from server.errors import ApiError
@@ -30,6 +31,7 @@ def _read_limited(upload: UploadFile, limit: int) -> bytes:
 @router.post("/competitions/{slug}/submissions", status_code=202, response_model=SubmissionAccepted)
 def submit(
     slug: str,
+    request: Request,
     db: DbSession,
     user: CurrentUser,
     settings: AppSettings,
@@ -41,14 +43,18 @@ def submit(
         raise ApiError(400, "No file: send your .py file as the multipart form field 'file'.")
     limit = competitions.max_upload_bytes(comp, settings)
     upload = validate_upload(file.filename, _read_limited(file, limit), limit)
-    sub = submissions.create_submission(db, storage, user, comp, upload)
+    client = request.client.host if request.client else None
+    sub = submissions.create_submission(db, storage, user, comp, upload, client)
     return SubmissionAccepted(id=sub.id, status=sub.status)
 
 
 @router.get("/competitions/{slug}/submissions", response_model=list[SubmissionPublic])
 def my_submissions(slug: str, db: DbSession, user: CurrentUser) -> list[SubmissionPublic]:
     comp = competitions.get_competition(db, slug)
-    return [submissions.public_view(s) for s in submissions.list_for_user(db, comp, user)]
+    return [
+        submissions.public_view(s, submissions.private_visible(db, s, user))
+        for s in submissions.list_for_user(db, comp, user)
+    ]
 
 
 @router.get("/submissions/{submission_id}/logs", response_model=RunLogs)
@@ -61,4 +67,25 @@ def submission_logs(
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionPublic)
 def get_submission(submission_id: int, db: DbSession, user: CurrentUser) -> SubmissionPublic:
-    return submissions.public_view(submissions.get_for_reader(db, submission_id, user))
+    sub = submissions.get_for_reader(db, submission_id, user)
+    return submissions.public_view(sub, submissions.private_visible(db, sub, user))
+
+
+@router.post("/submissions/{submission_id}/cancel", response_model=SubmissionPublic)
+def cancel_submission(submission_id: int, db: DbSession, user: CurrentUser) -> SubmissionPublic:
+    """Cancel: your own queued submission, or (organizers) any queued or running one."""
+    sub = submissions.cancel(db, submission_id, user)
+    return submissions.public_view(sub, submissions.private_visible(db, sub, user))
+
+
+class FinalChoice(BaseModel):
+    final: bool = True
+
+
+@router.post("/submissions/{submission_id}/final", response_model=SubmissionPublic)
+def mark_final(
+    submission_id: int, db: DbSession, user: CurrentUser, body: FinalChoice | None = None
+) -> SubmissionPublic:
+    """Choose (or unchoose) a scored submission as one of your final picks for the private board."""
+    sub = submissions.set_final(db, submission_id, user, (body or FinalChoice()).final)
+    return submissions.public_view(sub, submissions.private_visible(db, sub, user))

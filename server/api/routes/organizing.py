@@ -1,0 +1,232 @@
+"""Organizer endpoints: competitions from a config file, the hidden dataset, the lifecycle
+(prepare → open → close), rescoring, co-organizers, moderation, audit log and CSV export."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+from pydantic import BaseModel, Field
+
+from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession
+from server.config_file import ConfigInvalid, dump_config, parse_config_text, validate_config_data
+from server.errors import ApiError
+from server.schemas import CompetitionPublic
+from server.services import audit, competitions, organizing
+from server.services.access import require_manager
+from server.services.leaderboard import build_leaderboard, to_csv
+
+router = APIRouter(tags=["organizers"])
+
+CONFIG_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+        "description": "The competition file (YAML, or the same settings as JSON).",
+    }
+}
+
+
+async def _config_from(request: Request):
+    body = await request.body()
+    if not body.strip():
+        raise ApiError(422, "Send the competition file as the request body (YAML or JSON).")
+    try:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            try:
+                data = json.loads(body)
+            except ValueError:
+                raise ConfigInvalid(["(file): the body is not valid JSON"]) from None
+            return validate_config_data(data)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigInvalid(["(file): not UTF-8 text; save the YAML file as UTF-8"]) from None
+        return parse_config_text(text)
+    except ConfigInvalid as exc:
+        raise ApiError(422, exc.detail(), extra={"problems": exc.problems}) from None
+
+
+@router.post(
+    "/competitions", status_code=201, response_model=CompetitionPublic, openapi_extra=CONFIG_BODY
+)
+async def create_competition(
+    request: Request, db: DbSession, user: CurrentUser, settings: AppSettings
+) -> CompetitionPublic:
+    """Create a competition (status draft) from its YAML file. Organizers and admins."""
+    cfg = await _config_from(request)
+    comp = organizing.create(db, user, cfg)
+    return competitions.public_view(db, comp, user, settings)
+
+
+@router.put("/competitions/{slug}", openapi_extra=CONFIG_BODY)
+async def update_competition(
+    slug: str, request: Request, db: DbSession, user: CurrentUser
+) -> dict[str, Any]:
+    """Replace the settings. Data/model changes send a prepared competition back to draft."""
+    comp = competitions.get_competition(db, slug)
+    cfg = await _config_from(request)
+    changed = organizing.update_config(db, user, comp, cfg)
+    return {
+        "slug": slug,
+        "changed": changed,
+        "status": comp.status,
+        "status_message": comp.status_message,
+    }
+
+
+@router.get("/competitions/{slug}/config")
+def competition_config(
+    slug: str, db: DbSession, user: CurrentUser, format: Literal["yaml", "json"] = "yaml"
+) -> Response:
+    """The full settings file (organizers)."""
+    comp = competitions.get_competition(db, slug)
+    require_manager(db, user, comp, "read its settings")
+    cfg = competitions.config_of(comp)
+    if format == "json":
+        return Response(cfg.model_dump_json(indent=2), media_type="application/json")
+    return Response(dump_config(cfg), media_type="application/yaml")
+
+
+@router.put("/competitions/{slug}/dataset")
+def upload_dataset(
+    slug: str,
+    db: DbSession,
+    user: CurrentUser,
+    settings: AppSettings,
+    storage: AppStorage,
+    file: UploadFile | None = File(None, description="An .npz with x, y and optionally group."),
+) -> dict[str, Any]:
+    """Upload the hidden dataset (organizers); returns shapes, class balance and split sizes."""
+    comp = competitions.get_competition(db, slug)
+    if file is None:
+        raise ApiError(400, "No file: send the .npz as the multipart form field 'file'.")
+    return organizing.upload_dataset(
+        db, storage, settings, user, comp, file.filename or "dataset.npz", file.file
+    )
+
+
+@router.get("/competitions/{slug}/dataset")
+def dataset_info(slug: str, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+    """The dataset's summary (organizers). The data themselves are never served."""
+    return organizing.dataset_info(db, user, competitions.get_competition(db, slug))
+
+
+def _lifecycle(action):
+    def endpoint(
+        slug: str, db: DbSession, user: CurrentUser, settings: AppSettings
+    ) -> CompetitionPublic:
+        comp = action(db, user, competitions.get_competition(db, slug))
+        return competitions.public_view(db, comp, user, settings)
+
+    return endpoint
+
+
+router.add_api_route(
+    "/competitions/{slug}/prepare",
+    _lifecycle(organizing.prepare),
+    methods=["POST"],
+    status_code=202,
+    response_model=CompetitionPublic,
+    summary="Train the original and reference models (resumes an interrupted preparation)",
+)
+router.add_api_route(
+    "/competitions/{slug}/open",
+    _lifecycle(organizing.open_competition),
+    methods=["POST"],
+    response_model=CompetitionPublic,
+    summary="Publish a prepared competition",
+)
+router.add_api_route(
+    "/competitions/{slug}/close",
+    _lifecycle(organizing.close_competition),
+    methods=["POST"],
+    response_model=CompetitionPublic,
+    summary="Close a competition (publishes the private leaderboard)",
+)
+
+
+class RescoreRequest(BaseModel):
+    rerun: bool = Field(
+        False,
+        description="false: recompute scores from stored run outputs (after changing ε rules, δ "
+        "or the leaderboard split); true: run every submission again (after a data or model change).",
+    )
+
+
+@router.post("/competitions/{slug}/rescore", status_code=202)
+def rescore(
+    slug: str,
+    db: DbSession,
+    user: CurrentUser,
+    storage: AppStorage,
+    body: RescoreRequest | None = None,
+) -> dict[str, Any]:
+    comp = competitions.get_competition(db, slug)
+    return organizing.rescore(db, storage, user, comp, rerun=(body or RescoreRequest()).rerun)
+
+
+class UsernameBody(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+
+
+@router.post("/competitions/{slug}/organizers")
+def add_organizer(
+    slug: str, body: UsernameBody, db: DbSession, user: CurrentUser
+) -> dict[str, Any]:
+    comp = competitions.get_competition(db, slug)
+    return {"organizers": organizing.add_organizer(db, user, comp, body.username)}
+
+
+@router.get("/competitions/{slug}/organizers")
+def list_organizers(slug: str, db: DbSession) -> dict[str, Any]:
+    return {"organizers": organizing.organizers(db, competitions.get_competition(db, slug))}
+
+
+@router.get("/competitions/{slug}/audit")
+def audit_log(slug: str, db: DbSession, user: CurrentUser) -> list[dict[str, Any]]:
+    comp = competitions.get_competition(db, slug)
+    require_manager(db, user, comp, "read its audit log")
+    return audit.entries(db, comp)
+
+
+class DisqualifyBody(BaseModel):
+    username: str | None = None
+    team: str | None = None
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/competitions/{slug}/disqualifications", status_code=201)
+def disqualify(slug: str, body: DisqualifyBody, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+    comp = competitions.get_competition(db, slug)
+    return organizing.disqualify(
+        db, user, comp, username=body.username, team=body.team, reason=body.reason
+    )
+
+
+@router.get("/competitions/{slug}/shared-addresses")
+def shared_addresses(slug: str, db: DbSession, user: CurrentUser) -> list[dict[str, Any]]:
+    """Addresses used by more than one account of this competition (organizers)."""
+    return organizing.shared_addresses(db, user, competitions.get_competition(db, slug))
+
+
+@router.get("/competitions/{slug}/leaderboard.csv", response_class=Response)
+def leaderboard_csv(
+    slug: str,
+    db: DbSession,
+    user: CurrentUser,
+    board: Literal["public", "private"] = Query("public"),
+    phase: str | None = Query(None, description="The phase's leaderboard (default: current)."),
+) -> Response:
+    comp = competitions.get_competition(db, slug)
+    require_manager(db, user, comp, "export its leaderboard")
+    text = to_csv(build_leaderboard(db, comp, phase, board, user))
+    return Response(
+        text,
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{slug}-{board}.csv"'},
+    )

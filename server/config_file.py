@@ -1,0 +1,127 @@
+"""A competition as one YAML file: parse it, validate it, and list every problem by its path.
+
+``parse_config_text`` never raises anything but :class:`ConfigInvalid`, whose ``problems`` read
+like ``phases[1].end: before phases[1].start`` (or ``line 4, column 3: ...`` for YAML syntax),
+so an organizer can fix the whole file in one pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from server.competition_config import MODEL_NAMES, CompetitionConfig
+
+MAX_CONFIG_BYTES = 256 * 1024
+
+
+class ConfigInvalid(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+    def detail(self) -> str:
+        return "The competition file has problems: " + "; ".join(self.problems)
+
+
+def path_of(loc: tuple[Any, ...]) -> str:
+    """('phases', 1, 'end') -> 'phases[1].end' (dropping pydantic's union tags)."""
+    out = ""
+    previous: Any = None
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif previous == "model" and part in MODEL_NAMES:
+            pass
+        else:
+            out += ("." if out else "") + str(part)
+        previous = part
+    return out or "(top level)"
+
+
+def _pydantic_problems(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        msg = err.get("msg", "invalid")
+        kind = err.get("type", "")
+        if kind == "missing":
+            msg = "is required"
+        elif kind == "extra_forbidden":
+            msg = "is not a known setting (check the spelling; see examples/competitions/)"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        problems.append(f"{path_of(tuple(err.get('loc', ())))}: {msg}")
+    return problems
+
+
+def semantic_problems(cfg: CompetitionConfig) -> list[str]:
+    """Checks across fields that pydantic's per-field rules cannot express."""
+    problems: list[str] = []
+    names: dict[str, int] = {}
+    for i, phase in enumerate(cfg.phases):
+        if phase.name in names:
+            problems.append(
+                f"phases[{i}].name: {phase.name!r} is used by phases[{names[phase.name]}]"
+            )
+        names.setdefault(phase.name, i)
+        if phase.end is not None and phase.end <= phase.start:
+            problems.append(f"phases[{i}].end: before phases[{i}].start")
+        if i > 0:
+            prev = cfg.phases[i - 1]
+            if prev.end is None:
+                problems.append(f"phases[{i - 1}].end: is required when another phase follows")
+            elif phase.start < prev.end:
+                problems.append(
+                    f"phases[{i}].start: before phases[{i - 1}].end (phases must not overlap)"
+                )
+    if cfg.split.forget_groups is not None and cfg.dataset.source != "upload":
+        problems.append(
+            "split.forget_groups: needs an uploaded dataset with a `group` array (dataset.source: upload)"
+        )
+    if cfg.model.name in ("cnn", "resnet18") and cfg.dataset.source == "builtin":
+        if cfg.dataset.loader != "sklearn_digits_image":
+            problems.append(
+                f"model.name: {cfg.model.name} needs image inputs (channels x height x width); "
+                "use dataset.loader: sklearn_digits_image or upload images"
+            )
+    if cfg.scoring.min_runs is not None and cfg.scoring.min_runs > cfg.scoring.n_models:
+        problems.append("scoring.min_runs: larger than scoring.n_models")
+    return problems
+
+
+def validate_config_data(data: Any) -> CompetitionConfig:
+    if not isinstance(data, dict):
+        raise ConfigInvalid(
+            [
+                "(top level): must be a mapping of settings (slug: ..., title: ...), not "
+                f"{type(data).__name__}"
+            ]
+        )
+    try:
+        cfg = CompetitionConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigInvalid(_pydantic_problems(exc)) from None
+    problems = semantic_problems(cfg)
+    if problems:
+        raise ConfigInvalid(problems)
+    return cfg
+
+
+def parse_config_text(text: str) -> CompetitionConfig:
+    """Parse a competition file (YAML; JSON is YAML too) into a validated config."""
+    if len(text.encode("utf-8", errors="replace")) > MAX_CONFIG_BYTES:
+        raise ConfigInvalid([f"(file): larger than {MAX_CONFIG_BYTES // 1024} KiB"])
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigInvalid([f"{where}: {problem} (the file is not valid YAML)"]) from None
+    return validate_config_data(data)
+
+
+def dump_config(cfg: CompetitionConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,378 @@
+"""What organizers do to their competitions: create and update from a config file, upload the
+hidden dataset, prepare, open, close, rescore, add co-organizers, disqualify, and look for
+accounts sharing an address. Every state change goes to the audit log with it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from server.competition_config import CompetitionConfig
+from server.datasets import inspect_npz, stream_to_file
+from server.errors import ApiError
+from server.models import (
+    PREPARED_STATUSES,
+    ApiToken,
+    Competition,
+    CompetitionBudget,
+    CompetitionOrganizer,
+    CompetitionStatus,
+    Dataset,
+    Disqualification,
+    RulesAcceptance,
+    Run,
+    Submission,
+    SubmissionStatus,
+    Team,
+    User,
+    utcnow,
+)
+from server.queue import enqueue_preparation, enqueue_rescoring, enqueue_scoring
+from server.services import audit
+from server.services.access import require_creator, require_manager
+from server.services.competitions import create_competition, data_summary
+from server.services.lookup import config_of
+from server.settings import Settings
+from server.storage import Storage
+
+# Sections whose change invalidates the prepared artefacts (the data, the model, N).
+DATA_SECTIONS = ("seed", "dataset", "split", "model", "recipe")
+
+
+def create(session: Session, user: User, cfg: CompetitionConfig) -> Competition:
+    require_creator(user)
+    comp = create_competition(session, cfg, owner=user)
+    audit.record(session, user, comp, "competition_created", slug=cfg.slug)
+    session.commit()
+    return comp
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def update_config(
+    session: Session, user: User, comp: Competition, cfg: CompetitionConfig
+) -> list[str]:
+    """Replace the competition's settings; returns the changed top-level sections.
+
+    Changing the data, model or recipe (or N) of a prepared competition sends it back to
+    draft: prepare it again, then rescore with ``rerun`` to rerun every submission.
+    """
+    require_manager(session, user, comp, "change its settings")
+    if cfg.slug != comp.slug:
+        raise ApiError(
+            422, f"slug: the file is for {cfg.slug!r}, not {comp.slug!r}; slugs cannot change."
+        )
+    old = config_of(comp)
+    before, after = old.model_dump(mode="json"), cfg.model_dump(mode="json")
+    changed = _changed(before, after)
+    needs_preparation = [k for k in changed if k in DATA_SECTIONS] or (
+        ["scoring.n_models"] if old.scoring.n_models != cfg.scoring.n_models else []
+    )
+    comp.config = after
+    comp.title, comp.description = cfg.title, cfg.description
+    if needs_preparation and comp.status in (*PREPARED_STATUSES, CompetitionStatus.FAILED):
+        comp.status = CompetitionStatus.DRAFT
+        comp.status_message = (
+            f"Changed {', '.join(needs_preparation)}: prepare the competition again, then rescore "
+            "with rerun to run the submissions again."
+        )
+        session.execute(
+            delete(CompetitionBudget).where(CompetitionBudget.competition_id == comp.id)
+        )
+    else:
+        for b in comp.budgets:  # the budget follows budget_fraction / budget_floor at once
+            b.budget_seconds = max(
+                cfg.scoring.budget_fraction * b.original_seconds, cfg.scoring.budget_floor_seconds
+            )
+    audit.record(session, user, comp, "config_updated", changed=changed)
+    session.commit()
+    return changed
+
+
+def upload_dataset(
+    session: Session,
+    storage: Storage,
+    settings: Settings,
+    user: User,
+    comp: Competition,
+    filename: str,
+    source: BinaryIO,
+) -> dict[str, Any]:
+    require_manager(session, user, comp, "upload its dataset")
+    cfg = config_of(comp)
+    if cfg.dataset.source != "upload":
+        raise ApiError(
+            409,
+            f"{comp.slug!r} uses the built-in dataset {cfg.dataset.loader!r}; set dataset.source: "
+            "upload (and n_classes) in its file first.",
+        )
+    if not filename.lower().endswith(".npz"):
+        raise ApiError(415, "Upload the dataset as an .npz file (numpy.savez(path, x=..., y=...)).")
+    final = storage.dataset_file(comp.slug)
+    tmp = final.with_name(f"upload-{os.getpid()}-{id(source)}.part")
+    sha, size = stream_to_file(source, tmp, settings.max_dataset_bytes)
+    try:
+        summary = inspect_npz(tmp, cfg, settings.max_dataset_bytes)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, final)
+    row = session.scalar(select(Dataset).where(Dataset.competition_id == comp.id))
+    if row is None:
+        row = Dataset(competition_id=comp.id)
+        session.add(row)
+    changed = row.sha256 != sha
+    row.filename, row.sha256, row.size_bytes = Path(filename).name[:255], sha, size
+    row.summary, row.uploaded_by, row.uploaded_at = summary, user.id, utcnow()
+    if changed and comp.status in (*PREPARED_STATUSES, CompetitionStatus.FAILED):
+        comp.status = CompetitionStatus.DRAFT
+        comp.status_message = "The dataset changed: prepare again, then rescore with rerun to run the submissions again."
+        session.execute(
+            delete(CompetitionBudget).where(CompetitionBudget.competition_id == comp.id)
+        )
+    audit.record(session, user, comp, "dataset_uploaded", sha256=sha, size_bytes=size)
+    session.commit()
+    return {"filename": row.filename, "sha256": sha, "size_bytes": size, **summary}
+
+
+def dataset_info(session: Session, user: User, comp: Competition) -> dict[str, Any]:
+    require_manager(session, user, comp, "see its dataset")
+    cfg = config_of(comp)
+    row = session.scalar(select(Dataset).where(Dataset.competition_id == comp.id))
+    if cfg.dataset.source == "upload":
+        if row is None:
+            raise ApiError(404, f"No dataset uploaded for {comp.slug!r} yet (PUT .../dataset).")
+        return {
+            "filename": row.filename,
+            "sha256": row.sha256,
+            "size_bytes": row.size_bytes,
+            **row.summary,
+        }
+    summary = data_summary(session, comp)
+    if summary is None:
+        raise ApiError(
+            422, f"The built-in dataset does not fit the split of {comp.slug!r}; change split."
+        )
+    return summary
+
+
+def prepare(session: Session, user: User, comp: Competition) -> Competition:
+    require_manager(session, user, comp, "prepare it")
+    cfg = config_of(comp)
+    if comp.status in PREPARED_STATUSES:
+        raise ApiError(
+            409,
+            f"{comp.slug!r} is prepared already (status {comp.status}). To retrain after a change "
+            "of data or model, update its file or dataset first.",
+        )
+    if cfg.dataset.source == "upload":
+        if session.scalar(select(Dataset.id).where(Dataset.competition_id == comp.id)) is None:
+            raise ApiError(
+                409,
+                f"Upload the dataset of {comp.slug!r} first: `arena competition dataset {comp.slug} FILE.npz`.",
+            )
+    elif data_summary(session, comp) is None:
+        raise ApiError(
+            422, "The built-in dataset does not fit the split; change split.forget_size."
+        )
+    comp.status = CompetitionStatus.PREPARING
+    comp.status_message = None
+    comp.preparation_progress = {"stage": "queued", "done": 0, "total": cfg.scoring.n_models}
+    audit.record(session, user, comp, "preparation_started")
+    session.commit()
+    enqueue_preparation(comp.id)
+    return comp
+
+
+def open_competition(session: Session, user: User, comp: Competition) -> Competition:
+    require_manager(session, user, comp, "open it")
+    if comp.status == CompetitionStatus.OPEN:
+        return comp
+    if comp.status != CompetitionStatus.READY:
+        raise ApiError(
+            409,
+            f"{comp.slug!r} cannot open from status {comp.status}: publishing needs a finished "
+            "preparation (`arena competition prepare SLUG`).",
+        )
+    comp.status, comp.opened_at, comp.closed_at = CompetitionStatus.OPEN, utcnow(), None
+    audit.record(session, user, comp, "competition_opened")
+    session.commit()
+    return comp
+
+
+def close_competition(session: Session, user: User, comp: Competition) -> Competition:
+    require_manager(session, user, comp, "close it")
+    if comp.status == CompetitionStatus.CLOSED:
+        return comp
+    if comp.status != CompetitionStatus.OPEN:
+        raise ApiError(
+            409,
+            f"{comp.slug!r} is not open (status {comp.status}); only an open competition closes.",
+        )
+    comp.status, comp.closed_at = CompetitionStatus.CLOSED, utcnow()
+    audit.record(session, user, comp, "competition_closed")
+    session.commit()
+    return comp
+
+
+def rescore(
+    session: Session, storage: Storage, user: User, comp: Competition, rerun: bool
+) -> dict[str, Any]:
+    """Rescore every scored submission from stored outputs, or (``rerun``) run them all again.
+
+    Bumps the scoring version; the leaderboard shows results of the current version only.
+    """
+    require_manager(session, user, comp, "rescore it")
+    if comp.status not in PREPARED_STATUSES:
+        raise ApiError(
+            409,
+            f"{comp.slug!r} is not prepared (status {comp.status}); prepare it first, then rescore.",
+        )
+    comp.scoring_version += 1
+    version = comp.scoring_version
+    if rerun:
+        ids = list(
+            session.scalars(
+                select(Submission.id).where(
+                    Submission.competition_id == comp.id,
+                    Submission.status.in_(
+                        [SubmissionStatus.SCORED, SubmissionStatus.FAILED, SubmissionStatus.QUEUED]
+                    ),
+                )
+            )
+        )
+        session.execute(delete(Run).where(Run.submission_id.in_(ids)))
+        session.execute(
+            update(Submission)
+            .where(Submission.id.in_(ids))
+            .values(
+                status=SubmissionStatus.QUEUED,
+                failure_reason=None,
+                failure_message=None,
+                score=None,
+                private_score=None,
+                result=None,
+                runs_done=0,
+                started_at=None,
+                finished_at=None,
+            )
+        )
+        audit.record(
+            session, user, comp, "rerun_requested", scoring_version=version, submissions=len(ids)
+        )
+        session.commit()
+        for sid in ids:
+            for sub_path in (
+                storage.submission_dir(sid) / "runs",
+                storage.submission_dir(sid) / "logs",
+            ):
+                shutil.rmtree(sub_path, ignore_errors=True)
+            enqueue_scoring(sid)
+        return {"scoring_version": version, "rerun": True, "submissions": len(ids)}
+    count = session.scalar(
+        select(func.count(Submission.id)).where(
+            Submission.competition_id == comp.id, Submission.status == SubmissionStatus.SCORED
+        )
+    )
+    audit.record(session, user, comp, "rescore_requested", scoring_version=version)
+    session.commit()
+    enqueue_rescoring(comp.id)
+    return {"scoring_version": version, "rerun": False, "submissions": int(count or 0)}
+
+
+def add_organizer(session: Session, user: User, comp: Competition, username: str) -> list[str]:
+    require_manager(session, user, comp, "add organizers")
+    other = session.scalar(select(User).where(User.username == username))
+    if other is None:
+        raise ApiError(404, f"No user {username!r}.")
+    if session.get(CompetitionOrganizer, (comp.id, other.id)) is None and other.id != comp.owner_id:
+        session.add(CompetitionOrganizer(competition_id=comp.id, user_id=other.id))
+        audit.record(session, user, comp, "organizer_added", username=username)
+        session.commit()
+    return organizers(session, comp)
+
+
+def organizers(session: Session, comp: Competition) -> list[str]:
+    names = list(
+        session.scalars(
+            select(User.username)
+            .join(CompetitionOrganizer, CompetitionOrganizer.user_id == User.id)
+            .where(CompetitionOrganizer.competition_id == comp.id)
+        )
+    )
+    owner = session.get(User, comp.owner_id) if comp.owner_id else None
+    return ([owner.username] if owner else []) + sorted(names)
+
+
+def disqualify(
+    session: Session,
+    user: User,
+    comp: Competition,
+    *,
+    username: str | None,
+    team: str | None,
+    reason: str,
+) -> dict[str, Any]:
+    require_manager(session, user, comp, "disqualify entrants")
+    if (username is None) == (team is None):
+        raise ApiError(422, "Name exactly one of username and team.")
+    if not reason.strip():
+        raise ApiError(422, "reason: give the reason (it goes to the audit log).")
+    entry = Disqualification(competition_id=comp.id, reason=reason.strip(), by_id=user.id)
+    if username is not None:
+        target = session.scalar(select(User).where(User.username == username))
+        if target is None:
+            raise ApiError(404, f"No user {username!r}.")
+        entry.user_id = target.id
+    else:
+        target_team = session.scalar(
+            select(Team).where(Team.competition_id == comp.id, Team.name == team)
+        )
+        if target_team is None:
+            raise ApiError(404, f"No team {team!r} in {comp.slug!r}.")
+        entry.team_id = target_team.id
+    session.add(entry)
+    audit.record(
+        session, user, comp, "disqualified", username=username, team=team, reason=reason.strip()
+    )
+    session.commit()
+    return {"username": username, "team": team, "reason": entry.reason}
+
+
+def shared_addresses(session: Session, user: User, comp: Competition) -> list[dict[str, Any]]:
+    """Addresses from which more than one account of this competition logged in or submitted."""
+    require_manager(session, user, comp, "see account addresses")
+    people = (
+        select(Submission.user_id)
+        .where(Submission.competition_id == comp.id)
+        .union(select(RulesAcceptance.user_id).where(RulesAcceptance.competition_id == comp.id))
+    )
+    seen: dict[str, set[str]] = {}
+    rows = session.execute(
+        select(ApiToken.created_ip, User.username)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.user_id.in_(people), ApiToken.created_ip.is_not(None))
+    ).all()
+    rows += session.execute(
+        select(Submission.client_ip, User.username)
+        .join(User, User.id == Submission.user_id)
+        .where(
+            Submission.competition_id == comp.id,
+            Submission.client_ip.is_not(None),
+        )
+    ).all()
+    for address, name in rows:
+        if address:
+            seen.setdefault(address, set()).add(name)
+    return [
+        {"address": a, "accounts": sorted(names)}
+        for a, names in sorted(seen.items())
+        if len(names) > 1
+    ]
