@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from server.competition_config import MODEL_NAMES, CompetitionConfig
+from server.competition_config import MODEL_NAMES, CompetitionConfig, PhaseConfig
+
+_PHASES = TypeAdapter(list[PhaseConfig])
 
 MAX_CONFIG_BYTES = 256 * 1024
 
@@ -56,11 +58,10 @@ def _pydantic_problems(exc: ValidationError) -> list[str]:
     return problems
 
 
-def semantic_problems(cfg: CompetitionConfig) -> list[str]:
-    """Checks across fields that pydantic's per-field rules cannot express."""
+def phase_problems(phases: list[PhaseConfig]) -> list[str]:
     problems: list[str] = []
     names: dict[str, int] = {}
-    for i, phase in enumerate(cfg.phases):
+    for i, phase in enumerate(phases):
         if phase.name in names:
             problems.append(
                 f"phases[{i}].name: {phase.name!r} is used by phases[{names[phase.name]}]"
@@ -69,13 +70,19 @@ def semantic_problems(cfg: CompetitionConfig) -> list[str]:
         if phase.end is not None and phase.end <= phase.start:
             problems.append(f"phases[{i}].end: before phases[{i}].start")
         if i > 0:
-            prev = cfg.phases[i - 1]
+            prev = phases[i - 1]
             if prev.end is None:
                 problems.append(f"phases[{i - 1}].end: is required when another phase follows")
             elif phase.start < prev.end:
                 problems.append(
                     f"phases[{i}].start: before phases[{i - 1}].end (phases must not overlap)"
                 )
+    return problems
+
+
+def semantic_problems(cfg: CompetitionConfig) -> list[str]:
+    """Checks across fields that pydantic's per-field rules cannot express."""
+    problems = phase_problems(cfg.phases)
     if cfg.split.forget_groups is not None and cfg.dataset.source != "upload":
         problems.append(
             "split.forget_groups: needs an uploaded dataset with a `group` array (dataset.source: upload)"
@@ -102,7 +109,12 @@ def validate_config_data(data: Any) -> CompetitionConfig:
     try:
         cfg = CompetitionConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigInvalid(_pydantic_problems(exc)) from None
+        problems = _pydantic_problems(exc)
+        try:  # list the phase problems too, so that one pass fixes the file
+            problems += phase_problems(_PHASES.validate_python(data.get("phases") or []))
+        except ValidationError:
+            pass
+        raise ConfigInvalid(problems) from None
     problems = semantic_problems(cfg)
     if problems:
         raise ConfigInvalid(problems)

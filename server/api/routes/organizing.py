@@ -14,7 +14,7 @@ from server.config_file import ConfigInvalid, dump_config, parse_config_text, va
 from server.errors import ApiError
 from server.schemas import CompetitionPublic
 from server.services import audit, competitions, organizing
-from server.services.access import require_manager
+from server.services.access import require_creator, require_manager
 from server.services.leaderboard import build_leaderboard, to_csv
 
 router = APIRouter(tags=["organizers"])
@@ -58,6 +58,7 @@ async def create_competition(
     request: Request, db: DbSession, user: CurrentUser, settings: AppSettings
 ) -> CompetitionPublic:
     """Create a competition (status draft) from its YAML file. Organizers and admins."""
+    require_creator(user)
     cfg = await _config_from(request)
     comp = organizing.create(db, user, cfg)
     return competitions.public_view(db, comp, user, settings)

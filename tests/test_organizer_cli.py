@@ -1,0 +1,102 @@
+"""The organizer and participant CLI against a running platform (`arena serve`), on the
+embedded default and on PostgreSQL + Redis: create from YAML, upload the dataset, prepare with
+a progress bar, open, accept the rules, submit, teams, export, audit, close."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.organizer_flow import FINETUNE, competition_yaml, dataset_npz
+from tests.platform import ROOT, running_platform
+from tests.services import clean_redis_url, fresh_postgres_database
+
+pytestmark = [pytest.mark.e2e]
+ARENA = str(Path(sys.executable).parent / "arena")
+PASSWORD = "correct horse battery"
+
+
+def _arena(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    out = subprocess.run(
+        [ARENA, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    if ok:
+        assert out.returncode == 0, (args, out.stdout, out.stderr)
+    return out
+
+
+def _flow(platform_env: dict[str, str], url: str, tmp_path: Path) -> None:
+    env = {**os.environ, **platform_env, "ARENA_URL": url, "ARENA_PASSWORD": PASSWORD}
+    env.pop("ARENA_TOKEN", None)
+    for name, role in (("olga", "organizer"), ("pat", "participant"), ("quinn", "participant")):
+        _arena(env, "admin", "create-user", name, "--role", role)
+    olga = {**env, "ARENA_TOKEN": _arena(env, "login", "olga").stdout.strip()}
+    pat = {**env, "ARENA_TOKEN": _arena(env, "login", "pat").stdout.strip()}
+    quinn = {**env, "ARENA_TOKEN": _arena(env, "login", "quinn").stdout.strip()}
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        competition_yaml("clitest").replace("n_models: 4", "n_models: 1")
+        + "phases:\n  - {name: a, start: 2027-01-02T00:00:00Z, end: 2027-01-01T00:00:00Z}\n"
+    )
+    out = _arena(olga, "competition", "create", str(bad), ok=False)
+    assert out.returncode == 1 and "scoring.n_models" in out.stderr
+    assert "phases[0].end: before phases[0].start" in out.stderr
+    out = _arena(pat, "competition", "create", str(bad), ok=False)
+    assert out.returncode == 1 and "organizer role" in out.stderr
+
+    good = tmp_path / "clitest.yaml"
+    good.write_text(competition_yaml("clitest"))
+    assert _arena(olga, "competition", "create", str(good)).stdout.strip() == "clitest"
+    data = tmp_path / "data.npz"
+    data.write_bytes(dataset_npz())
+    out = _arena(olga, "competition", "dataset", "clitest", str(data))
+    assert "split sizes" in out.stdout and "class counts" in out.stdout
+    out = _arena(olga, "competition", "prepare", "clitest", "--poll", "0.5")
+    assert "'clitest' is ready" in out.stderr
+    _arena(olga, "competition", "open", "clitest")
+
+    out = _arena(
+        pat, "submit", "--competition", "clitest", str(ROOT / "examples" / "identity.py"), ok=False
+    )
+    assert out.returncode == 1 and "accept-rules" in out.stderr
+    method = tmp_path / "finetune.py"
+    method.write_bytes(FINETUNE)
+    _arena(pat, "team", "create", "clitest", "cli-team")
+    team_id = _arena(pat, "team", "show", "clitest").stdout.split("(id ")[1].split(")")[0]
+    _arena(pat, "team", "invite", team_id, "quinn")
+    assert "accept" in _arena(quinn, "team", "show", "clitest").stdout
+    assert "pat, quinn" in _arena(quinn, "team", "accept", team_id).stdout
+    out = _arena(
+        pat, "submit", "--accept-rules", "--competition", "clitest", str(method), "--poll", "0.5"
+    )
+    assert "scored" in out.stdout
+    out = _arena(pat, "leaderboard", "clitest")
+    assert "cli-team" in out.stdout and "retrain" in out.stdout
+    out = _arena(pat, "leaderboard", "clitest", "--board", "private", ok=False)
+    assert out.returncode == 1 and "403" in out.stderr
+
+    csv_text = _arena(olga, "competition", "export", "clitest", "--board", "private").stdout
+    assert csv_text.startswith("rank,name,team,score") and "cli-team" in csv_text
+    assert "competition_opened" in _arena(olga, "competition", "audit", "clitest").stdout
+    _arena(olga, "competition", "close", "clitest")
+    assert "cli-team" in _arena(pat, "leaderboard", "clitest", "--board", "private").stdout
+
+
+def test_organizer_cli_on_the_embedded_platform(tmp_path):
+    env = {"ARENA_VAR_DIR": str(tmp_path / "var")}
+    with running_platform(env, tmp_path / "serve.log") as url:
+        _flow(env, url, tmp_path)
+
+
+@pytest.mark.services
+def test_organizer_cli_on_postgres_and_redis(tmp_path):
+    broker = clean_redis_url()
+    with fresh_postgres_database() as db_url:
+        env = {"ARENA_VAR_DIR": str(tmp_path / "var"), "DATABASE_URL": db_url, "BROKER_URL": broker}
+        with running_platform(env, tmp_path / "serve.log") as url:
+            _flow(env, url, tmp_path)
