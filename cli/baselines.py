@@ -27,10 +27,12 @@ def row_of(name: str, sub: dict) -> dict:
     row = {"method": name, "status": sub["status"], "id": sub["id"]}
     if sub["status"] == "scored":
         sec = sub.get("secondary") or {}
+        overall = sub.get("overall_score") is not None  # organizers: all forget examples
         row |= {
-            "score": sub["score"],
-            "ci": sub["score_ci"],
-            "F": sub["forgetting_quality"],
+            "examples": "all" if overall else "public",
+            "score": sub["overall_score"] if overall else sub["score"],
+            "ci": sub["overall_score_ci"] if overall else sub["score_ci"],
+            "F": sub["overall_forgetting_quality"] if overall else sub["forgetting_quality"],
             "RA ratio": sub["retain_ratio"],
             "TA ratio": sub["test_ratio"],
             "RF-JSD×1e4": sec.get("rf_jsd_x1e4"),
@@ -60,7 +62,12 @@ def run_baselines(
 
 def markdown(rows: list[dict], slug: str, n_models: int, command: str, date: str) -> str:
     lines = [
-        f"Competition `{slug}`, N = {n_models}, {date}, `{command}`.",
+        f"Competition `{slug}`, N = {n_models}, {date}, `{command}`. Scores over "
+        + (
+            "all forget examples (run by an organizer)."
+            if rows and all(r.get("examples") == "all" for r in rows if r["status"] == "scored")
+            else "the public part of the forget set (what a participant sees)."
+        ),
         "",
         "| method | score | 95% interval | F | RA ratio | TA ratio | RF-JSD ×10⁴ | s / run |",
         "|---|---|---|---|---|---|---|---|",

@@ -153,6 +153,11 @@ class SubmissionPublic(BaseModel):
     )
     private_score_ci: list[float | None] | None = None
     private_forgetting_quality: float | None = None
+    overall_score: float | None = Field(
+        None, description="Score over all forget examples (with the private scores' visibility)."
+    )
+    overall_score_ci: list[float | None] | None = None
+    overall_forgetting_quality: float | None = None
     phase: str | None = None
     team: str | None = None
     is_final: bool = False

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.e2e
 def test_baselines_run_prints_and_writes_the_table(tmp_path):
     var = tmp_path / "var"
     var.mkdir()
-    create_competition_in(f"sqlite:///{var / 'arena.db'}", tiny_config("tiny-baselines"))
+    cfg = tiny_config("tiny-baselines")
+    cfg.leaderboard.public_fraction = 0.9  # a participant sees public scores: most examples
+    create_competition_in(f"sqlite:///{var / 'arena.db'}", cfg)
     with running_platform({"ARENA_VAR_DIR": str(var)}, tmp_path / "serve.log") as url:
         wait_for_competition(url, "tiny-baselines")
         token = participant(url, "baseliner").headers["Authorization"].split()[1]

@@ -151,8 +151,16 @@ def test_a_competition_can_score_with_the_exact_rules(migrated_db):
     sub, _ = _get(sid)
     assert sub.status == "scored", sub.failure_message
     assert sub.result["rules"] == "exact" and 0 <= sub.forgetting_quality <= 1
-    low, high = sub.result["forgetting_quality_ci"]
-    assert low <= sub.forgetting_quality <= high
+    low, high = sub.result["forgetting_quality_ci"]  # over all forget examples
+    assert low <= sub.result["forgetting_quality"] <= high
+    public = sub.result["boards"]["public"]  # the leaderboard's part, in the columns
+    assert public["forgetting_quality"] == sub.forgetting_quality
+    assert (
+        public["forgetting_quality_ci"][0]
+        <= sub.forgetting_quality
+        <= public["forgetting_quality_ci"][1]
+    )
+    assert sub.result["boards"]["private"]["n_examples"] + public["n_examples"] == 24
     sec = sub.result["secondary"]
     assert 0 <= sec["mia"] <= 1 and 0 <= sec["mia_target"] <= 1 and sec["avg_gap"] >= 0
     assert sec["rf_jsd_x1e4"] >= 0 and sec["jsd_to_retrained_x1e4"] >= 0

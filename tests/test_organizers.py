@@ -391,3 +391,48 @@ def test_phases_limits_and_tokens(client):
     assert client.delete(f"{API}/tokens/{tokens[0]['id']}", headers=pat).status_code == 200
     r = client.get(f"{API}/me", headers=pat)
     assert r.status_code == 401 and "revoked" in _detail(r)
+
+
+def test_a_data_change_needs_a_new_preparation_and_a_rerun(client):
+    olga = account(client, "olga", Role.ORGANIZER)
+    pat = account(client, "pat")
+    text = competition_yaml("rerun").replace(
+        "source: upload, n_classes: 10",
+        "source: builtin, loader: sklearn_digits_image, max_examples: 300",
+    )
+    text = text.replace("forget_size: null, forget_groups: 3", "forget_size: 20")
+    assert (
+        client.post(f"{API}/competitions", content=text, headers={**olga, **YAML}).status_code
+        == 201
+    )
+    client.post(f"{API}/competitions/rerun/prepare", headers=olga)
+    run_preparation(_competition_id("rerun"), get_settings())
+    client.post(f"{API}/competitions/rerun/open", headers=olga)
+    client.post(f"{API}/competitions/rerun/rules/accept", headers=pat)
+    sid = _submit(client, pat, FINETUNE, slug="rerun").json()["id"]
+    _score_queued()
+    before = client.get(f"{API}/submissions/{sid}", headers=pat).json()
+    assert before["status"] == "scored" and before["scoring_version"] == 1
+
+    changed = text.replace("epochs: 8", "epochs: 4")
+    r = client.put(f"{API}/competitions/rerun", content=changed, headers={**olga, **YAML})
+    assert r.json()["changed"] == ["recipe"] and r.json()["status"] == "draft"
+    assert "prepare the competition again" in r.json()["status_message"]
+    r = client.post(f"{API}/competitions/rerun/rescore", json={"rerun": True}, headers=olga)
+    assert r.status_code == 409 and "prepare it first" in _detail(r)
+    client.post(f"{API}/competitions/rerun/prepare", headers=olga)
+    run_preparation(_competition_id("rerun"), get_settings())
+    r = client.post(f"{API}/competitions/rerun/rescore", json={"rerun": True}, headers=olga)
+    assert r.status_code == 202 and r.json() == {
+        "scoring_version": 2,
+        "rerun": True,
+        "submissions": 1,
+    }
+    queued = client.get(f"{API}/submissions/{sid}", headers=pat).json()
+    assert queued["status"] == "queued" and queued["runs"] == []
+    _score_queued()
+    after = client.get(f"{API}/submissions/{sid}", headers=pat).json()
+    assert after["status"] == "scored" and after["scoring_version"] == 2
+    assert client.post(f"{API}/competitions/rerun/open", headers=olga).json()["status"] == "open"
+    board = client.get(f"{API}/competitions/rerun/leaderboard").json()
+    assert [row["name"] for row in board["rows"] if not row["reference"]] == ["pat"]

@@ -113,6 +113,11 @@ def upload_dataset(
             f"{comp.slug!r} uses the built-in dataset {cfg.dataset.loader!r}; set dataset.source: "
             "upload (and n_classes) in its file first.",
         )
+    if comp.status == CompetitionStatus.PREPARING:
+        raise ApiError(
+            409,
+            f"{comp.slug!r} is being prepared; upload a new dataset after the preparation ends.",
+        )
     if not filename.lower().endswith(".npz"):
         raise ApiError(415, "Upload the dataset as an .npz file (numpy.savez(path, x=..., y=...)).")
     final = storage.dataset_file(comp.slug)
