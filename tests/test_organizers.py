@@ -230,6 +230,9 @@ def test_a_competition_from_file_to_private_leaderboard(client):
     mine = client.get(f"{API}/competitions/grouped/submissions", headers=quinn).json()
     assert len(mine) == 3 and {s["team"] for s in mine} == {"pq"}
     assert all(s["private_score"] is None for s in mine)
+    assert all(s["overall_score"] is None for s in mine)
+    organizer_view = client.get(f"{API}/submissions/{first.json()['id']}", headers=olga).json()
+    assert organizer_view["overall_score"] is not None
     assert client.get(f"{API}/submissions/{solo.json()['id']}", headers=pat).status_code == 404
     r = client.get(f"{API}/submissions/{solo.json()['id']}/logs", headers=rita)
     assert r.status_code == 403 and "organizers only" in _detail(r)

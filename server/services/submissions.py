@@ -256,6 +256,11 @@ def public_view(sub: Submission, show_private: bool = False) -> SubmissionPublic
         private_forgetting_quality=private.get("forgetting_quality")
         if scored and private
         else None,
+        overall_score=result.get("score") if scored and show_private else None,
+        overall_score_ci=result.get("score_ci") if scored and show_private else None,
+        overall_forgetting_quality=(
+            result.get("forgetting_quality") if scored and show_private else None
+        ),
         phase=sub.phase,
         team=sub.team.name if sub.team is not None else None,
         is_final=sub.is_final,
