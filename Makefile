@@ -12,8 +12,8 @@ STAMP  := $(VENV)/.installed
 install: $(STAMP)
 
 # The sandbox needs bubblewrap and setpriv, and (when workers run as root) an unprivileged user
-# for participant code. Installed here where we are root; otherwise the worker refuses to run
-# participant code (see README, "Sandbox").
+# for participant code; the browser tests need Debian's chromium. Installed here where we are
+# root; otherwise the worker refuses to run participant code (see README, "Sandbox").
 system:
 	@if ! command -v bwrap >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -22,6 +22,14 @@ system:
 	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null)) \
 	    || echo "could not install bubblewrap: participant code will not run (see README)"; \
 	  else echo "bubblewrap (bwrap) is missing: install the package 'bubblewrap' (see README)"; fi; \
+	fi
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (for the browser tests)"; \
+	    (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null)) \
+	    || echo "could not install chromium: the UI tests will fail (see README, Tests)"; \
+	  else echo "chromium is missing: install Debian's 'chromium' for the UI tests (see README)"; fi; \
 	fi
 	@if [ "$$(id -u)" = 0 ] && ! id arena-sandbox >/dev/null 2>&1; then \
 	  useradd --system --no-create-home --shell /usr/sbin/nologin arena-sandbox || true; \

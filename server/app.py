@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from server import errors, pages
+from server import errors, web
 from server.api.routes import accounts, competitions, organizing, submissions, system, teams
+from server.web.common import FRONTEND, error_page
 
 API_PREFIX = "/api/v1"
 
@@ -30,8 +31,9 @@ def create_app() -> FastAPI:
     app.include_router(
         system.router, include_in_schema=False
     )  # /health, /metrics at the root for probes
-    app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=str(pages.FRONTEND / "static")), name="static")
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=str(FRONTEND / "static")), name="static")
+    app.state.html_errors = error_page  # pages answer errors as pages, the API as JSON
     return app
 
 

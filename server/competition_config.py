@@ -59,6 +59,8 @@ class DatasetConfig(_Strict):
             )
         if self.source == "upload" and self.n_classes is None:
             raise ValueError("an uploaded dataset needs `n_classes`")
+        if self.source == "upload" and self.loader is not None:
+            self.loader = None  # not used: the data are the upload
         return self
 
 

@@ -7,6 +7,7 @@ so an organizer can fix the whole file in one pass.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -137,3 +138,47 @@ def parse_config_text(text: str) -> CompetitionConfig:
 
 def dump_config(cfg: CompetitionConfig) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+_SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _segments(path: str) -> list[str | int]:
+    return [int(i) if i else name for name, i in _SEGMENT.findall(path)]
+
+
+def line_of(text: str, path: str) -> int | None:
+    """The 1-based line of ``path`` (e.g. ``phases[1].end``) in the YAML ``text``: the deepest
+    part of the path the file has (a missing key points at its parent)."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    if node is None:
+        return None
+    line = node.start_mark.line + 1 if path.startswith("(") else None
+    for seg in _segments(path):
+        child = None
+        if isinstance(node, yaml.MappingNode) and isinstance(seg, str):
+            child = next((v for k, v in node.value if getattr(k, "value", None) == seg), None)
+            key = next((k for k, _ in node.value if getattr(k, "value", None) == seg), None)
+            if key is not None:
+                line = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(seg, int) and seg < len(node.value):
+            child = node.value[seg]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line if line is not None else node.start_mark.line + 1
+
+
+def problems_by_line(text: str, problems: list[str]) -> dict[int | None, list[str]]:
+    """Group problems by the line they refer to (None: not tied to a line)."""
+    out: dict[int | None, list[str]] = {}
+    for problem in problems:
+        where = problem.split(": ", 1)[0]
+        match = re.match(r"line (\d+), column \d+", where)
+        line = int(match.group(1)) if match else line_of(text, where)
+        out.setdefault(line, []).append(problem)
+    return out

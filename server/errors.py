@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -53,9 +53,22 @@ def describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(problems) or "The request is invalid."
 
 
+def _wants_page(request: Request) -> bool:
+    """A browser page (not the API, not a script asking for JSON)."""
+    path = request.url.path
+    if path.startswith(("/api/", "/metrics", "/health", "/static/")):
+        return False
+    return "application/json" not in request.headers.get("accept", "")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    async def _api_error(request: Request, exc: ApiError):
+        html = getattr(request.app.state, "html_errors", None)
+        if html is not None and _wants_page(request):
+            if exc.status_code == 401 and request.method == "GET":
+                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            return html(request, exc.status_code, exc.detail)
         return JSONResponse(
             {"detail": exc.detail, **exc.extra}, status_code=exc.status_code, headers=exc.headers
         )
@@ -65,8 +78,11 @@ def install(app: FastAPI) -> None:
         return JSONResponse({"detail": describe_validation(exc)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        html = getattr(request.app.state, "html_errors", None)
+        if html is not None and _wants_page(request):
+            return html(request, exc.status_code, detail)
         return JSONResponse(
             {"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )

@@ -201,6 +201,9 @@ class LeaderboardRow(BaseModel):
     last_submitted_at: datetime | None = None
     submission_id: int | None = None
     reference: bool = False
+    mia: float | None = Field(None, description="MIA accuracy (target: the references' own).")
+    avg_gap: float | None = Field(None, description="Average gap to retraining (lower is better).")
+    rf_jsd_x1e4: float | None = Field(None, description="Retrain-free JSD ×10⁴ (lower is better).")
 
 
 class Leaderboard(BaseModel):
@@ -209,6 +212,10 @@ class Leaderboard(BaseModel):
     phase_board: str = Field("main", description="The leaderboard (of a phase) shown.")
     n_models: int
     scoring_version: int = 1
+    sort: str = "score"
+    page: int = 1
+    per_page: int = 50
+    total_rows: int = Field(0, description="Entrant rows before pagination (references excluded).")
     score_ci_note: str = (
         "95% bootstrap interval over forget examples (models held fixed); "
         "rows marked tied_with_next are not distinguishable from the next row at 95%."

@@ -164,7 +164,8 @@ def test_a_competition_from_file_to_private_leaderboard(client):
     assert r.status_code == 202 and r.json()["status"] == "preparing"
     assert r.json()["preparation"]["total"] == 4
     run_preparation(_competition_id("grouped"), get_settings())
-    comp = client.get(f"{API}/competitions/grouped").json()
+    assert client.get(f"{API}/competitions/grouped").status_code == 404  # not published yet
+    comp = client.get(f"{API}/competitions/grouped", headers=olga).json()
     assert comp["status"] == "ready" and comp["budgets"][0]["budget_seconds"] >= 1.5
     assert comp["data"]["split_sizes"] == sizes and comp["data"]["input_shape"] == [1, 8, 8]
     r = client.post(f"{API}/competitions/grouped/open", headers=olga)

@@ -143,6 +143,7 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
         "n_models",
         "epsilons",
         "boards",
+        "secondary",
     )
     return {k: result[k] for k in keys}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
 from server.db import get_sessionmaker
@@ -14,6 +14,7 @@ from server.models import User
 from server.services.users import user_for_token
 from server.settings import Settings, get_settings
 from server.storage import Storage
+from server.web.session import CSRF_HEADER, SAFE_METHODS, check_csrf, session_token
 
 
 def get_db() -> Iterator[Session]:
@@ -42,12 +43,21 @@ def _bearer(authorization: str | None) -> str | None:
 
 
 def optional_user(
+    request: Request,
     db: Annotated[Session, Depends(get_db)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> User | None:
     token = _bearer(authorization)
     if token is None:
-        return None
+        token = session_token(request)  # a logged-in browser
+        if token is None:
+            return None
+        if request.method not in SAFE_METHODS:
+            check_csrf(request, request.headers.get(CSRF_HEADER))
+        user = user_for_token(db, token)
+        if user is None:
+            raise ApiError(401, "Your session has ended; log in again.")
+        return user
     user = user_for_token(db, token)
     if user is None:
         raise ApiError(

@@ -168,5 +168,26 @@ def public_view(
     )
 
 
-def list_competitions(session: Session) -> list[Competition]:
-    return list(session.scalars(select(Competition).order_by(Competition.created_at)).all())
+def is_published(comp: Competition) -> bool:
+    """Visible to everyone: open or closed, or a demo that opens by itself when ready."""
+    return comp.status in (CompetitionStatus.OPEN, CompetitionStatus.CLOSED) or bool(
+        (comp.config or {}).get("open_when_ready")
+    )
+
+
+def visible_to(session: Session, comp: Competition, user: User | None) -> bool:
+    return is_published(comp) or manages(session, user, comp)
+
+
+def get_visible(session: Session, slug: str, user: User | None) -> Competition:
+    """The competition, unless it is an unpublished draft of someone else's (404 then)."""
+    comp = get_competition(session, slug)
+    if not visible_to(session, comp, user):
+        raise ApiError(404, f"Competition {slug!r} not found")
+    return comp
+
+
+def list_competitions(session: Session, user: User | None = None) -> list[Competition]:
+    """Published competitions, and the ones ``user`` organizes."""
+    rows = session.scalars(select(Competition).order_by(Competition.created_at)).all()
+    return [c for c in rows if visible_to(session, c, user)]

@@ -24,6 +24,8 @@ from server.services.phases import board_is_final, phases_of_board, require_boar
 from server.splits import public_mask
 
 Part = Literal["public", "private"]
+Sort = Literal["score", "avg_gap", "mia_gap", "rf_jsd"]
+SORT_KEYS = ("score", "avg_gap", "mia_gap", "rf_jsd")
 
 
 @dataclass
@@ -66,7 +68,12 @@ def build_leaderboard(
     board: str | None = None,
     part: Part = "public",
     viewer: User | None = None,
+    *,
+    sort: Sort = "score",
+    page: int = 1,
+    per_page: int = 50,
 ) -> Leaderboard:
+    """The board; ``sort`` by score (ranked) or a secondary metric; one ``page`` of entrants."""
     cfg = config_of(comp)
     board = require_board(cfg, board)
     check_access(session, comp, board, part, viewer)
@@ -152,6 +159,10 @@ def build_leaderboard(
             last_submitted_at=last,
             submission_id=sub.id,
         )
+        secondary = result.get("secondary") or {}
+        row.mia = secondary.get("mia")
+        row.avg_gap = secondary.get("avg_gap")
+        row.rf_jsd_x1e4 = secondary.get("rf_jsd_x1e4")
         factor = (sub.retain_ratio or 0.0) * (sub.test_ratio or 0.0)
         entries.append(_Entry(row, _points(sub.result, sub.n_models, mask), factor))
 
@@ -161,7 +172,12 @@ def build_leaderboard(
                 a.points, a.factor, b.points, b.factor, n_resamples=cfg.scoring.bootstrap_resamples
             )
 
-    rows = [e.row for e in entries]
+    ranked = [e.row for e in entries]
+    if sort != "score":
+        ranked.sort(key=lambda r: _secondary_key(r, sort, mia_target(comp)))
+    total = len(ranked)
+    page = max(1, page)
+    rows = ranked[(page - 1) * per_page : page * per_page]
     for ref in (comp.reference_summary or {}).values():
         if isinstance(ref, dict) and "score" in ref:
             part_ref = (ref.get("boards") or {}).get(part) or ref
@@ -177,8 +193,13 @@ def build_leaderboard(
                     reference=True,
                 )
             )
-    rows.sort(key=lambda r: (-(r.score if r.score is not None else -1.0), r.reference))
+    if sort == "score":
+        rows.sort(key=lambda r: (-(r.score if r.score is not None else -1.0), r.reference))
     return Leaderboard(
+        sort=sort,
+        page=page,
+        per_page=per_page,
+        total_rows=total,
         competition=comp.slug,
         board=part,
         phase_board=board,
@@ -186,6 +207,23 @@ def build_leaderboard(
         scoring_version=comp.scoring_version,
         rows=rows,
     )
+
+
+def mia_target(comp: Competition) -> float | None:
+    """The references' own MIA accuracy: what an unlearned model's MIA should be."""
+    retrain = (comp.reference_summary or {}).get("retrain") or {}
+    return None if not retrain else (retrain.get("secondary") or {}).get("mia_target")
+
+
+def _secondary_key(row: LeaderboardRow, sort: str, target: float | None) -> tuple:
+    value: float | None
+    if sort == "avg_gap":
+        value = row.avg_gap
+    elif sort == "rf_jsd":
+        value = row.rf_jsd_x1e4
+    else:  # mia_gap: distance to the references' MIA (0.5 when unknown)
+        value = None if row.mia is None else abs(row.mia - (target if target is not None else 0.5))
+    return (value is None, value if value is not None else 0.0, row.rank or 0)
 
 
 def _names(session: Session, by_entrant: dict[tuple[str, int], list[Submission]]) -> dict:

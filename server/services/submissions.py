@@ -135,7 +135,7 @@ def set_final(session: Session, submission_id: int, user: User, final: bool) -> 
     """Mark a scored submission as one of its entrant's final picks (at most the limit)."""
     sub = get_for_reader(session, submission_id, user)
     entrant = entrant_of(session, sub.competition, user)
-    if not _belongs_to(sub, entrant):
+    if not belongs_to(sub, entrant):
         raise ApiError(403, "Only the submitter (or their team) can choose final submissions.")
     if final and sub.status != SubmissionStatus.SCORED:
         raise ApiError(
@@ -161,7 +161,7 @@ def set_final(session: Session, submission_id: int, user: User, final: bool) -> 
     return sub
 
 
-def _belongs_to(sub: Submission, entrant) -> bool:
+def belongs_to(sub: Submission, entrant) -> bool:
     if entrant.team is not None:
         return sub.team_id == entrant.team.id
     return sub.user_id == entrant.user.id and sub.team_id is None

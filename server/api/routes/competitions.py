@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from server.api.deps import AppSettings, CurrentUser, DbSession, OptionalUser
 from server.schemas import CompetitionPublic, Leaderboard
 from server.services import competitions, submissions
-from server.services.leaderboard import build_leaderboard
+from server.services.leaderboard import Sort, build_leaderboard
 
 router = APIRouter(tags=["competitions"])
 
@@ -19,7 +19,8 @@ def list_competitions(
     db: DbSession, user: OptionalUser, settings: AppSettings
 ) -> list[CompetitionPublic]:
     return [
-        competitions.public_view(db, c, user, settings) for c in competitions.list_competitions(db)
+        competitions.public_view(db, c, user, settings)
+        for c in competitions.list_competitions(db, user)
     ]
 
 
@@ -27,7 +28,7 @@ def list_competitions(
 def get_competition(
     slug: str, db: DbSession, user: OptionalUser, settings: AppSettings
 ) -> CompetitionPublic:
-    return competitions.public_view(db, competitions.get_competition(db, slug), user, settings)
+    return competitions.public_view(db, competitions.get_visible(db, slug, user), user, settings)
 
 
 @router.post("/competitions/{slug}/rules/accept")
@@ -45,6 +46,9 @@ def leaderboard(
     user: OptionalUser,
     board: Literal["public", "private"] = Query("public"),
     phase: str | None = Query(None, description="The phase's leaderboard (default: current)."),
+    sort: Sort = Query("score", description="score (ranked), avg_gap, mia_gap or rf_jsd."),
+    page: int = Query(1, ge=1, le=100_000),
+    per_page: int = Query(50, ge=1, le=500),
 ) -> Leaderboard:
-    comp = competitions.get_competition(db, slug)
-    return build_leaderboard(db, comp, phase, board, user)
+    comp = competitions.get_visible(db, slug, user)
+    return build_leaderboard(db, comp, phase, board, user, sort=sort, page=page, per_page=per_page)

@@ -225,7 +225,7 @@ def leaderboard_csv(
 ) -> Response:
     comp = competitions.get_competition(db, slug)
     require_manager(db, user, comp, "export its leaderboard")
-    text = to_csv(build_leaderboard(db, comp, phase, board, user))
+    text = to_csv(build_leaderboard(db, comp, phase, board, user, per_page=1_000_000))
     return Response(
         text,
         media_type="text/csv",

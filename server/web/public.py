@@ -1,0 +1,98 @@
+"""Pages anyone can read: home, a competition, its leaderboard, its starter kit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse
+
+from server.api.deps import AppSettings, DbSession
+from server.errors import not_found
+from server.models import CompetitionStatus
+from server.services import competitions
+from server.services.access import manages
+from server.services.leaderboard import SORT_KEYS, Sort, build_leaderboard
+from server.services.phases import board_is_final, now_utc
+from server.web.common import page_user, render
+
+router = APIRouter(include_in_schema=False)
+EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+STARTER_KIT = {"finetune.py": "text/x-python", "finetune.ipynb": "application/x-ipynb+json"}
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, db: DbSession, settings: AppSettings) -> HTMLResponse:
+    user = page_user(request, db)
+    views = [
+        competitions.public_view(db, c, user, settings)
+        for c in competitions.list_competitions(db, user)
+    ]
+    now = now_utc()
+    groups: dict[str, list] = {"open": [], "upcoming": [], "closed": []}
+    for c in views:
+        if c.status == CompetitionStatus.CLOSED:
+            groups["closed"].append(c)
+        elif c.status == CompetitionStatus.OPEN and (
+            not c.phases or any(p.start <= now for p in c.phases)
+        ):
+            groups["open"].append(c)
+        else:  # preparing, ready, drafts (their organizers), or open with phases to come
+            groups["upcoming"].append(c)
+    return render(request, "home.html", {"groups": groups}, user)
+
+
+@router.get("/c/{slug}", response_class=HTMLResponse)
+def competition(slug: str, request: Request, db: DbSession, settings: AppSettings) -> HTMLResponse:
+    user = page_user(request, db)
+    comp = competitions.get_visible(db, slug, user)
+    view = competitions.public_view(db, comp, user, settings)
+    board = build_leaderboard(db, comp, per_page=10)
+    return render(
+        request,
+        "competition.html",
+        {"c": view, "board": board, "tab": "overview", "starter": list(STARTER_KIT)},
+        user,
+    )
+
+
+@router.get("/c/{slug}/leaderboard", response_class=HTMLResponse)
+def leaderboard(
+    slug: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    board: Literal["public", "private"] = Query("public"),
+    phase: str | None = Query(None),
+    sort: Sort = Query("score"),
+    page: int = Query(1, ge=1, le=100_000),
+) -> HTMLResponse:
+    user = page_user(request, db)
+    comp = competitions.get_visible(db, slug, user)
+    view = competitions.public_view(db, comp, user, settings)
+    data = build_leaderboard(db, comp, phase, board, user, sort=sort, page=page, per_page=50)
+    cfg = competitions.config_of(comp)
+    private_open = manages(db, user, comp) or board_is_final(comp, cfg, data.phase_board)
+    pages = max(1, -(-data.total_rows // data.per_page))
+    return render(
+        request,
+        "leaderboard.html",
+        {
+            "c": view,
+            "board": data,
+            "tab": "leaderboard",
+            "private_open": private_open,
+            "sorts": SORT_KEYS,
+            "pages": pages,
+        },
+        user,
+    )
+
+
+@router.get("/c/{slug}/starter/{name}")
+def starter_kit(slug: str, name: str, db: DbSession) -> FileResponse:
+    competitions.get_competition(db, slug)
+    if name not in STARTER_KIT:
+        raise not_found(f"Starter file {name!r}")
+    return FileResponse(EXAMPLES / name, media_type=STARTER_KIT[name], filename=name)

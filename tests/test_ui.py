@@ -1,0 +1,190 @@
+"""The web UI in a real browser (Playwright driving Debian's chromium) against `arena serve`:
+a participant registers, accepts the rules, uploads an example, watches it reach `scored`
+without reloading, marks it final, and the row is on the public leaderboard while logged out;
+an organizer creates (after a rejected file), uploads the dataset, prepares and opens a small
+competition. Screenshots of every page go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.e2e_scenario import create_competition_in
+from tests.organizer_flow import competition_yaml, dataset_npz
+from tests.platform import ROOT, running_platform, tiny_config, wait_for_competition
+
+pytestmark = pytest.mark.e2e
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = os.environ.get("ARENA_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"chromium not found at {CHROMIUM}: `make system` installs Debian's chromium "
+            "(apt-get install chromium), or set ARENA_TEST_CHROMIUM"
+        )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ui")
+    var = tmp / "var"
+    var.mkdir()
+    create_competition_in(f"sqlite:///{var / 'arena.db'}", tiny_config("tiny-ui"))
+    env = {"ARENA_VAR_DIR": str(var)}
+    with running_platform(env, tmp / "serve.log") as url:
+        wait_for_competition(url, "tiny-ui")
+        yield url, var, tmp
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_participant_uploads_watches_and_appears_on_the_public_board(browser, platform):
+    url, _, _ = platform
+    page = browser.new_page(base_url=url)
+    page.goto("/")
+    expect(page.get_by_role("link", name="Tiny test competition")).to_be_visible()
+    shot(page, "01-home")
+
+    page.get_by_role("link", name="Register").click()
+    page.get_by_label("Username").fill("uma")
+    page.get_by_label("Password").fill("short")
+    page.get_by_role("button", name="Register").click()  # the browser refuses it: minlength
+    expect(page).to_have_url(f"{url}/register")
+    page.get_by_label("Password").fill("a-long-password")
+    page.get_by_role("button", name="Register").click()
+    expect(page.get_by_role("button", name="Log out uma")).to_be_visible()
+
+    page.goto("/c/tiny-ui")
+    expect(page.get_by_role("heading", name="Tiny test competition")).to_be_visible()
+    expect(page.get_by_text("Split sizes")).to_be_visible()
+    shot(page, "02-competition")
+    page.get_by_role("button", name="I accept the rules").click()
+    expect(page).to_have_url(f"{url}/c/tiny-ui/submit")
+    expect(page.locator("#remaining")).to_have_text("10")
+
+    # a wrong file is rejected inline, nothing stored
+    page.set_input_files(
+        "#file",
+        files=[
+            {
+                "name": "bad.py",
+                "mimeType": "text/x-python",
+                "buffer": b"def forget(net):\n    return net\n",
+            }
+        ],
+    )
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator("#upload-error")).to_contain_text("does not define")
+    shot(page, "03-submit-rejected")
+
+    page.set_input_files("#file", str(ROOT / "examples" / "retrain.py"))
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_url("**/s/*")
+    shot(page, "04-submission-queued")
+    navigations: list[str] = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+    expect(page.locator("#status")).to_have_text("scored", timeout=240_000)  # live, no reload
+    assert navigations == []
+    expect(page.get_by_text("Forgetting quality F")).to_be_visible()
+    expect(page.locator("svg.chart").first).to_be_visible()
+    shot(page, "05-submission-scored")
+    page.get_by_role("button", name="Mark as final").click()
+    expect(page.get_by_role("button", name="Unmark as final")).to_be_visible()
+
+    page.goto("/c/tiny-ui/submissions")
+    expect(page.get_by_text("★ final")).to_be_visible()
+    shot(page, "06-my-submissions")
+    page.goto("/account/tokens")
+    expect(page.get_by_text("this browser")).to_be_visible()
+    shot(page, "07-tokens")
+    page.get_by_role("button", name="Log out uma").click()
+
+    page.goto("/c/tiny-ui/leaderboard")  # logged out
+    expect(page.get_by_role("button", name="Log in")).to_have_count(0)
+    row = page.locator("table.board tbody tr", has_text="uma")
+    expect(row).to_have_count(1)
+    expect(page.locator("tr.reference")).to_have_count(2)
+    expect(page.get_by_role("link", name="Private")).to_have_count(0)
+    shot(page, "08-leaderboard-public")
+    page.set_viewport_size({"width": 390, "height": 844})  # phone width
+    page.reload()
+    shot(page, "09-leaderboard-phone")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400, f"the page is {width} px wide at phone width"
+    page.keyboard.press("Tab")  # keyboard: the first stop is the skip link
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.close()
+
+
+def test_organizer_creates_prepares_and_opens_a_competition(browser, platform, tmp_path):
+    url, var, _ = platform
+    env = {**os.environ, "ARENA_VAR_DIR": str(var), "ARENA_PASSWORD": "organizer-pass"}
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "arena"),
+            "admin",
+            "create-user",
+            "olga",
+            "--role",
+            "organizer",
+        ],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+    )
+    page = browser.new_page(base_url=url)
+    page.goto("/login?next=/organize")
+    page.get_by_label("Username").fill("olga")
+    page.get_by_label("Password").fill("wrong-password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Wrong username or password")
+    page.get_by_label("Password").fill("organizer-pass")
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{url}/organize")
+
+    bad = competition_yaml("ui-grouped").replace("hidden: 16", "hiden: 16")
+    page.get_by_label("Competition file (YAML)").fill(bad)
+    page.get_by_role("button", name="Create (as draft)").click()
+    bad_line = page.locator("ol.listing li.bad")
+    expect(bad_line).to_contain_text("hiden")
+    expect(bad_line).to_contain_text("is not a known setting")
+    shot(page, "10-organizer-create-rejected")
+    page.get_by_label("Competition file (YAML)").fill(competition_yaml("ui-grouped"))
+    page.get_by_role("button", name="Create (as draft)").click()
+    expect(page).to_have_url(f"{url}/organize/ui-grouped")
+    expect(page.locator("#comp-status")).to_have_text("draft")
+
+    data = tmp_path / "data.npz"
+    data.write_bytes(dataset_npz())
+    page.set_input_files("#dataset-file", str(data))
+    page.get_by_role("button", name="Upload dataset").click()
+    expect(page.get_by_text("Split sizes")).to_be_visible(timeout=30_000)
+    shot(page, "11-organizer-dataset")
+    page.get_by_role("button", name="Prepare").click()
+    expect(page.locator("#comp-status")).to_have_text("preparing")
+    shot(page, "12-organizer-preparing")
+    expect(page.locator("#comp-status")).to_have_text("ready", timeout=240_000)  # live
+    page.get_by_role("button", name="Open").click()
+    expect(page.locator("#comp-status")).to_have_text("open")
+    expect(page.get_by_text("competition_opened")).to_be_visible()
+    shot(page, "13-organizer-open")
+    page.goto("/")
+    expect(page.get_by_role("link", name="Grouped digits")).to_be_visible()
+    page.close()
