@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 import scoring
 from server.errors import ApiError
@@ -31,8 +31,12 @@ SORT_KEYS = ("score", "avg_gap", "mia_gap", "rf_jsd")
 @dataclass
 class _Entry:
     row: LeaderboardRow
-    points: np.ndarray | None
+    sub: Submission
+    mask: np.ndarray | None
     factor: float
+
+    def points(self) -> np.ndarray | None:
+        return _points(self.sub.result, self.sub.n_models, self.mask)
 
 
 def _key(sub: Submission) -> tuple[str, int]:
@@ -86,6 +90,7 @@ def build_leaderboard(
             Submission.scoring_version == comp.scoring_version,
         )
         .order_by(Submission.score.desc(), Submission.created_at.asc())
+        .options(defer(Submission.result))  # loaded for the rows shown only
     )
     if phases is not None:
         query = query.where(Submission.phase.in_(phases))
@@ -135,16 +140,9 @@ def build_leaderboard(
             )
     picks.sort(key=lambda p: (-(p[1] if p[1] is not None else -1.0), p[0].created_at))
 
-    mask_cache: dict[int, np.ndarray] = {}
     entries: list[_Entry] = []
     for sub, score, ci in picks:
         key = _key(sub)
-        result = sub.result or {}
-        board_result = (result.get("boards") or {}).get(part) or {}
-        n_forget = len(result.get("epsilons") or [])
-        if n_forget not in mask_cache:
-            mask_cache[n_forget] = public_mask(n_forget, cfg.leaderboard.public_fraction, cfg.seed)
-        mask = mask_cache[n_forget] if part == "public" else ~mask_cache[n_forget]
         count, last = activity.get(key, (0, None))
         row = LeaderboardRow(
             rank=len(entries) + 1,
@@ -152,32 +150,51 @@ def build_leaderboard(
             team=key[0] == "team",
             score=score,
             score_ci=ci,
-            forgetting_quality=board_result.get("forgetting_quality"),
+            forgetting_quality=sub.forgetting_quality if part == "public" else None,
             retain_ratio=sub.retain_ratio,
             test_ratio=sub.test_ratio,
             submissions=count,
             last_submitted_at=last,
             submission_id=sub.id,
         )
-        secondary = result.get("secondary") or {}
-        row.mia = secondary.get("mia")
-        row.avg_gap = secondary.get("avg_gap")
-        row.rf_jsd_x1e4 = secondary.get("rf_jsd_x1e4")
         factor = (sub.retain_ratio or 0.0) * (sub.test_ratio or 0.0)
-        entries.append(_Entry(row, _points(sub.result, sub.n_models, mask), factor))
+        entries.append(_Entry(row, sub, None, factor))
 
-    for a, b in zip(entries, entries[1:], strict=False):
-        if a.points is not None and b.points is not None and a.points.shape == b.points.shape:
+    # Per-row details from the stored result JSON (deferred): for the rows shown, or for all
+    # rows when the board is sorted by a secondary metric.
+    page = max(1, page)
+    start, stop = (page - 1) * per_page, page * per_page
+    detailed = entries if sort != "score" else entries[start : stop + 1]
+    masks: dict[int, np.ndarray] = {}
+    for e in detailed:
+        result = e.sub.result or {}
+        n_forget = len(result.get("epsilons") or [])
+        if n_forget not in masks:
+            masks[n_forget] = public_mask(n_forget, cfg.leaderboard.public_fraction, cfg.seed)
+        e.mask = masks[n_forget] if part == "public" else ~masks[n_forget]
+        board_result = (result.get("boards") or {}).get(part) or {}
+        e.row.forgetting_quality = board_result.get("forgetting_quality", e.row.forgetting_quality)
+        secondary = result.get("secondary") or {}
+        e.row.mia = secondary.get("mia")
+        e.row.avg_gap = secondary.get("avg_gap")
+        e.row.rf_jsd_x1e4 = secondary.get("rf_jsd_x1e4")
+
+    # statistical ties between neighbours in rank order, for the rows shown (bootstraps are
+    # the expensive part of a board: a page costs per_page of them, not one per entrant)
+    shown = entries[start : stop + 1] if sort == "score" else []
+    points = [e.points() for e in shown]
+    for i, (a, b) in enumerate(zip(shown, shown[1:], strict=False)):
+        pa, pb = points[i], points[i + 1]
+        if pa is not None and pb is not None and pa.shape == pb.shape:
             a.row.tied_with_next = scoring.statistically_tied(
-                a.points, a.factor, b.points, b.factor, n_resamples=cfg.scoring.bootstrap_resamples
+                pa, a.factor, pb, b.factor, n_resamples=cfg.scoring.bootstrap_resamples
             )
 
     ranked = [e.row for e in entries]
     if sort != "score":
         ranked.sort(key=lambda r: _secondary_key(r, sort, mia_target(comp)))
     total = len(ranked)
-    page = max(1, page)
-    rows = ranked[(page - 1) * per_page : page * per_page]
+    rows = ranked[start:stop]
     for ref in (comp.reference_summary or {}).values():
         if isinstance(ref, dict) and "score" in ref:
             part_ref = (ref.get("boards") or {}).get(part) or ref

@@ -1,0 +1,97 @@
+"""Leaderboards with many entrants: pagination, sorting by secondary metrics, the HTML page,
+and the public pages' error handling (pages answer HTML, the API JSON)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from server.app import create_app
+from server.db import session_scope
+from server.models import Submission, User
+from server.services.platform import seed_competition
+from tests.platform import tiny_config
+
+ENTRANTS = 120
+
+
+@pytest.fixture(scope="module")
+def client(migrated_db):
+    rng = np.random.default_rng(1)
+    with session_scope() as s:
+        comp = seed_competition(s, tiny_config("many-rows"))
+        users = [User(username=f"row{i:03d}", password_hash="x") for i in range(ENTRANTS)]
+        s.add_all(users)
+        s.flush()
+        for i, u in enumerate(users):
+            score = float(rng.uniform(0, 0.2))
+            s.add(
+                Submission(
+                    competition_id=comp.id,
+                    user_id=u.id,
+                    filename="m.py",
+                    kind="py",
+                    sha256="0" * 64,
+                    size_bytes=1,
+                    status="scored",
+                    n_models=4,
+                    score=score,
+                    score_ci_low=score - 0.01,
+                    score_ci_high=score + 0.01,
+                    retain_ratio=1.0,
+                    test_ratio=1.0,
+                    forgetting_quality=score,
+                    scoring_version=1,
+                    result={
+                        "epsilons": rng.exponential(2.0, 24).tolist(),
+                        "secondary": {"mia": 0.5, "avg_gap": float(i), "rf_jsd_x1e4": 1.0},
+                    },
+                )
+            )
+    with TestClient(create_app()) as c:
+        yield c
+
+
+def test_pages_split_the_entrants_and_keep_the_ranks(client):
+    first = client.get("/api/v1/competitions/many-rows/leaderboard?per_page=50").json()
+    third = client.get("/api/v1/competitions/many-rows/leaderboard?per_page=50&page=3").json()
+    ranked = [r for r in first["rows"] if not r["reference"]]
+    assert first["total_rows"] == ENTRANTS and len(ranked) == 50
+    assert [r["rank"] for r in ranked] == list(range(1, 51))
+    scores = [r["score"] for r in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert [r["rank"] for r in third["rows"] if not r["reference"]] == list(range(101, 121))
+    assert all(r["mia"] == 0.5 for r in ranked)
+
+
+def test_sorting_by_a_secondary_metric(client):
+    board = client.get("/api/v1/competitions/many-rows/leaderboard?sort=avg_gap&per_page=10").json()
+    rows = [r for r in board["rows"] if not r["reference"]]
+    assert [r["avg_gap"] for r in rows] == [float(i) for i in range(10)]
+    assert board["sort"] == "avg_gap" and not any(r["tied_with_next"] for r in rows)
+    r = client.get("/api/v1/competitions/many-rows/leaderboard?sort=shoe_size")
+    assert r.status_code == 422 and "sort" in r.json()["detail"]
+
+
+def test_the_leaderboard_page_paginates_and_sorts(client):
+    page = client.get("/c/many-rows/leaderboard?page=2&sort=rf_jsd")
+    assert page.status_code == 200 and "page 2 of 3" in page.text and "row" in page.text
+    assert 'value="rf_jsd" selected' in page.text
+
+
+def test_pages_answer_errors_as_pages_and_the_api_as_json(client):
+    page = client.get("/c/no-such-competition")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "not found" in page.text
+    api = client.get("/api/v1/competitions/no-such-competition")
+    assert (
+        api.status_code == 404
+        and api.json()["detail"] == "Competition 'no-such-competition' not found"
+    )
+    login = client.get("/c/many-rows/submit", follow_redirects=False)
+    assert login.status_code == 303 and login.headers["location"].startswith("/login?next=")
+    forged = client.post(
+        "/register", data={"username": "zed", "password": "x" * 10, "csrf": "forged"}
+    )
+    assert forged.status_code == 403 and "CSRF" in forged.text
