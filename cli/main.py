@@ -185,6 +185,15 @@ def serve(
 
 
 @app.command()
+def reap() -> None:
+    """Requeue lost work once (workers do this every ARENA_REAPER_INTERVAL_SECONDS)."""
+    from server.settings import get_settings
+    from worker.reaper import reap as reap_once
+
+    console.print(reap_once(get_settings()))
+
+
+@app.command()
 def worker(concurrency: Annotated[int, typer.Option(help="Tasks at once.")] = 1) -> None:
     """Run one Celery worker (for deployments with a real broker)."""
     from cli.serve import worker_command

@@ -143,6 +143,8 @@ class Competition(Base):
     closed_at: Mapped[datetime | None]
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     scoring_version: Mapped[int] = mapped_column(Integer, default=1)
+    heartbeat_at: Mapped[datetime | None]
+    preparation_attempts: Mapped[int] = mapped_column(Integer, default=0)
 
     budgets: Mapped[list[CompetitionBudget]] = relationship(
         back_populates="competition", cascade="all, delete-orphan"
@@ -321,6 +323,9 @@ class Submission(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(255))
 
     user: Mapped[User] = relationship()
     team: Mapped[Team | None] = relationship()
@@ -349,6 +354,17 @@ class Run(Base):
     finished_at: Mapped[datetime | None]
 
     submission: Mapped[Submission] = relationship(back_populates="runs")
+
+
+class LoginFailure(Base):
+    """A failed login, for rate limiting (per username and per address)."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str | None] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class WorkerHeartbeat(Base):

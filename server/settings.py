@@ -49,6 +49,17 @@ class Settings(BaseSettings):
         default=True, description="`arena serve` starts one local Celery worker."
     )
     heartbeat_seconds: float = Field(default=10.0, gt=0, description="Worker heartbeat interval.")
+    stale_after_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Work whose heartbeat is older than this is presumed lost and requeued.",
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, description="Tries of a submission or preparation before it fails."
+    )
+    reaper_interval_seconds: float = Field(
+        default=30.0, gt=0, description="How often each worker looks for lost work."
+    )
     sandbox_user: str = Field(
         default="arena-sandbox",
         description="Unprivileged user that runs participant code (worker as root).",

@@ -191,6 +191,14 @@ def test_public_endpoints(client):
     assert health.json()["database"] == "ok" and health.json()["broker"].startswith("ok")
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and "arena_submissions" in metrics.text
+    for family in (
+        "arena_queue_length",
+        "arena_runs_in_flight",
+        "arena_run_seconds_bucket",
+        "arena_workers_alive",
+        "arena_competitions",
+    ):
+        assert family in metrics.text, family
     assert client.get("/openapi.json").status_code == 200
     assert client.get("/").status_code == 200 and "api-comp" in client.get("/").text
 
@@ -212,3 +220,13 @@ def test_tokens_can_be_listed_and_revoked(client):
     )  # the other token still works
     other = _account(client, "uma")
     assert client.delete(f"/api/v1/tokens/{tokens[0]['id']}", headers=other).status_code == 404
+
+
+def test_logins_are_rate_limited_per_username(client):
+    _account(client, "lockme")
+    for _ in range(10):
+        r = client.post("/api/v1/tokens", json={"username": "lockme", "password": "wrong-password"})
+        assert r.status_code == 401 and r.json()["detail"] == "Wrong username or password."
+    r = client.post("/api/v1/tokens", json={"username": "lockme", "password": "hunter2hunter2"})
+    assert r.status_code == 429 and "wait 15 minutes" in r.json()["detail"]
+    assert int(r.headers["Retry-After"]) == 900

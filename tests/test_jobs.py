@@ -191,3 +191,15 @@ def test_jail_detection_says_what_is_missing(monkeypatch):
             jail.detect()
     finally:
         jail.detect.cache_clear()
+
+
+def test_failures_show_up_in_the_metrics_by_reason(competition):
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+
+    sid = _submission(competition, b"def unlearning(a, b, c, d):\n    raise ValueError('no')\n")
+    run_scoring(sid, get_settings())
+    text = TestClient(create_app()).get("/metrics").text
+    assert 'arena_submission_failures_total{reason="crashed"}' in text
+    assert "arena_run_seconds_count" in text

@@ -12,6 +12,7 @@ from server.db import session_scope
 from server.models import WorkerHeartbeat, utcnow
 from server.settings import get_settings
 from worker import hardware
+from worker.reaper import start_reaper, stop_reaper
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -44,8 +45,10 @@ def _start(sender=None, **_: object) -> None:
     threading.Thread(
         target=_loop, args=(hostname, hw, settings.heartbeat_seconds), daemon=True
     ).start()
+    start_reaper(settings)
 
 
 @worker_shutdown.connect
 def _stop_beats(**_: object) -> None:
     _stop.set()
+    stop_reaper()

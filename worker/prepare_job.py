@@ -25,6 +25,7 @@ from server.settings import Settings
 from server.storage import Storage
 from worker import hardware
 from worker.budget import store_budget
+from worker.liveness import beating
 from worker.preparation import prepare
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ def run_preparation(competition_id: int, settings: Settings) -> None:
         comp.status = CompetitionStatus.PREPARING
         comp.status_message = None
         comp.preparation_progress = {"stage": "starting", "done": 0, "total": 1}
+        comp.heartbeat_at = utcnow()
         config = CompetitionConfig.model_validate(comp.config)
         dataset = s.scalar(select(Dataset).where(Dataset.competition_id == competition_id))
         dataset_sha = dataset.sha256 if dataset is not None else None
@@ -55,7 +57,8 @@ def run_preparation(competition_id: int, settings: Settings) -> None:
                 row.preparation_progress = {"stage": stage, "done": done, "total": total}
 
     try:
-        timing, summary = prepare(config, out_dir, device, progress, data_file, dataset_sha)
+        with beating(Competition, competition_id, settings.heartbeat_seconds):
+            timing, summary = prepare(config, out_dir, device, progress, data_file, dataset_sha)
     except Exception as exc:  # every path ends in a terminal status with a reason
         log.exception("preparation of competition %s failed", competition_id)
         with session_scope() as s:

@@ -39,6 +39,7 @@ from server.version import code_version
 from worker import artefacts, hardware
 from worker.budget import ensure_budget
 from worker.jail import Jail, SandboxUnavailable
+from worker.liveness import beating
 from worker.problem import Problem, build_problem
 from worker.results import score_outputs
 from worker.sandbox import RunResult
@@ -74,7 +75,7 @@ class Context:
     scoring_version: int
 
 
-def _claim(submission_id: int) -> Context | None:
+def _claim(submission_id: int, worker: str | None = None) -> Context | None:
     """Move a queued submission to running; None if it is not ours to score (yet)."""
     with session_scope() as s:
         sub = s.get(Submission, submission_id)
@@ -95,7 +96,12 @@ def _claim(submission_id: int) -> Context | None:
         claimed = s.execute(
             update(Submission)
             .where(Submission.id == submission_id, Submission.status == SubmissionStatus.QUEUED)
-            .values(status=SubmissionStatus.RUNNING, started_at=utcnow())
+            .values(
+                status=SubmissionStatus.RUNNING,
+                started_at=utcnow(),
+                heartbeat_at=utcnow(),
+                worker=(worker or "")[:255] or None,
+            )
         ).rowcount
         if claimed != 1:
             return None
@@ -117,12 +123,13 @@ def _set_failed(s, sub: Submission, reason: FailureReason, message: str, counts:
     sub.finished_at = utcnow()
 
 
-def run_scoring(submission_id: int, settings: Settings) -> None:
-    ctx = _claim(submission_id)
+def run_scoring(submission_id: int, settings: Settings, worker: str | None = None) -> None:
+    ctx = _claim(submission_id, worker)
     if ctx is None:
         return
     try:
-        result = _score(ctx, settings)
+        with beating(Submission, submission_id, settings.heartbeat_seconds):
+            result = _score(ctx, settings)
     except Cancelled:
         return
     except SubmissionFailed as failure:

@@ -11,9 +11,9 @@ from worker.rescore_job import run_rescoring
 from worker.score_job import run_scoring
 
 
-@app.task(name=SCORE_SUBMISSION, acks_late=True)
-def score_submission(submission_id: int) -> None:
-    run_scoring(submission_id, get_settings())
+@app.task(name=SCORE_SUBMISSION, acks_late=True, bind=True)
+def score_submission(self, submission_id: int) -> None:
+    run_scoring(submission_id, get_settings(), worker=self.request.hostname)
 
 
 @app.task(name=PREPARE_COMPETITION, acks_late=True)

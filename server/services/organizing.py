@@ -190,6 +190,8 @@ def prepare(session: Session, user: User, comp: Competition) -> Competition:
     comp.status = CompetitionStatus.PREPARING
     comp.status_message = None
     comp.preparation_progress = {"stage": "queued", "done": 0, "total": cfg.scoring.n_models}
+    comp.heartbeat_at = utcnow()  # a lost message is sent again by the reaper
+    comp.preparation_attempts = 0
     audit.record(session, user, comp, "preparation_started")
     session.commit()
     enqueue_preparation(comp.id)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError
-from server.models import ApiToken, Role, User, utcnow
+from server.models import ApiToken, LoginFailure, Role, User, utcnow
 from server.security import hash_password, new_token, token_digest, verify_password
 
 
@@ -29,8 +31,11 @@ def create_user(
 def issue_token(
     session: Session, username: str, password: str, client_ip: str | None = None
 ) -> str:
+    check_login_rate(session, username, client_ip)
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not verify_password(user.password_hash, password):
+        session.add(LoginFailure(username=username[:64], address=(client_ip or "")[:64] or None))
+        session.commit()
         raise ApiError(401, "Wrong username or password.")
     token, digest = new_token()
     session.add(
@@ -38,6 +43,27 @@ def issue_token(
     )
     session.commit()
     return token
+
+
+LOGIN_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_USER = 10
+MAX_FAILURES_PER_ADDRESS = 50
+
+
+def check_login_rate(session: Session, username: str, client_ip: str | None) -> None:
+    """429 after too many failed logins in 15 minutes, for the username or the address."""
+    since = utcnow() - LOGIN_WINDOW
+    recent = select(func.count(LoginFailure.id)).where(LoginFailure.at >= since)
+    by_user = session.scalar(recent.where(LoginFailure.username == username)) or 0
+    by_address = (
+        session.scalar(recent.where(LoginFailure.address == client_ip)) or 0 if client_ip else 0
+    )
+    if by_user >= MAX_FAILURES_PER_USER or by_address >= MAX_FAILURES_PER_ADDRESS:
+        raise ApiError(
+            429,
+            "Too many failed logins; wait 15 minutes and try again.",
+            headers={"Retry-After": str(int(LOGIN_WINDOW.total_seconds()))},
+        )
 
 
 def set_role(session: Session, username: str, role: Role) -> User:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 from sqlalchemy import func, select
 
 from server.api.deps import AppSettings, DbSession
-from server.models import Submission
+from server.models import Competition, Run, RunStatus, Submission, SubmissionStatus
 from server.schemas import Health
 from server.services.health import broker_state, database_state, worker_states
 
@@ -29,22 +33,78 @@ def health(db: DbSession, settings: AppSettings, response: Response) -> Health:
     return Health(status=status, database=database, broker=broker, workers=workers)
 
 
-class _SubmissionCollector:
-    def __init__(self, rows: list[tuple[str, int]]) -> None:
-        self.rows = rows
+RUN_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+
+class _PlatformCollector:
+    """Gauges read from the database at scrape time, so every API process reports the same
+    numbers whatever worker did the work."""
+
+    def __init__(self, db) -> None:
+        self.db = db
 
     def collect(self):
+        db = self.db
         g = GaugeMetricFamily("arena_submissions", "Submissions by status", labels=["status"])
-        for status, count in self.rows:
+        by_status = dict(
+            db.execute(
+                select(Submission.status, func.count(Submission.id)).group_by(Submission.status)
+            ).all()
+        )
+        for status, count in by_status.items():
             g.add_metric([status], count)
         yield g
+        yield GaugeMetricFamily(
+            "arena_queue_length",
+            "Submissions waiting for a worker",
+            value=by_status.get("queued", 0),
+        )
+        in_flight = db.scalar(select(func.count(Run.id)).where(Run.status == RunStatus.RUNNING))
+        yield GaugeMetricFamily("arena_runs_in_flight", "Runs executing now", value=in_flight or 0)
+        f = CounterMetricFamily(
+            "arena_submission_failures", "Failed submissions by reason", labels=["reason"]
+        )
+        for reason, count in db.execute(
+            select(Submission.failure_reason, func.count(Submission.id))
+            .where(Submission.status == SubmissionStatus.FAILED)
+            .group_by(Submission.failure_reason)
+        ):
+            f.add_metric([reason or "unknown"], count)
+        yield f
+        seconds = [t for (t,) in db.execute(select(Run.seconds).where(Run.seconds.is_not(None)))]
+        buckets = [(str(b), sum(1 for t in seconds if t <= b)) for b in RUN_BUCKETS]
+        buckets.append(("+Inf", len(seconds)))
+        yield HistogramMetricFamily(
+            "arena_run_seconds",
+            "Wall time of finished runs",
+            buckets=buckets,
+            sum_value=sum(seconds),
+        )
+        c = GaugeMetricFamily("arena_competitions", "Competitions by status", labels=["status"])
+        for status, count in db.execute(
+            select(Competition.status, func.count(Competition.id)).group_by(Competition.status)
+        ):
+            c.add_metric([status], count)
+        yield c
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(db: DbSession) -> Response:
-    rows = db.execute(
-        select(Submission.status, func.count(Submission.id)).group_by(Submission.status)
-    ).all()
+def metrics(db: DbSession, settings: AppSettings) -> Response:
+    """Prometheus text format: queue length, runs in flight, run durations, failures by reason,
+    submissions and competitions by status, live workers."""
     registry = CollectorRegistry()
-    registry.register(_SubmissionCollector([(s, c) for s, c in rows]))
+    registry.register(_PlatformCollector(db))
+    alive = sum(1 for w in worker_states(db, settings) if w["alive"])
+    workers = GaugeMetricFamily(
+        "arena_workers_alive", "Workers with a recent heartbeat", value=alive
+    )
+    registry.register(_Static([workers]))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _Static:
+    def __init__(self, families) -> None:
+        self.families = families
+
+    def collect(self):
+        yield from self.families

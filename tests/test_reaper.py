@@ -1,0 +1,128 @@
+"""The reaper on its own (in process): lost running work is requeued with its finished runs
+kept, then failed as the platform's fault; lost queue messages are resent; a lost preparation
+resumes, then fails. Two reapers at once act once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from server.db import session_scope
+from server.models import Competition, Run, Submission, User, utcnow
+from server.services.platform import seed_competition
+from server.settings import get_settings
+from tests.platform import tiny_config
+from worker.reaper import reap
+
+
+@pytest.fixture
+def settings(migrated_db):
+    s = get_settings()
+    saved = s.stale_after_seconds, s.max_attempts
+    s.stale_after_seconds, s.max_attempts = 60, 3
+    yield s
+    s.stale_after_seconds, s.max_attempts = saved
+
+
+def _competition(slug: str, status: str = "open") -> int:
+    with session_scope() as s:
+        comp = seed_competition(s, tiny_config(slug))
+        comp.status = status
+        return comp.id
+
+
+def _submission(
+    comp_id: int, status: str, beat_age: float | None, attempts: int = 0, age: float = 0
+) -> int:
+    now = utcnow()
+    with session_scope() as s:
+        user = User(username=f"reap-{now.timestamp()}-{status}-{attempts}", password_hash="x")
+        s.add(user)
+        s.flush()
+        sub = Submission(
+            competition_id=comp_id,
+            user_id=user.id,
+            filename="m.py",
+            kind="py",
+            sha256="0" * 64,
+            size_bytes=1,
+            n_models=4,
+            status=status,
+            attempts=attempts,
+            created_at=now - timedelta(seconds=age),
+            heartbeat_at=None if beat_age is None else now - timedelta(seconds=beat_age),
+        )
+        s.add(sub)
+        s.flush()
+        s.add(
+            Run(
+                submission_id=sub.id,
+                index=0,
+                seed=1,
+                status="finished",
+                budget_seconds=1,
+                seconds=0.5,
+            )
+        )
+        s.add(Run(submission_id=sub.id, index=1, seed=2, status="running", budget_seconds=1))
+        return sub.id
+
+
+def _get(sid: int) -> tuple[Submission, list[str]]:
+    with session_scope() as s:
+        sub = s.get(Submission, sid)
+        runs = s.scalars(
+            select(Run.status).where(Run.submission_id == sid).order_by(Run.index)
+        ).all()
+        s.expunge(sub)
+        return sub, list(runs)
+
+
+def test_a_lost_running_submission_is_requeued_keeping_its_finished_runs(settings):
+    comp = _competition("reap-a")
+    lost = _submission(comp, "running", beat_age=300)
+    alive = _submission(comp, "running", beat_age=5)
+    counts = reap(settings)
+    assert counts["requeued"] >= 1
+    sub, runs = _get(lost)
+    assert sub.status == "queued" and sub.attempts == 1 and runs == ["finished"]
+    sub, runs = _get(alive)
+    assert sub.status == "running" and runs == ["finished", "running"]
+    assert reap(settings)["requeued"] == 0  # nothing more to do: acted once
+
+
+def test_the_last_attempt_fails_as_the_platforms_fault(settings):
+    comp = _competition("reap-b")
+    sid = _submission(comp, "running", beat_age=300, attempts=2)
+    reap(settings)
+    sub, _ = _get(sid)
+    assert sub.status == "failed" and sub.failure_reason == "infrastructure"
+    assert sub.counts_against_quota is False and "stopped answering 3 times" in sub.failure_message
+
+
+def test_a_queued_submission_whose_message_was_lost_is_sent_again(settings):
+    comp = _competition("reap-c")
+    waiting = _submission(comp, "queued", beat_age=None, age=600)
+    fresh = _submission(comp, "queued", beat_age=None, age=1)
+    reap(settings)
+    assert _get(waiting)[0].heartbeat_at is not None  # resent, stamped
+    assert _get(fresh)[0].heartbeat_at is None
+    assert _get(waiting)[0].status == "queued"
+
+
+def test_a_lost_preparation_resumes_then_fails(settings):
+    cid = _competition("reap-d", status="preparing")
+    with session_scope() as s:
+        s.get(Competition, cid).heartbeat_at = utcnow() - timedelta(seconds=300)
+    assert reap(settings)["preparations"] == 1
+    with session_scope() as s:
+        comp = s.get(Competition, cid)
+        assert comp.status == "preparing" and comp.preparation_attempts == 1
+        comp.heartbeat_at = utcnow() - timedelta(seconds=300)
+        comp.preparation_attempts = 2
+    reap(settings)
+    with session_scope() as s:
+        comp = s.get(Competition, cid)
+        assert comp.status == "failed" and "prepare again to resume" in comp.status_message
