@@ -47,7 +47,7 @@ dataset: {{source: upload, n_classes: 10}}
 split: {{test_fraction: 0.2, val_fraction: 0.1, forget_size: null, forget_groups: 3}}
 model: {{name: cnn, channels: [4], hidden: 16}}
 recipe: {{epochs: 8, batch_size: 32, lr: 0.05, schedule: cosine}}
-scoring: {{n_models: 4, budget_floor_seconds: 1.5, timing_repeats: 1, bootstrap_resamples: 100}}
+scoring: {{n_models: 4, budget_floor_seconds: 10, timing_repeats: 1, bootstrap_resamples: 100}}
 limits: {{max_daily_submissions: 10, max_total_submissions: 3, max_final_submissions: 1}}
 allowed_uploads: [py]
 """

@@ -225,7 +225,7 @@ def test_a_competition_from_file_to_private_leaderboard(client):
     _score_queued()
     for sid in (first.json()["id"], second.json()["id"], third.json()["id"], solo.json()["id"]):
         sub = client.get(f"{API}/submissions/{sid}", headers=olga).json()
-        assert sub["status"] == "scored", sub
+        assert sub["status"] == "scored", (sub["failure_reason"], sub["failure_message"])
         assert sub["private_score"] is not None and sub["scoring_version"] == 1
     # quinn reads the team's submissions, but not the private scores before the close
     mine = client.get(f"{API}/competitions/grouped/submissions", headers=quinn).json()
