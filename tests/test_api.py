@@ -230,3 +230,30 @@ def test_logins_are_rate_limited_per_username(client):
     r = client.post("/api/v1/tokens", json={"username": "lockme", "password": "hunter2hunter2"})
     assert r.status_code == 429 and "wait 15 minutes" in r.json()["detail"]
     assert int(r.headers["Retry-After"]) == 900
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "status", "fragment"),
+    [
+        ("empty.py", b"", 422, "empty"),
+        ("binary.py", bytes(range(256)) * 8, 422, "UTF-8"),
+        (
+            "latin1.py",
+            "def unlearning(a, b, c, d):\n    return a  # café\n".encode("latin-1"),
+            422,
+            "UTF-8",
+        ),
+        ("zip.py", b"PK\x03\x04" + bytes(range(256)) * 4, 422, "UTF-8"),
+        ("deep.ipynb", b"[" * 100_000 + b"]" * 100_000, 422, "nested too deeply"),
+        ("huge.py", b"#" * 5_000_000, 413, "larger than the limit"),
+        ("model.pt", b"\x80\x02}q\x00.", 415, ".py"),
+    ],
+)
+def test_bad_uploads_get_a_4xx_that_says_why_and_nothing_is_stored(
+    client, name, content, status, fragment
+):
+    headers = _account(client, f"bad-{name.replace('.', '-')}")
+    r = _submit(client, headers, content, name)
+    assert r.status_code == status and fragment in r.json()["detail"], (name, r.status_code, r.text)
+    mine = client.get("/api/v1/competitions/api-comp/submissions", headers=headers).json()
+    assert mine == []
