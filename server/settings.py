@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
     )
     start_worker: bool = Field(
         default=True, description="`arena serve` starts one local Celery worker."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Worker logs: text, or one JSON object per line with ids."
     )
     heartbeat_seconds: float = Field(default=10.0, gt=0, description="Worker heartbeat interval.")
     stale_after_seconds: float = Field(

@@ -203,3 +203,22 @@ def test_failures_show_up_in_the_metrics_by_reason(competition):
     text = TestClient(create_app()).get("/metrics").text
     assert 'arena_submission_failures_total{reason="crashed"}' in text
     assert "arena_run_seconds_count" in text
+
+
+def test_worker_logs_carry_submission_and_run_ids(competition, capfd):
+    import json
+    import logging
+
+    from server import logs
+
+    logs.configure("json")
+    try:
+        sid = _submission(competition, b"def unlearning(a, b, c, d):\n    return a\n")
+        run_scoring(sid, get_settings())
+    finally:
+        logging.getLogger().handlers.clear()
+    records = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+    runs = [r for r in records if r.get("run") is not None and r["submission_id"] == sid]
+    assert {r["run"] for r in runs} == {0, 1, 2, 3}
+    assert all(r["competition_id"] == competition[0] and r["level"] for r in runs)
+    assert any(r["message"].startswith("scored") and r["submission_id"] == sid for r in records)

@@ -6,8 +6,9 @@ import logging
 import socket
 import threading
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import setup_logging, worker_ready, worker_shutdown
 
+from server import logs
 from server.db import session_scope
 from server.models import WorkerHeartbeat, utcnow
 from server.settings import get_settings
@@ -35,6 +36,12 @@ def _loop(hostname: str, hardware_class: str, interval: float) -> None:
         except Exception:  # the database may be restarting; try again next beat
             log.warning("heartbeat failed", exc_info=True)
         _stop.wait(interval)
+
+
+@setup_logging.connect
+def _logging(**_: object) -> None:
+    """Replace Celery's logging: ours carries submission and run ids (ARENA_LOG_FORMAT)."""
+    logs.configure(get_settings().log_format)
 
 
 @worker_ready.connect

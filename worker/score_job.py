@@ -21,6 +21,7 @@ from server.competition_config import CompetitionConfig
 from server.db import session_scope
 from server.environment import environment_summary
 from server.jsonsafe import json_safe
+from server.logs import bound
 from server.models import (
     PREPARED_STATUSES,
     Competition,
@@ -128,8 +129,13 @@ def run_scoring(submission_id: int, settings: Settings, worker: str | None = Non
     if ctx is None:
         return
     try:
-        with beating(Submission, submission_id, settings.heartbeat_seconds):
+        with (
+            bound(submission_id=submission_id, competition_id=ctx.competition_id),
+            beating(Submission, submission_id, settings.heartbeat_seconds),
+        ):
+            log.info("scoring starts (N = %d, worker %s)", ctx.config.scoring.n_models, worker)
             result = _score(ctx, settings)
+            log.info("scored: %.4f", result["boards"]["public"]["score"])
     except Cancelled:
         return
     except SubmissionFailed as failure:
@@ -214,7 +220,9 @@ def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
             seed = run_seed(ctx.submission_id, index)
             _record_run(ctx.submission_id, index, seed, budget, status=RunStatus.RUNNING)
             log_path = storage.run_log(ctx.submission_id, index)
-            result = run_trial(setup, runner, seed, log_path, out_path)
+            with bound(run=index):
+                result = run_trial(setup, runner, seed, log_path, out_path)
+                log.info("run %s: %s in %.2f s", index, result.outcome, result.seconds or 0.0)
             _record_run(ctx.submission_id, index, seed, budget, result=result)
             failure = verdict(result, index, n, setup)
             if failure is not None:
