@@ -185,6 +185,55 @@ def serve(
 
 
 @app.command()
+def retention(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, delete nothing.")] = False,
+) -> None:
+    """Apply the retention policy (ARENA_RETENTION_DAYS, ARENA_LOG_COMPACT_DAYS)."""
+    from server.db import session_scope
+    from server.retention import apply_retention
+    from server.settings import get_settings
+
+    with session_scope() as s:
+        report = apply_retention(s, get_settings(), dry_run=dry_run)
+    console.print(
+        f"{'would compact' if dry_run else 'compacted'} {report.logs_compacted} logs; "
+        f"{'would purge' if dry_run else 'purged'} files of {report.submissions_purged} submissions and "
+        f"{report.datasets_purged} datasets ({report.bytes_freed:,} bytes)"
+    )
+
+
+@app.command()
+def backup(dest: Path) -> None:
+    """Back up the database and the artefacts into the new directory DEST."""
+    from server.backup import BackupError
+    from server.backup import backup as run_backup
+    from server.settings import get_settings
+
+    try:
+        manifest = run_backup(get_settings(), dest)
+    except BackupError as exc:
+        _fail(str(exc))
+    console.print(f"backed up ({manifest['database']}) to {dest}")
+
+
+@app.command()
+def restore(
+    src: Path,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing data.")] = False,
+) -> None:
+    """Restore a backup made by `arena backup` (stop the platform first)."""
+    from server.backup import BackupError
+    from server.backup import restore as run_restore
+    from server.settings import get_settings
+
+    try:
+        manifest = run_restore(get_settings(), src, force=force)
+    except BackupError as exc:
+        _fail(str(exc))
+    console.print(f"restored ({manifest['database']}) from {src}")
+
+
+@app.command()
 def reap() -> None:
     """Requeue lost work once (workers do this every ARENA_REAPER_INTERVAL_SECONDS)."""
     from server.settings import get_settings

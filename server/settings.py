@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     start_worker: bool = Field(
         default=True, description="`arena serve` starts one local Celery worker."
     )
+    retention_days: int = Field(
+        default=90, ge=0, description="Files of a closed competition are deleted after this."
+    )
+    log_compact_days: int = Field(
+        default=7, ge=0, description="Run logs of scored submissions are gzipped after this."
+    )
     log_format: Literal["text", "json"] = Field(
         default="text", description="Worker logs: text, or one JSON object per line with ids."
     )

@@ -217,7 +217,9 @@ def test_worker_logs_carry_submission_and_run_ids(competition, capfd):
         run_scoring(sid, get_settings())
     finally:
         logging.getLogger().handlers.clear()
-    records = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+    records = [
+        json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")
+    ]
     runs = [r for r in records if r.get("run") is not None and r["submission_id"] == sid]
     assert {r["run"] for r in runs} == {0, 1, 2, 3}
     assert all(r["competition_id"] == competition[0] and r["level"] for r in runs)

@@ -21,6 +21,7 @@ from server.models import (
     utcnow,
 )
 from server.queue import enqueue_scoring
+from server.retention import read_log
 from server.schemas import RunLog, RunLogs, RunPublic, SubmissionPublic
 from server.services import audit
 from server.services.access import manages
@@ -177,8 +178,7 @@ def run_logs(session: Session, storage: Storage, submission_id: int, user: User)
         )
     runs = []
     for run in sub.runs:
-        path = storage.run_log(sub.id, run.index)
-        text = path.read_text(errors="replace") if path.is_file() else ""
+        text = read_log(storage.run_log(sub.id, run.index))
         runs.append(RunLog(index=run.index, status=run.status, log=text))
     return RunLogs(submission_id=sub.id, runs=runs)
 
