@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ["ARENA_VAR_DIR"] = tempfile.mkdtemp(prefix="arena-bench-lb-")
+os.environ["ARENA_LEADERBOARD_CACHE_SECONDS"] = "0"  # time the build itself
 for name in ("DATABASE_URL", "ARENA_DATABASE_URL"):
     os.environ.pop(name, None)
 

@@ -177,7 +177,13 @@ def serve(
         "Ctrl-C stops everything.\n"
     )
     try:
-        uvicorn.run("server.app:app", host=host, port=port, log_level="info")
+        uvicorn.run(
+            "server.app:app",
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=settings.access_log,
+        )
     finally:
         if worker is not None:
             console.print("stopping the worker …")

@@ -14,6 +14,7 @@ numbers the platform computes::
 
 from scoring.bootstrap import (
     bootstrap_score_interval,
+    neighbour_ties,
     paired_difference_interval,
     statistically_tied,
 )
@@ -52,5 +53,6 @@ __all__ = [
     "official_rule_table",
     "paired_difference_interval",
     "per_example_epsilons",
+    "neighbour_ties",
     "statistically_tied",
 ]

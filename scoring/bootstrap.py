@@ -131,3 +131,49 @@ def statistically_tied(
         points_a, factor_a, points_b, factor_b, n_resamples=n_resamples, seed=seed
     )
     return bool(low <= 0.0 <= high)
+
+
+def neighbour_ties(
+    points: ArrayLike,
+    factors: ArrayLike,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> list[bool]:
+    """For rows ranked best first, whether each is statistically tied with the next one.
+
+    Equal to calling :func:`statistically_tied` on every neighbouring pair with the same
+    ``seed`` (the resampled example sets are shared), but one vectorised pass for a page of
+    a leaderboard.
+
+    Parameters
+    ----------
+    points : array_like of shape (n_rows, n_examples)
+        H(ε) per forget example of each row; NaN marks unscorable ones.
+    factors : array_like of shape (n_rows,)
+        Each row's utility factor.
+
+    Returns
+    -------
+    list of bool, length n_rows - 1 (empty for fewer than two rows).
+
+    Examples
+    --------
+    >>> neighbour_ties([[1.0, 0.0] * 20, [1.0, 0.0] * 20, [0.0, 0.0] * 20], [1.0, 1.0, 1.0])
+    [True, False]
+    """
+    p = np.asarray(points, dtype=np.float64)
+    f = np.asarray(factors, dtype=np.float64)
+    if p.ndim != 2 or f.shape != (p.shape[0],):
+        raise ValueError(
+            f"points must be (n_rows, n_examples) and factors (n_rows,), got {p.shape} and {f.shape}"
+        )
+    if p.shape[0] < 2:
+        return []
+    _check(p[0], n_resamples, level)
+    scores = _resampled_scores(p, f, n_resamples, seed)
+    diff = scores[:-1] - scores[1:]
+    alpha = (1 - level) / 2
+    low, high = np.nanquantile(diff, [alpha, 1 - alpha], axis=1)
+    return [bool(lo <= 0.0 <= hi) for lo, hi in zip(low, high, strict=True)]

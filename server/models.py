@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -288,6 +289,13 @@ class Disqualification(Base):
 
 class Submission(Base):
     __tablename__ = "submissions"
+    __table_args__ = (
+        # the leaderboard: scored submissions of a competition's current version, by score
+        Index("ix_submissions_board", "competition_id", "status", "scoring_version", "score"),
+        # quotas: an entrant's submissions in a competition, by time
+        Index("ix_submissions_quota_user", "competition_id", "user_id", "created_at"),
+        Index("ix_submissions_quota_team", "competition_id", "team_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     competition_id: Mapped[int] = mapped_column(ForeignKey("competitions.id"), index=True)

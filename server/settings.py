@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     log_compact_days: int = Field(
         default=7, ge=0, description="Run logs of scored submissions are gzipped after this."
     )
+    leaderboard_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a built leaderboard is reused (0: never)."
+    )
+    access_log: bool = Field(default=True, description="`arena serve` logs every request.")
     log_format: Literal["text", "json"] = Field(
         default="text", description="Worker logs: text, or one JSON object per line with ids."
     )

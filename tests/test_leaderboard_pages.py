@@ -95,3 +95,51 @@ def test_pages_answer_errors_as_pages_and_the_api_as_json(client):
         "/register", data={"username": "zed", "password": "x" * 10, "csrf": "forged"}
     )
     assert forged.status_code == 403 and "CSRF" in forged.text
+
+
+def test_the_board_cache_serves_until_invalidated_and_never_stampedes():
+    import threading
+    import time
+
+    from server.services.board_cache import BoardCache
+
+    cache, calls = BoardCache(), []
+
+    def build():
+        calls.append(1)
+        time.sleep(0.05)
+        return len(calls)
+
+    assert cache.get((1, "a"), 60, build) == 1
+    assert cache.get((1, "a"), 60, build) == 1 and len(calls) == 1  # cached
+    cache.invalidate(1)
+    assert cache.get((1, "a"), 60, build) == 2
+    assert cache.get((1, "a"), 0, build) == 3  # TTL 0: always rebuilt
+    cache.get((2, "b"), 0.01, build)
+    time.sleep(0.02)
+    before = len(calls)
+    threads = [threading.Thread(target=cache.get, args=((2, "b"), 0.01, build)) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) - before == 1  # one rebuild; the others got the previous board
+
+
+def test_cached_boards_follow_changes_made_through_the_api(client):
+    from server.settings import get_settings
+
+    settings = get_settings()
+    settings.leaderboard_cache_seconds = 60
+    try:
+        first = client.get("/api/v1/competitions/many-rows/leaderboard?per_page=5").json()
+        with session_scope() as s:  # a change the cache cannot see (another process)
+            s.query(Submission).filter(Submission.id == first["rows"][0]["submission_id"]).update(
+                {"score": 0.99}
+            )
+        again = client.get("/api/v1/competitions/many-rows/leaderboard?per_page=5").json()
+        assert again == first  # served from the cache within the TTL
+    finally:
+        settings.leaderboard_cache_seconds = 0
+    fresh = client.get("/api/v1/competitions/many-rows/leaderboard?per_page=5").json()
+    assert fresh["rows"][0]["score"] == 0.99

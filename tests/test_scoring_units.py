@@ -137,3 +137,24 @@ def test_paired_tie_detection():
     a = rng.choice([0.0, 1.0], size=400)
     assert scoring.statistically_tied(a, 1.0, a.copy(), 1.0)
     assert not scoring.statistically_tied(a, 1.0, np.zeros(400), 1.0)
+
+
+def test_neighbour_ties_equal_the_pairwise_test():
+    import numpy as np
+
+    import scoring
+
+    rng = np.random.default_rng(5)
+    rows = rng.choice([0.0, 0.25, 0.5, 1.0, np.nan], size=(12, 40), p=[0.3, 0.2, 0.2, 0.25, 0.05])
+    rows[3] = rows[2]  # an exact tie
+    factors = rng.uniform(0.8, 1.0, 12)
+    factors[3] = factors[2]
+    fast = scoring.neighbour_ties(rows, factors, n_resamples=300, seed=3)
+    slow = [
+        scoring.statistically_tied(
+            rows[i], factors[i], rows[i + 1], factors[i + 1], n_resamples=300, seed=3
+        )
+        for i in range(11)
+    ]
+    assert fast == slow and fast[2] is True
+    assert scoring.neighbour_ties(rows[:1], factors[:1]) == []

@@ -8,19 +8,21 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 import scoring
 from server.errors import ApiError
 from server.models import Competition, Disqualification, Submission, SubmissionStatus, Team, User
 from server.schemas import Leaderboard, LeaderboardRow
+from server.services import board_cache
 from server.services.access import manages
 from server.services.lookup import config_of
 from server.services.phases import board_is_final, phases_of_board, require_board
+from server.settings import get_settings
 from server.splits import public_mask
 
 Part = Literal["public", "private"]
@@ -31,15 +33,48 @@ SORT_KEYS = ("score", "avg_gap", "mia_gap", "rf_jsd")
 @dataclass
 class _Entry:
     row: LeaderboardRow
-    sub: Submission
+    sub: Any  # a row of _COLUMNS
     mask: np.ndarray | None
     factor: float
+    result: dict | None = None
 
     def points(self) -> np.ndarray | None:
-        return _points(self.sub.result, self.sub.n_models, self.mask)
+        return _points(self.result, self.sub.n_models, self.mask)
 
 
-def _key(sub: Submission) -> tuple[str, int]:
+_COLUMNS = (
+    Submission.id,
+    Submission.user_id,
+    Submission.team_id,
+    Submission.score,
+    Submission.score_ci_low,
+    Submission.score_ci_high,
+    Submission.private_score,
+    Submission.private_score_ci_low,
+    Submission.private_score_ci_high,
+    Submission.forgetting_quality,
+    Submission.retain_ratio,
+    Submission.test_ratio,
+    Submission.n_models,
+    Submission.is_final,
+    Submission.created_at,
+)
+
+
+def _results(session: Session, ids: list[int]) -> dict[int, dict]:
+    """The stored result JSON of some submissions, in chunks of one query each."""
+    out: dict[int, dict] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        out.update(
+            session.execute(
+                select(Submission.id, Submission.result).where(Submission.id.in_(chunk))
+            ).all()
+        )
+    return out
+
+
+def _key(sub) -> tuple[str, int]:
     return ("team", sub.team_id) if sub.team_id is not None else ("user", sub.user_id)
 
 
@@ -77,24 +112,73 @@ def build_leaderboard(
     page: int = 1,
     per_page: int = 50,
 ) -> Leaderboard:
-    """The board; ``sort`` by score (ranked) or a secondary metric; one ``page`` of entrants."""
+    """The board; ``sort`` by score (ranked) or a secondary metric; one ``page`` of entrants.
+
+    Served from a short-lived cache (``server/services/board_cache.py``).
+    """
     cfg = config_of(comp)
     board = require_board(cfg, board)
     check_access(session, comp, board, part, viewer)
+    key = (comp.id, comp.scoring_version, board, part, sort, page, per_page)
+    return board_cache.boards.get(
+        key,
+        get_settings().leaderboard_cache_seconds,
+        lambda: _build(session, comp, cfg, board, part, sort, page, per_page),
+    )
+
+
+def leaderboard_json(
+    session: Session,
+    comp: Competition,
+    board: str | None = None,
+    part: Part = "public",
+    viewer: User | None = None,
+    *,
+    sort: Sort = "score",
+    page: int = 1,
+    per_page: int = 50,
+) -> bytes:
+    """The board as JSON bytes, cached like the board itself (reads skip re-serialising)."""
+    cfg = config_of(comp)
+    name = require_board(cfg, board)
+    check_access(session, comp, name, part, viewer)
+    key = (comp.id, comp.scoring_version, name, part, sort, page, per_page, "json")
+    return board_cache.boards.get(
+        key,
+        get_settings().leaderboard_cache_seconds,
+        lambda: (
+            build_leaderboard(
+                session, comp, name, part, viewer, sort=sort, page=page, per_page=per_page
+            )
+            .model_dump_json()
+            .encode()
+        ),
+    )
+
+
+def _build(
+    session: Session,
+    comp: Competition,
+    cfg,
+    board: str,
+    part: Part,
+    sort: Sort,
+    page: int,
+    per_page: int,
+) -> Leaderboard:
     phases = phases_of_board(cfg, board)
     query = (
-        select(Submission)
+        select(*_COLUMNS)
         .where(
             Submission.competition_id == comp.id,
             Submission.status == SubmissionStatus.SCORED,
             Submission.scoring_version == comp.scoring_version,
         )
         .order_by(Submission.score.desc(), Submission.created_at.asc())
-        .options(defer(Submission.result))  # loaded for the rows shown only
     )
     if phases is not None:
         query = query.where(Submission.phase.in_(phases))
-    scored = session.scalars(query).all()
+    scored = session.execute(query).all()  # plain rows: no result JSON, no ORM objects
     banned = {
         ("team", t) if t is not None else ("user", u)
         for u, t in session.execute(
@@ -103,7 +187,7 @@ def build_leaderboard(
             )
         )
     }
-    by_entrant: dict[tuple[str, int], list[Submission]] = {}
+    by_entrant: dict[tuple[str, int], list[Any]] = {}
     for sub in scored:
         if _key(sub) not in banned:
             by_entrant.setdefault(_key(sub), []).append(sub)
@@ -125,7 +209,7 @@ def build_leaderboard(
         activity[key] = (n + count, max(latest, last) if last else latest)
     names = _names(session, by_entrant)
 
-    picks: list[tuple[Submission, float | None, list[float | None]]] = []
+    picks: list[tuple[Any, float | None, list[float | None]]] = []
     for subs in by_entrant.values():  # subs sorted by public score, best first
         if part == "public":
             best = subs[0]
@@ -165,9 +249,10 @@ def build_leaderboard(
     page = max(1, page)
     start, stop = (page - 1) * per_page, page * per_page
     detailed = entries if sort != "score" else entries[start : stop + 1]
+    results = _results(session, [e.sub.id for e in detailed])
     masks: dict[int, np.ndarray] = {}
     for e in detailed:
-        result = e.sub.result or {}
+        result = e.result = results.get(e.sub.id) or {}
         n_forget = len(result.get("epsilons") or [])
         if n_forget not in masks:
             masks[n_forget] = public_mask(n_forget, cfg.leaderboard.public_fraction, cfg.seed)
@@ -183,12 +268,25 @@ def build_leaderboard(
     # the expensive part of a board: a page costs per_page of them, not one per entrant)
     shown = entries[start : stop + 1] if sort == "score" else []
     points = [e.points() for e in shown]
-    for i, (a, b) in enumerate(zip(shown, shown[1:], strict=False)):
-        pa, pb = points[i], points[i + 1]
-        if pa is not None and pb is not None and pa.shape == pb.shape:
-            a.row.tied_with_next = scoring.statistically_tied(
-                pa, a.factor, pb, b.factor, n_resamples=cfg.scoring.bootstrap_resamples
+    i = 0
+    while i < len(shown) - 1:  # runs of rows scored on the same examples, in one pass each
+        j = i
+        while (
+            j + 1 < len(shown)
+            and points[j] is not None
+            and points[j + 1] is not None
+            and points[j + 1].shape == points[j].shape
+        ):
+            j += 1
+        if j > i:
+            ties = scoring.neighbour_ties(
+                np.stack(points[i : j + 1]),
+                [e.factor for e in shown[i : j + 1]],
+                n_resamples=cfg.scoring.bootstrap_resamples,
             )
+            for e, tied in zip(shown[i:j], ties, strict=True):
+                e.row.tied_with_next = tied
+        i = j + 1
 
     ranked = [e.row for e in entries]
     if sort != "score":
@@ -243,7 +341,7 @@ def _secondary_key(row: LeaderboardRow, sort: str, target: float | None) -> tupl
     return (value is None, value if value is not None else 0.0, row.rank or 0)
 
 
-def _names(session: Session, by_entrant: dict[tuple[str, int], list[Submission]]) -> dict:
+def _names(session: Session, by_entrant: dict[tuple[str, int], list[Any]]) -> dict:
     team_ids = [k[1] for k in by_entrant if k[0] == "team"]
     user_ids = [k[1] for k in by_entrant if k[0] == "user"]
     names: dict[tuple[str, int], str] = {}

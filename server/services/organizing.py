@@ -33,7 +33,7 @@ from server.models import (
     utcnow,
 )
 from server.queue import enqueue_preparation, enqueue_rescoring, enqueue_scoring
-from server.services import audit
+from server.services import audit, board_cache
 from server.services.access import require_creator, require_manager
 from server.services.competitions import create_competition, data_summary
 from server.services.lookup import config_of
@@ -91,6 +91,7 @@ def update_config(
             b.budget_seconds = max(
                 cfg.scoring.budget_fraction * b.original_seconds, cfg.scoring.budget_floor_seconds
             )
+    board_cache.boards.invalidate(comp.id)
     audit.record(session, user, comp, "config_updated", changed=changed)
     session.commit()
     return changed
@@ -224,6 +225,7 @@ def close_competition(session: Session, user: User, comp: Competition) -> Compet
             f"{comp.slug!r} is not open (status {comp.status}); only an open competition closes.",
         )
     comp.status, comp.closed_at = CompetitionStatus.CLOSED, utcnow()
+    board_cache.boards.invalidate(comp.id)
     audit.record(session, user, comp, "competition_closed")
     session.commit()
     return comp
@@ -244,6 +246,7 @@ def rescore(
         )
     comp.scoring_version += 1
     version = comp.scoring_version
+    board_cache.boards.invalidate(comp.id)
     if rerun:
         ids = list(
             session.scalars(
@@ -350,6 +353,7 @@ def disqualify(
         session, user, comp, "disqualified", username=username, team=team, reason=reason.strip()
     )
     session.commit()
+    board_cache.boards.invalidate(comp.id)
     return {"username": username, "team": team, "reason": entry.reason}
 
 

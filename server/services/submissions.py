@@ -23,7 +23,7 @@ from server.models import (
 from server.queue import enqueue_scoring
 from server.retention import read_log
 from server.schemas import RunLog, RunLogs, RunPublic, SubmissionPublic
-from server.services import audit
+from server.services import audit, board_cache
 from server.services.access import manages
 from server.services.competitions import config_of, has_accepted_rules
 from server.services.phases import accepting_phase, board_is_final, default_board
@@ -159,6 +159,7 @@ def set_final(session: Session, submission_id: int, user: User, final: bool) -> 
             )
     sub.is_final = final
     session.commit()
+    board_cache.boards.invalidate(sub.competition_id)
     return sub
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from server.api.deps import AppSettings, CurrentUser, DbSession, OptionalUser
 from server.schemas import CompetitionPublic, Leaderboard
 from server.services import competitions, submissions
-from server.services.leaderboard import Sort, build_leaderboard
+from server.services.leaderboard import Sort, leaderboard_json
 
 router = APIRouter(tags=["competitions"])
 
@@ -39,7 +39,11 @@ def accept_rules(slug: str, db: DbSession, user: CurrentUser) -> dict[str, objec
     return {"competition": slug, "accepted": True}
 
 
-@router.get("/competitions/{slug}/leaderboard", response_model=Leaderboard)
+@router.get(
+    "/competitions/{slug}/leaderboard",
+    response_model=Leaderboard,
+    responses={200: {"content": {"application/json": {}}}},
+)
 def leaderboard(
     slug: str,
     db: DbSession,
@@ -49,6 +53,7 @@ def leaderboard(
     sort: Sort = Query("score", description="score (ranked), avg_gap, mia_gap or rf_jsd."),
     page: int = Query(1, ge=1, le=100_000),
     per_page: int = Query(50, ge=1, le=500),
-) -> Leaderboard:
+) -> Response:
     comp = competitions.get_visible(db, slug, user)
-    return build_leaderboard(db, comp, phase, board, user, sort=sort, page=page, per_page=per_page)
+    body = leaderboard_json(db, comp, phase, board, user, sort=sort, page=page, per_page=per_page)
+    return Response(body, media_type="application/json")

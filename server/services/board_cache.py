@@ -1,0 +1,65 @@
+"""A short-lived cache of built leaderboards (``ARENA_LEADERBOARD_CACHE_SECONDS``, default 5).
+
+A board costs a query over the competition's scored submissions and a bootstrap per shown
+row; popular boards are read far more often than they change. Entries are keyed by every
+input of the board (competition, scoring version, board, part, sort, page, whether the viewer
+organizes it); at expiry one request rebuilds while the others are served the previous board
+(no stampede). Changes made through this process (scores, picks, disqualifications,
+rescoring) invalidate the competition's entries at once; other processes see them within
+the TTL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class BoardCache:
+    def __init__(self) -> None:
+        self._data: dict[Hashable, tuple[float, object]] = {}
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, key: Hashable) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def get(self, key: Hashable, ttl: float, compute: Callable[[], T]) -> T:
+        if ttl <= 0:
+            return compute()
+        entry = self._data.get(key)
+        if entry is not None and time.monotonic() - entry[0] < ttl:
+            return entry[1]  # type: ignore[return-value]
+        lock = self._lock(key)
+        if entry is not None and not lock.acquire(blocking=False):
+            return entry[1]  # another request is rebuilding it: serve the previous board
+        if entry is None:
+            lock.acquire()
+        try:
+            entry = self._data.get(key)
+            if entry is not None and time.monotonic() - entry[0] < ttl:
+                return entry[1]  # type: ignore[return-value]
+            value = compute()
+            self._data[key] = (time.monotonic(), value)
+            return value
+        finally:
+            lock.release()
+
+    def invalidate(self, competition_id: int) -> None:
+        with self._guard:
+            for key in [
+                k for k in self._data if isinstance(k, tuple) and k and k[0] == competition_id
+            ]:
+                self._data.pop(key, None)
+
+    def clear(self) -> None:
+        with self._guard:
+            self._data.clear()
+
+
+boards = BoardCache()
