@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -96,8 +96,20 @@ def install(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "A number in the request is out of range; use a smaller value."},
+            status_code=422,
+        )
+
     @app.exception_handler(DBAPIError)
     async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        if isinstance(exc, DataError):
+            return JSONResponse(
+                {"detail": "A value in the request does not fit the database (out of range?)."},
+                status_code=422,
+            )
         if exc.connection_invalidated:
             return JSONResponse(
                 {"detail": "The database connection was lost; please retry."},

@@ -257,3 +257,12 @@ def test_bad_uploads_get_a_4xx_that_says_why_and_nothing_is_stored(
     assert r.status_code == status and fragment in r.json()["detail"], (name, r.status_code, r.text)
     mine = client.get("/api/v1/competitions/api-comp/submissions", headers=headers).json()
     assert mine == []
+
+
+def test_ids_out_of_range_are_a_422_not_a_500(client):
+    headers = _account(client, "bignum")
+    for path in ("/api/v1/submissions/9223372036854775808", "/api/v1/submissions/0"):
+        r = client.get(path, headers=headers)
+        assert r.status_code == 422 and "submission_id" in r.json()["detail"], r.text
+    r = client.post("/api/v1/teams/99999999999999999999/accept", headers=headers)
+    assert r.status_code == 422

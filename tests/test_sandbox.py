@@ -269,7 +269,9 @@ def test_writing_too_much_to_the_output_directory_is_stopped(prepared, tmp_path)
     ["identity", "finetune", "retrain", "neggrad_plus", "random_labels", "scrub", "lotus", "ssd"],
 )
 def test_every_baseline_runs_in_the_sandbox_and_returns_a_valid_model(prepared, tmp_path, name):
-    result = _run(prepared, tmp_path, ROOT / "examples" / f"{name}.py")
+    result = _run(
+        prepared, tmp_path, ROOT / "examples" / f"{name}.py", budget=10.0
+    )  # loaded CI box
     assert result.outcome == "finished", result.message
     outputs = evaluate_returned(result.weights_path, prepared[2], prepared[1], torch.device("cpu"))
     assert outputs.retain_acc > 0.5  # still a working classifier

@@ -3,6 +3,8 @@ whatever the inputs, no server error. Bounded: a few examples per operation."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -29,9 +31,9 @@ def seeded(migrated_db):
 
 @schema.parametrize()
 @settings(
-    max_examples=12,
+    max_examples=int(os.environ.get("ARENA_FUZZ_EXAMPLES", "12")),
     deadline=None,
-    derandomize=True,
+    derandomize=not os.environ.get("ARENA_FUZZ_RANDOM"),
     suppress_health_check=list(HealthCheck),
 )
 def test_no_input_causes_a_server_error(case):

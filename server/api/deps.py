@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from sqlalchemy.orm import Session
 
 from server.db import get_sessionmaker
@@ -77,6 +77,9 @@ def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
         )
     return user
 
+
+# Row ids in paths: positive and within a 32-bit integer column on every database.
+RowId = Annotated[int, Path(ge=1, le=2_147_483_647, description="A row id.")]
 
 DbSession = Annotated[Session, Depends(get_db)]
 CurrentUser = Annotated[User, Depends(current_user)]

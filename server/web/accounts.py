@@ -6,7 +6,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from server.api.deps import DbSession
+from server.api.deps import DbSession, RowId
 from server.errors import ApiError
 from server.schemas import UserCreate
 from server.security import token_digest
@@ -146,7 +146,7 @@ def new_token(request: Request, db: DbSession, csrf: str = Form(""), password: s
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-def revoke(token_id: int, request: Request, db: DbSession, csrf: str = Form("")):
+def revoke(token_id: RowId, request: Request, db: DbSession, csrf: str = Form("")):
     check_csrf(request, csrf)
     users.revoke_token(db, _require_user(request, db), token_id)
     return redirect("/account/tokens")

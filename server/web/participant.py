@@ -7,7 +7,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from sqlalchemy import select
 
-from server.api.deps import AppSettings, AppStorage, DbSession
+from server.api.deps import AppSettings, AppStorage, DbSession, RowId
 from server.errors import ApiError
 from server.models import TERMINAL_SUBMISSION_STATUSES, Submission, SubmissionStatus, User
 from server.services import competitions, submissions
@@ -122,7 +122,7 @@ def _detail_context(db, sub: Submission, user: User) -> dict:
 
 
 @router.get("/s/{submission_id}", response_class=HTMLResponse)
-def submission_page(submission_id: int, request: Request, db: DbSession):
+def submission_page(submission_id: RowId, request: Request, db: DbSession):
     user = page_user(request, db)
     if user is None:
         return _login_redirect(f"/s/{submission_id}")
@@ -133,7 +133,7 @@ def submission_page(submission_id: int, request: Request, db: DbSession):
 
 @router.post("/s/{submission_id}/final")
 def mark_final(
-    submission_id: int,
+    submission_id: RowId,
     request: Request,
     db: DbSession,
     csrf: str = Form(""),
@@ -148,7 +148,7 @@ def mark_final(
 
 
 @router.post("/s/{submission_id}/cancel")
-def cancel(submission_id: int, request: Request, db: DbSession, csrf: str = Form("")):
+def cancel(submission_id: RowId, request: Request, db: DbSession, csrf: str = Form("")):
     check_csrf(request, csrf)
     user = page_user(request, db)
     if user is None:
@@ -158,7 +158,7 @@ def cancel(submission_id: int, request: Request, db: DbSession, csrf: str = Form
 
 
 @router.get("/s/{submission_id}/logs", response_class=PlainTextResponse)
-def logs(submission_id: int, request: Request, db: DbSession, storage: AppStorage):
+def logs(submission_id: RowId, request: Request, db: DbSession, storage: AppStorage):
     user = page_user(request, db)
     if user is None:
         raise ApiError(401, "Log in first.")

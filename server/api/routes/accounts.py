@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from server.api.deps import CurrentUser, DbSession
+from server.api.deps import CurrentUser, DbSession, RowId
 from server.schemas import TokenInfo, TokenRequest, TokenResponse, UserCreate, UserPublic
 from server.services import users
 
@@ -30,7 +30,7 @@ def my_tokens(db: DbSession, user: CurrentUser) -> list[TokenInfo]:
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenInfo)
-def revoke(token_id: int, db: DbSession, user: CurrentUser) -> TokenInfo:
+def revoke(token_id: RowId, db: DbSession, user: CurrentUser) -> TokenInfo:
     """Revoke one of your tokens; it stops working at once."""
     return TokenInfo.model_validate(users.revoke_token(db, user, token_id), from_attributes=True)
 

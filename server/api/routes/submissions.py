@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, File, Request, UploadFile
 from pydantic import BaseModel
 
-from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession
+from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession, RowId
 from server.errors import ApiError
 from server.schemas import RunLogs, SubmissionAccepted, SubmissionPublic
 from server.services import competitions, submissions
@@ -59,20 +59,20 @@ def my_submissions(slug: str, db: DbSession, user: CurrentUser) -> list[Submissi
 
 @router.get("/submissions/{submission_id}/logs", response_model=RunLogs)
 def submission_logs(
-    submission_id: int, db: DbSession, user: CurrentUser, storage: AppStorage
+    submission_id: RowId, db: DbSession, user: CurrentUser, storage: AppStorage
 ) -> RunLogs:
     """Full run logs: organizers only (the runs saw hidden data)."""
     return submissions.run_logs(db, storage, submission_id, user)
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionPublic)
-def get_submission(submission_id: int, db: DbSession, user: CurrentUser) -> SubmissionPublic:
+def get_submission(submission_id: RowId, db: DbSession, user: CurrentUser) -> SubmissionPublic:
     sub = submissions.get_for_reader(db, submission_id, user)
     return submissions.public_view(sub, submissions.private_visible(db, sub, user))
 
 
 @router.post("/submissions/{submission_id}/cancel", response_model=SubmissionPublic)
-def cancel_submission(submission_id: int, db: DbSession, user: CurrentUser) -> SubmissionPublic:
+def cancel_submission(submission_id: RowId, db: DbSession, user: CurrentUser) -> SubmissionPublic:
     """Cancel: your own queued submission, or (organizers) any queued or running one."""
     sub = submissions.cancel(db, submission_id, user)
     return submissions.public_view(sub, submissions.private_visible(db, sub, user))
@@ -84,7 +84,7 @@ class FinalChoice(BaseModel):
 
 @router.post("/submissions/{submission_id}/final", response_model=SubmissionPublic)
 def mark_final(
-    submission_id: int, db: DbSession, user: CurrentUser, body: FinalChoice | None = None
+    submission_id: RowId, db: DbSession, user: CurrentUser, body: FinalChoice | None = None
 ) -> SubmissionPublic:
     """Choose (or unchoose) a scored submission as one of your final picks for the private board."""
     sub = submissions.set_final(db, submission_id, user, (body or FinalChoice()).final)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from server.api.deps import CurrentUser, DbSession
+from server.api.deps import CurrentUser, DbSession, RowId
 from server.services import competitions, teams
 
 router = APIRouter(tags=["teams"])
@@ -39,17 +39,17 @@ def my_team(slug: str, db: DbSession, user: CurrentUser) -> dict[str, Any]:
 
 
 @router.post("/teams/{team_id}/invites", status_code=201)
-def invite(team_id: int, body: Invite, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+def invite(team_id: RowId, body: Invite, db: DbSession, user: CurrentUser) -> dict[str, Any]:
     inv = teams.invite(db, team_id, user, body.username)
     return teams.team_view(db, inv.team)
 
 
 @router.post("/teams/{team_id}/accept")
-def accept(team_id: int, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+def accept(team_id: RowId, db: DbSession, user: CurrentUser) -> dict[str, Any]:
     return teams.team_view(db, teams.accept(db, team_id, user))
 
 
 @router.post("/teams/{team_id}/leave")
-def leave(team_id: int, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+def leave(team_id: RowId, db: DbSession, user: CurrentUser) -> dict[str, Any]:
     teams.leave(db, team_id, user)
     return {"left": team_id}
