@@ -143,3 +143,28 @@ def test_cached_boards_follow_changes_made_through_the_api(client):
         settings.leaderboard_cache_seconds = 0
     fresh = client.get("/api/v1/competitions/many-rows/leaderboard?per_page=5").json()
     assert fresh["rows"][0]["score"] == 0.99
+
+
+def test_anonymous_reads_come_from_memory_until_the_board_changes(client):
+    from server.services import board_cache
+    from server.settings import get_settings
+
+    settings = get_settings()
+    settings.leaderboard_cache_seconds = 60
+    board_cache.boards.clear()
+    try:
+        url = "/api/v1/competitions/many-rows/leaderboard?per_page=3"
+        first = client.get(url).json()
+        with session_scope() as s:
+            sub_id = first["rows"][0]["submission_id"]
+            s.query(Submission).filter(Submission.id == sub_id).update({"score": 0.5})
+        assert client.get(url).json() == first  # served from memory
+        with session_scope() as s:
+            comp_id = s.get(Submission, sub_id).competition_id
+        board_cache.boards.invalidate(comp_id)  # what a change through the services does
+        assert client.get(url).json()["rows"][0]["score"] == 0.5
+        r = client.get("/api/v1/competitions/no-such/leaderboard")
+        assert r.status_code == 404 and "not found" in r.json()["detail"]
+    finally:
+        settings.leaderboard_cache_seconds = 0
+        board_cache.boards.clear()

@@ -24,6 +24,7 @@ class BoardCache:
         self._data: dict[Hashable, tuple[float, object]] = {}
         self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._owners: dict[Hashable, int] = {}
 
     def _lock(self, key: Hashable) -> threading.Lock:
         with self._guard:
@@ -50,16 +51,34 @@ class BoardCache:
         finally:
             lock.release()
 
-    def invalidate(self, competition_id: int) -> None:
+    def peek(self, key: Hashable, ttl: float) -> object | None:
+        """The cached value if fresh, else None (never computes)."""
+        entry = self._data.get(key)
+        if ttl > 0 and entry is not None and time.monotonic() - entry[0] < ttl:
+            return entry[1]
+        return None
+
+    def put(self, key: Hashable, value: object, competition_id: int) -> None:
+        """Store ``value``; :meth:`invalidate` of ``competition_id`` drops it."""
         with self._guard:
-            for key in [
-                k for k in self._data if isinstance(k, tuple) and k and k[0] == competition_id
-            ]:
-                self._data.pop(key, None)
+            self._data[key] = (time.monotonic(), value)
+            self._owners[key] = competition_id
+
+    def invalidate(self, competition_id: int) -> None:
+        """Drop every entry of a competition (keys start with its id, or were put for it)."""
+        with self._guard:
+            for key in list(self._data):
+                owner = self._owners.get(key)
+                if owner is None and isinstance(key, tuple) and key:
+                    owner = key[0]
+                if owner == competition_id:
+                    self._data.pop(key, None)
+                    self._owners.pop(key, None)
 
     def clear(self) -> None:
         with self._guard:
             self._data.clear()
+            self._owners.clear()
 
 
 boards = BoardCache()

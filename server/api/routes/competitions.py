@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from server.api.deps import AppSettings, CurrentUser, DbSession, OptionalUser
+from server.api.deps import AppSettings, CurrentUser, DbSession, OptionalUser, optional_user
+from server.db import get_sessionmaker
 from server.schemas import CompetitionPublic, Leaderboard
-from server.services import competitions, submissions
+from server.services import board_cache, competitions, submissions
 from server.services.leaderboard import Sort, leaderboard_json
+from server.settings import get_settings
+from server.web.session import SESSION_COOKIE
 
 router = APIRouter(tags=["competitions"])
 
@@ -44,16 +48,42 @@ def accept_rules(slug: str, db: DbSession, user: CurrentUser) -> dict[str, objec
     response_model=Leaderboard,
     responses={200: {"content": {"application/json": {}}}},
 )
-def leaderboard(
+async def leaderboard(
     slug: str,
-    db: DbSession,
-    user: OptionalUser,
+    request: Request,
     board: Literal["public", "private"] = Query("public"),
     phase: str | None = Query(None, description="The phase's leaderboard (default: current)."),
     sort: Sort = Query("score", description="score (ranked), avg_gap, mia_gap or rf_jsd."),
     page: int = Query(1, ge=1, le=100_000),
     per_page: int = Query(50, ge=1, le=500),
 ) -> Response:
-    comp = competitions.get_visible(db, slug, user)
-    body = leaderboard_json(db, comp, phase, board, user, sort=sort, page=page, per_page=per_page)
+    """The leaderboard. Anonymous reads of a public board are answered from memory while the
+    cached board is fresh (no database, no thread): the page everyone refreshes stays cheap."""
+    anonymous = "authorization" not in request.headers and SESSION_COOKIE not in request.cookies
+    hot = ("hot", slug, board, phase, sort, page, per_page)
+    ttl = get_settings().leaderboard_cache_seconds
+    if anonymous and board == "public":
+        body = board_cache.boards.peek(hot, ttl)
+        if body is not None:
+            return Response(body, media_type="application/json")
+    body, comp_id = await run_in_threadpool(
+        _leaderboard_body, request, slug, board, phase, sort, page, per_page
+    )
+    if anonymous and board == "public" and ttl > 0:
+        board_cache.boards.put(hot, body, competition_id=comp_id)
     return Response(body, media_type="application/json")
+
+
+def _leaderboard_body(
+    request: Request, slug: str, board, phase, sort, page: int, per_page: int
+) -> tuple[bytes, int]:
+    session = get_sessionmaker()()
+    try:
+        user = optional_user(request, session, request.headers.get("authorization"))
+        comp = competitions.get_visible(session, slug, user)
+        body = leaderboard_json(
+            session, comp, phase, board, user, sort=sort, page=page, per_page=per_page
+        )
+        return body, comp.id
+    finally:
+        session.close()
