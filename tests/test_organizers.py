@@ -355,7 +355,14 @@ def test_a_competition_from_file_to_private_leaderboard(client):
     assert client.get(f"{API}/competitions/grouped/audit", headers=admin).status_code == 200
 
 
-def test_phases_limits_and_tokens(client):
+@pytest.fixture
+def sqlite_client(tmp_path):
+    with app_on(f"sqlite:///{tmp_path / 'arena.db'}", tmp_path / "var") as c:
+        yield c
+
+
+def test_phases_limits_and_tokens(sqlite_client):
+    client = sqlite_client
     olga = account(client, "olga", Role.ORGANIZER)
     pat = account(client, "pat")
     text = competition_yaml("phased").replace(
@@ -397,7 +404,8 @@ def test_phases_limits_and_tokens(client):
     assert r.status_code == 401 and "revoked" in _detail(r)
 
 
-def test_a_data_change_needs_a_new_preparation_and_a_rerun(client):
+def test_a_data_change_needs_a_new_preparation_and_a_rerun(sqlite_client):
+    client = sqlite_client
     olga = account(client, "olga", Role.ORGANIZER)
     pat = account(client, "pat")
     text = competition_yaml("rerun").replace(

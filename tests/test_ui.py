@@ -43,7 +43,10 @@ def platform(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ui")
     var = tmp / "var"
     var.mkdir()
-    create_competition_in(f"sqlite:///{var / 'arena.db'}", tiny_config("tiny-ui"))
+    # a browser shares the CPU with the runs: a roomy budget so retrain never runs over it
+    create_competition_in(
+        f"sqlite:///{var / 'arena.db'}", tiny_config("tiny-ui", budget_floor_seconds=10.0)
+    )
     env = {"ARENA_VAR_DIR": str(var)}
     with running_platform(env, tmp / "serve.log") as url:
         wait_for_competition(url, "tiny-ui")
