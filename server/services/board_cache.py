@@ -58,6 +58,26 @@ class BoardCache:
             return entry[1]
         return None
 
+    def stale(self, key: Hashable) -> object | None:
+        """The cached value however old (None if absent)."""
+        entry = self._data.get(key)
+        return None if entry is None else entry[1]
+
+    def refresh_in_background(self, key: Hashable, refresh: Callable[[], None]) -> bool:
+        """Run ``refresh`` in a thread unless one is already refreshing ``key``."""
+        lock = self._lock(("refresh", key))
+        if not lock.acquire(blocking=False):
+            return False
+
+        def run() -> None:
+            try:
+                refresh()
+            finally:
+                lock.release()
+
+        threading.Thread(target=run, name="board-refresh", daemon=True).start()
+        return True
+
     def put(self, key: Hashable, value: object, competition_id: int) -> None:
         """Store ``value``; :meth:`invalidate` of ``competition_id`` drops it."""
         with self._guard:

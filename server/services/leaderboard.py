@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 import scoring
@@ -192,23 +192,6 @@ def _build(
         if _key(sub) not in banned:
             by_entrant.setdefault(_key(sub), []).append(sub)
 
-    activity_q = select(
-        Submission.team_id,
-        Submission.user_id,
-        func.count(Submission.id),
-        func.max(Submission.created_at),
-    ).where(Submission.competition_id == comp.id)
-    if phases is not None:
-        activity_q = activity_q.where(Submission.phase.in_(phases))
-    activity: dict[tuple[str, int], tuple[int, object]] = {}
-    for team_id, user_id, count, latest in session.execute(
-        activity_q.group_by(Submission.team_id, Submission.user_id)
-    ):
-        key = ("team", team_id) if team_id is not None else ("user", user_id)
-        n, last = activity.get(key, (0, None))
-        activity[key] = (n + count, max(latest, last) if last else latest)
-    names = _names(session, by_entrant)
-
     picks: list[tuple[Any, float | None, list[float | None]]] = []
     for subs in by_entrant.values():  # subs sorted by public score, best first
         if part == "public":
@@ -224,49 +207,62 @@ def _build(
             )
     picks.sort(key=lambda p: (-(p[1] if p[1] is not None else -1.0), p[0].created_at))
 
+    # Only the page's rows are built (and the next one, for the last row's tie): a board of
+    # thousands of entrants costs a page's worth of JSON, names and bootstraps.
+    page = max(1, page)
+    start, stop = (page - 1) * per_page, page * per_page
+    total = len(picks)
+    if sort == "score":
+        window = list(range(start, min(stop + 1, total)))
+        results = _results(session, [picks[i][0].id for i in window])
+    else:
+        results = _results(session, [p[0].id for p in picks])
+        target = mia_target(comp)
+        order = sorted(
+            range(total),
+            key=lambda i: _secondary_key(results.get(picks[i][0].id) or {}, sort, target, i),
+        )
+        window = order[start:stop]
+    keys = [_key(picks[i][0]) for i in window]
+    activity = _activity(session, comp, phases, keys)
+    names = _names(session, keys)
+
+    masks: dict[int, np.ndarray] = {}
     entries: list[_Entry] = []
-    for sub, score, ci in picks:
+    for i in window:
+        sub, score, ci = picks[i]
         key = _key(sub)
+        result = results.get(sub.id) or {}
+        n_forget = len(result.get("epsilons") or [])
+        if n_forget not in masks:
+            masks[n_forget] = public_mask(n_forget, cfg.leaderboard.public_fraction, cfg.seed)
+        board_result = (result.get("boards") or {}).get(part) or {}
+        secondary = result.get("secondary") or {}
         count, last = activity.get(key, (0, None))
         row = LeaderboardRow(
-            rank=len(entries) + 1,
-            name=names[key],
+            rank=i + 1,
+            name=names.get(key, "?"),
             team=key[0] == "team",
             score=score,
             score_ci=ci,
-            forgetting_quality=sub.forgetting_quality if part == "public" else None,
+            forgetting_quality=board_result.get(
+                "forgetting_quality", sub.forgetting_quality if part == "public" else None
+            ),
             retain_ratio=sub.retain_ratio,
             test_ratio=sub.test_ratio,
             submissions=count,
             last_submitted_at=last,
             submission_id=sub.id,
+            mia=secondary.get("mia"),
+            avg_gap=secondary.get("avg_gap"),
+            rf_jsd_x1e4=secondary.get("rf_jsd_x1e4"),
         )
+        mask = masks[n_forget] if part == "public" else ~masks[n_forget]
         factor = (sub.retain_ratio or 0.0) * (sub.test_ratio or 0.0)
-        entries.append(_Entry(row, sub, None, factor))
+        entries.append(_Entry(row, sub, mask, factor, result))
 
-    # Per-row details from the stored result JSON (deferred): for the rows shown, or for all
-    # rows when the board is sorted by a secondary metric.
-    page = max(1, page)
-    start, stop = (page - 1) * per_page, page * per_page
-    detailed = entries if sort != "score" else entries[start : stop + 1]
-    results = _results(session, [e.sub.id for e in detailed])
-    masks: dict[int, np.ndarray] = {}
-    for e in detailed:
-        result = e.result = results.get(e.sub.id) or {}
-        n_forget = len(result.get("epsilons") or [])
-        if n_forget not in masks:
-            masks[n_forget] = public_mask(n_forget, cfg.leaderboard.public_fraction, cfg.seed)
-        e.mask = masks[n_forget] if part == "public" else ~masks[n_forget]
-        board_result = (result.get("boards") or {}).get(part) or {}
-        e.row.forgetting_quality = board_result.get("forgetting_quality", e.row.forgetting_quality)
-        secondary = result.get("secondary") or {}
-        e.row.mia = secondary.get("mia")
-        e.row.avg_gap = secondary.get("avg_gap")
-        e.row.rf_jsd_x1e4 = secondary.get("rf_jsd_x1e4")
-
-    # statistical ties between neighbours in rank order, for the rows shown (bootstraps are
-    # the expensive part of a board: a page costs per_page of them, not one per entrant)
-    shown = entries[start : stop + 1] if sort == "score" else []
+    # statistical ties between neighbours in rank order, in one vectorised bootstrap
+    shown = entries if sort == "score" else []
     points = [e.points() for e in shown]
     i = 0
     while i < len(shown) - 1:  # runs of rows scored on the same examples, in one pass each
@@ -288,11 +284,7 @@ def _build(
                 e.row.tied_with_next = tied
         i = j + 1
 
-    ranked = [e.row for e in entries]
-    if sort != "score":
-        ranked.sort(key=lambda r: _secondary_key(r, sort, mia_target(comp)))
-    total = len(ranked)
-    rows = ranked[start:stop]
+    rows = [e.row for e in entries][:per_page]
     for ref in (comp.reference_summary or {}).values():
         if isinstance(ref, dict) and "score" in ref:
             part_ref = (ref.get("boards") or {}).get(part) or ref
@@ -330,20 +322,54 @@ def mia_target(comp: Competition) -> float | None:
     return None if not retrain else (retrain.get("secondary") or {}).get("mia_target")
 
 
-def _secondary_key(row: LeaderboardRow, sort: str, target: float | None) -> tuple:
+def _secondary_key(result: dict, sort: str, target: float | None, rank: int) -> tuple:
+    secondary = result.get("secondary") or {}
     value: float | None
     if sort == "avg_gap":
-        value = row.avg_gap
+        value = secondary.get("avg_gap")
     elif sort == "rf_jsd":
-        value = row.rf_jsd_x1e4
+        value = secondary.get("rf_jsd_x1e4")
     else:  # mia_gap: distance to the references' MIA (0.5 when unknown)
-        value = None if row.mia is None else abs(row.mia - (target if target is not None else 0.5))
-    return (value is None, value if value is not None else 0.0, row.rank or 0)
+        mia = secondary.get("mia")
+        value = None if mia is None else abs(mia - (target if target is not None else 0.5))
+    return (value is None, value if value is not None else 0.0, rank)
 
 
-def _names(session: Session, by_entrant: dict[tuple[str, int], list[Any]]) -> dict:
-    team_ids = [k[1] for k in by_entrant if k[0] == "team"]
-    user_ids = [k[1] for k in by_entrant if k[0] == "user"]
+def _activity(
+    session: Session, comp: Competition, phases: list[str] | None, keys: list[tuple[str, int]]
+) -> dict[tuple[str, int], tuple[int, object]]:
+    """(submissions, last submission time) of the given entrants."""
+    teams = [k[1] for k in keys if k[0] == "team"]
+    users = [k[1] for k in keys if k[0] == "user"]
+    if not keys:
+        return {}
+    query = select(
+        Submission.team_id,
+        Submission.user_id,
+        func.count(Submission.id),
+        func.max(Submission.created_at),
+    ).where(
+        Submission.competition_id == comp.id,
+        or_(
+            Submission.team_id.in_(teams),
+            and_(Submission.team_id.is_(None), Submission.user_id.in_(users)),
+        ),
+    )
+    if phases is not None:
+        query = query.where(Submission.phase.in_(phases))
+    activity: dict[tuple[str, int], tuple[int, object]] = {}
+    for team_id, user_id, count, latest in session.execute(
+        query.group_by(Submission.team_id, Submission.user_id)
+    ):
+        key = ("team", team_id) if team_id is not None else ("user", user_id)
+        n, last = activity.get(key, (0, None))
+        activity[key] = (n + count, max(latest, last) if last else latest)
+    return activity
+
+
+def _names(session: Session, keys: list[tuple[str, int]]) -> dict:
+    team_ids = [k[1] for k in keys if k[0] == "team"]
+    user_ids = [k[1] for k in keys if k[0] == "user"]
     names: dict[tuple[str, int], str] = {}
     if team_ids:
         for tid, name in session.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids))):

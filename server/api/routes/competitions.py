@@ -62,14 +62,26 @@ async def leaderboard(
     anonymous = "authorization" not in request.headers and SESSION_COOKIE not in request.cookies
     hot = ("hot", slug, board, phase, sort, page, per_page)
     ttl = get_settings().leaderboard_cache_seconds
-    if anonymous and board == "public":
+    cacheable = anonymous and board == "public" and ttl > 0
+    if cacheable:
         body = board_cache.boards.peek(hot, ttl)
         if body is not None:
+            return Response(body, media_type="application/json")
+        body = board_cache.boards.stale(hot)
+        if body is not None:  # expired: one thread rebuilds, everyone gets the last board now
+
+            def refresh() -> None:
+                fresh, comp_id = _leaderboard_body(
+                    request, slug, board, phase, sort, page, per_page
+                )
+                board_cache.boards.put(hot, fresh, competition_id=comp_id)
+
+            board_cache.boards.refresh_in_background(hot, refresh)
             return Response(body, media_type="application/json")
     body, comp_id = await run_in_threadpool(
         _leaderboard_body, request, slug, board, phase, sort, page, per_page
     )
-    if anonymous and board == "public" and ttl > 0:
+    if cacheable:
         board_cache.boards.put(hot, body, competition_id=comp_id)
     return Response(body, media_type="application/json")
 
