@@ -39,6 +39,14 @@ def load_builtin(loader: str) -> tuple[np.ndarray, np.ndarray, int]:
     raise ValueError(f"unknown dataset loader {loader!r}")
 
 
+def kept_examples(n: int, max_examples: int | None, seed: int) -> np.ndarray | None:
+    """Indices of the examples a competition uses (``dataset.max_examples`` of a fixed shuffle
+    from the seed), or None for all. The worker and the upload summary both use this."""
+    if max_examples is None or max_examples >= n:
+        return None
+    return np.sort(np.random.default_rng(seed).permutation(n)[:max_examples])
+
+
 def stream_to_file(source: BinaryIO, dest: Path, max_bytes: int) -> tuple[str, int]:
     """Copy ``source`` to ``dest`` in chunks; 413 (and nothing left behind) past ``max_bytes``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -143,10 +151,8 @@ def inspect_npz(path: Path, cfg: CompetitionConfig, max_bytes: int) -> dict[str,
 def summarize(
     x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, n_classes: int, cfg: CompetitionConfig
 ) -> dict[str, Any]:
-    if cfg.dataset.max_examples is not None and cfg.dataset.max_examples < len(y):
-        keep = np.sort(
-            np.random.default_rng(cfg.seed).permutation(len(y))[: cfg.dataset.max_examples]
-        )
+    keep = kept_examples(len(y), cfg.dataset.max_examples, cfg.seed)
+    if keep is not None:
         x, y = x[keep], y[keep]
         groups = groups[keep] if groups is not None else None
     summary: dict[str, Any] = {

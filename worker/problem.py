@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from server.competition_config import CompetitionConfig, DatasetConfig
-from server.datasets import load_builtin
+from server.datasets import kept_examples, load_builtin
 from server.splits import Splits, make_splits
 
 __all__ = ["Dataset", "Problem", "Splits", "Tensors", "build_problem", "make_splits"]
@@ -72,8 +72,8 @@ def load_dataset(cfg: DatasetConfig, seed: int, data_file: Path | None = None) -
         n_classes = int(cfg.n_classes or 0)
     else:
         x, y, n_classes = load_builtin(cfg.loader or "")
-    if cfg.max_examples is not None and cfg.max_examples < len(y):
-        keep = np.sort(np.random.default_rng(seed).permutation(len(y))[: cfg.max_examples])
+    keep = kept_examples(len(y), cfg.max_examples, seed)
+    if keep is not None:
         x, y = x[keep], y[keep]
         groups = groups[keep] if groups is not None else None
     return Dataset(x=x, y=y, n_classes=n_classes, groups=groups)

@@ -43,6 +43,13 @@ def _mine(db, user: User) -> list[Competition]:
     return list(db.scalars(query))
 
 
+def _rejection(exc: ConfigInvalid | ApiError) -> tuple[list[str], int]:
+    """The problems to show under the editor, and the status to answer with."""
+    if isinstance(exc, ConfigInvalid):
+        return exc.problems, 422
+    return [exc.detail], exc.status_code
+
+
 def _editor(text: str, problems: list[str]) -> dict:
     by_line = problems_by_line(text, problems)
     lines = [(i + 1, line, by_line.get(i + 1, [])) for i, line in enumerate(text.splitlines())]
@@ -81,7 +88,7 @@ def create(
     try:
         comp = organizing.create(db, user, parse_config_text(config))
     except (ConfigInvalid, ApiError) as exc:
-        problems = exc.problems if isinstance(exc, ConfigInvalid) else [exc.detail]
+        problems, status = _rejection(exc)
         views = [competitions.public_view(db, c, user, settings) for c in _mine(db, user)]
         return render(
             request,
@@ -92,7 +99,7 @@ def create(
                 "editor": _editor(config, problems),
             },
             user,
-            422 if isinstance(exc, ConfigInvalid) else exc.status_code,
+            status,
         )
     return redirect(f"/organize/{comp.slug}")
 
@@ -144,9 +151,9 @@ def update_config(
     try:
         organizing.update_config(db, user, comp, parse_config_text(config))
     except (ConfigInvalid, ApiError) as exc:
-        problems = exc.problems if isinstance(exc, ConfigInvalid) else [exc.detail]
+        problems, status = _rejection(exc)
         context = _manage_context(db, comp, user, settings, _editor(config, problems))
-        return render(request, "organize_competition.html", context, user, 422)
+        return render(request, "organize_competition.html", context, user, status)
     return redirect(f"/organize/{slug}")
 
 
