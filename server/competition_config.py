@@ -174,6 +174,32 @@ class ScoringConfig(_Strict):
         return self.min_runs if self.min_runs is not None else max(2, self.n_models // 2)
 
 
+class ExecutionConfig(_Strict):
+    """How the work is fanned out over the workers (no effect on the numbers)."""
+
+    runs_per_chunk: int = Field(
+        8, ge=1, le=4096, description="A submission's N runs go to workers in chunks of this size."
+    )
+    references_per_chunk: int = Field(
+        8,
+        ge=1,
+        le=4096,
+        description="Reference models per preparation chunk (trained batched "
+        "on one device where the architecture allows it).",
+    )
+    batched_references: bool = Field(
+        True,
+        description="Train a chunk's references together (torch.func vmap) when the "
+        "architecture allows it (no BatchNorm, SGD); the same models as one by one.",
+    )
+    hardware_class: str | None = Field(
+        None,
+        max_length=128,
+        description="The hardware class that prepares and scores (e.g. cpu-2t); default: that of "
+        "the worker that takes the preparation.",
+    )
+
+
 class LimitsConfig(_Strict):
     max_daily_submissions: int = Field(
         10, ge=1, description="Per participant or team, per UTC day."
@@ -246,6 +272,7 @@ class CompetitionConfig(_Strict):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     leaderboard: LeaderboardConfig = Field(default_factory=LeaderboardConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     phases: list[PhaseConfig] = Field(
         default_factory=list,
         description="Empty: one open-ended phase while the competition is open.",

@@ -96,6 +96,22 @@ class RunStatus(StrEnum):
     FAILED = "failed"
 
 
+class ChunkStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # it failed its submission (a run's verdict) or its preparation
+    ABANDONED = "abandoned"  # its submission ended (failed, cancelled) before it did
+
+
+ACTIVE_CHUNK_STATUSES = frozenset({ChunkStatus.QUEUED, ChunkStatus.RUNNING})
+
+
+class ChunkKind(StrEnum):
+    RUNS = "runs"  # runs [start, stop) of a submission
+    REFERENCES = "references"  # reference models [start, stop) of a competition
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
 
@@ -382,3 +398,32 @@ class WorkerHeartbeat(Base):
     hardware_class: Mapped[str] = mapped_column(String(128))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkChunk(Base):
+    """A slice of fanned-out work: runs ``start..stop-1`` of a submission, or reference models
+    ``start..stop-1`` of a competition's preparation. Any worker of ``hardware_class`` takes it
+    (claim: queued → running, atomically); its heartbeat tells the reaper it is alive."""
+
+    __tablename__ = "work_chunks"
+    __table_args__ = (
+        Index("ix_work_chunks_owner", "kind", "competition_id", "submission_id", "status"),
+        Index("ix_work_chunks_status_heartbeat", "status", "heartbeat_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    competition_id: Mapped[int] = mapped_column(ForeignKey("competitions.id", ondelete="CASCADE"))
+    submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE")
+    )
+    start: Mapped[int] = mapped_column(Integer)
+    stop: Mapped[int] = mapped_column(Integer)
+    hardware_class: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default=ChunkStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     worker_threads: int = Field(
         default=0, ge=0, description="CPU threads per run and for training; 0 = all cores."
     )
+    hardware_class: str = Field(
+        default="",
+        description="The hardware class this worker declares (e.g. `cpu-2t`, "
+        "`cuda-nvidia-h100-80gb-hbm3-16t`); empty = detected from the device and the thread count. "
+        "A worker takes fanned-out runs and references only from its own class's queue.",
+    )
     seed_demo: bool = Field(
         default=True, description="`arena serve` seeds the digits-demo competition."
     )

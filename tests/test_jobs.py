@@ -34,7 +34,7 @@ def competition(migrated_db):
         s.add(user)
         s.flush()
         ids = comp.id, user.id
-    run_preparation(ids[0], get_settings())
+    run_preparation(ids[0], get_settings(), inline=True)
     return ids
 
 
@@ -84,12 +84,12 @@ def test_preparation_stores_budget_references_and_reference_rows(competition):
 
 def test_scoring_is_idempotent(competition):
     sid = _submission(competition, (ROOT / "examples" / "identity.py").read_bytes())
-    run_scoring(sid, get_settings())
+    run_scoring(sid, get_settings(), inline=True)
     sub, runs = _get(sid)
     assert sub.status == "scored" and sub.score == 0.0 and len(runs) == 4
     seeds = [r.seed for r in sorted(runs, key=lambda r: r.index)]
     assert seeds == [run_seed(sid, i) for i in range(4)] and len(set(seeds)) == 4
-    run_scoring(sid, get_settings())  # a redelivered task changes nothing
+    run_scoring(sid, get_settings(), inline=True)  # a redelivered task changes nothing
     again, runs_again = _get(sid)
     assert (
         again.status == "scored" and again.finished_at == sub.finished_at and len(runs_again) == 4
@@ -98,7 +98,7 @@ def test_scoring_is_idempotent(competition):
 
 def test_over_budget_fails_fast_under_the_fail_policy(competition):
     sid = _submission(competition, SLOW)
-    run_scoring(sid, get_settings())
+    run_scoring(sid, get_settings(), inline=True)
     sub, runs = _get(sid)
     assert (
         sub.status == "failed" and sub.failure_reason == "over_budget" and sub.counts_against_quota
@@ -115,7 +115,7 @@ def test_infrastructure_failure_does_not_count_against_quota(competition, tmp_pa
     refs.rename(moved)
     try:
         sid = _submission(competition, (ROOT / "examples" / "identity.py").read_bytes())
-        run_scoring(sid, get_settings())
+        run_scoring(sid, get_settings(), inline=True)
     finally:
         moved.rename(refs)
     sub, _ = _get(sid)
@@ -133,7 +133,7 @@ def test_submission_waits_while_the_competition_is_not_ready(migrated_db):
         s.flush()
         ids = comp.id, user.id
     sid = _submission(ids, b"def unlearning(a, b, c, d):\n    return a\n")
-    run_scoring(sid, get_settings())
+    run_scoring(sid, get_settings(), inline=True)
     sub, runs = _get(sid)
     assert sub.status == "queued" and runs == []
 
@@ -145,9 +145,9 @@ def test_a_competition_can_score_with_the_exact_rules(migrated_db):
         s.add(user)
         s.flush()
         ids = comp.id, user.id
-    run_preparation(ids[0], get_settings())
+    run_preparation(ids[0], get_settings(), inline=True)
     sid = _submission(ids, (ROOT / "examples" / "retrain.py").read_bytes())
-    run_scoring(sid, get_settings())
+    run_scoring(sid, get_settings(), inline=True)
     sub, _ = _get(sid)
     assert sub.status == "scored", sub.failure_message
     assert sub.result["rules"] == "exact" and 0 <= sub.forgetting_quality <= 1
@@ -174,7 +174,7 @@ def test_worker_refuses_to_run_code_without_a_sandbox(competition, monkeypatch):
 
     monkeypatch.setattr(score_job, "jail_for", no_sandbox)
     sid = _submission(competition, (ROOT / "examples" / "identity.py").read_bytes())
-    run_scoring(sid, get_settings())
+    run_scoring(sid, get_settings(), inline=True)
     sub, runs = _get(sid)
     assert sub.status == "failed" and sub.failure_reason == "infrastructure"
     assert sub.counts_against_quota is False and "cannot isolate" in sub.failure_message
@@ -199,7 +199,7 @@ def test_failures_show_up_in_the_metrics_by_reason(competition):
     from server.app import create_app
 
     sid = _submission(competition, b"def unlearning(a, b, c, d):\n    raise ValueError('no')\n")
-    run_scoring(sid, get_settings())
+    run_scoring(sid, get_settings(), inline=True)
     text = TestClient(create_app()).get("/metrics").text
     assert 'arena_submission_failures_total{reason="crashed"}' in text
     assert "arena_run_seconds_count" in text
@@ -214,7 +214,7 @@ def test_worker_logs_carry_submission_and_run_ids(competition, capfd):
     logs.configure("json")
     try:
         sid = _submission(competition, b"def unlearning(a, b, c, d):\n    return a\n")
-        run_scoring(sid, get_settings())
+        run_scoring(sid, get_settings(), inline=True)
     finally:
         logging.getLogger().handlers.clear()
     records = [

@@ -61,7 +61,7 @@ def _score_queued() -> None:
     with session_scope() as s:
         ids = s.scalars(select(Submission.id).where(Submission.status == "queued")).all()
     for sid in ids:
-        run_scoring(sid, get_settings())
+        run_scoring(sid, get_settings(), inline=True)
 
 
 def test_a_competition_from_file_to_private_leaderboard(client):
@@ -163,7 +163,7 @@ def test_a_competition_from_file_to_private_leaderboard(client):
     r = client.post(f"{API}/competitions/grouped/prepare", headers=olga)
     assert r.status_code == 202 and r.json()["status"] == "preparing"
     assert r.json()["preparation"]["total"] == 4
-    run_preparation(_competition_id("grouped"), get_settings())
+    run_preparation(_competition_id("grouped"), get_settings(), inline=True)
     assert client.get(f"{API}/competitions/grouped").status_code == 404  # not published yet
     comp = client.get(f"{API}/competitions/grouped", headers=olga).json()
     assert comp["status"] == "ready" and comp["budgets"][0]["budget_seconds"] >= 1.5
@@ -418,7 +418,7 @@ def test_a_data_change_needs_a_new_preparation_and_a_rerun(sqlite_client):
         == 201
     )
     client.post(f"{API}/competitions/rerun/prepare", headers=olga)
-    run_preparation(_competition_id("rerun"), get_settings())
+    run_preparation(_competition_id("rerun"), get_settings(), inline=True)
     client.post(f"{API}/competitions/rerun/open", headers=olga)
     client.post(f"{API}/competitions/rerun/rules/accept", headers=pat)
     sid = _submit(client, pat, FINETUNE, slug="rerun").json()["id"]
@@ -433,7 +433,7 @@ def test_a_data_change_needs_a_new_preparation_and_a_rerun(sqlite_client):
     r = client.post(f"{API}/competitions/rerun/rescore", json={"rerun": True}, headers=olga)
     assert r.status_code == 409 and "prepare it first" in _detail(r)
     client.post(f"{API}/competitions/rerun/prepare", headers=olga)
-    run_preparation(_competition_id("rerun"), get_settings())
+    run_preparation(_competition_id("rerun"), get_settings(), inline=True)
     r = client.post(f"{API}/competitions/rerun/rescore", json={"rerun": True}, headers=olga)
     assert r.status_code == 202 and r.json() == {
         "scoring_version": 2,

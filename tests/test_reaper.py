@@ -10,10 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from server.db import session_scope
-from server.models import Competition, Run, Submission, User, utcnow
+from server.models import Competition, Run, Submission, User, WorkChunk, utcnow
+from server.queue import CONTROL_QUEUE, enqueue_scoring, queue_depth
 from server.services.platform import seed_competition
 from server.settings import get_settings
 from tests.platform import tiny_config
+from worker.hardware import run_queue
 from worker.reaper import reap
 
 
@@ -102,14 +104,109 @@ def test_the_last_attempt_fails_as_the_platforms_fault(settings):
     assert sub.counts_against_quota is False and "stopped answering 3 times" in sub.failure_message
 
 
+def _purge(queue: str) -> None:
+    """Empty a queue of the (real, filesystem) test broker."""
+    from worker.celery_app import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(queue)
+
+
 def test_a_queued_submission_whose_message_was_lost_is_sent_again(settings):
     comp = _competition("reap-c")
     waiting = _submission(comp, "queued", beat_age=None, age=600)
     fresh = _submission(comp, "queued", beat_age=None, age=1)
+    _purge(CONTROL_QUEUE)
+    assert queue_depth(CONTROL_QUEUE) == 0
     reap(settings)
     assert _get(waiting)[0].heartbeat_at is not None  # resent, stamped
     assert _get(fresh)[0].heartbeat_at is None
     assert _get(waiting)[0].status == "queued"
+    assert queue_depth(CONTROL_QUEUE) >= 1  # the message is in the broker
+
+
+def test_queued_work_is_not_resent_while_its_queue_holds_messages(settings):
+    comp = _competition("reap-c2")
+    _purge(CONTROL_QUEUE)
+    enqueue_scoring(10**9)  # somebody else's message, waiting for a worker
+    waiting = _submission(comp, "queued", beat_age=None, age=600)
+    reap(settings)
+    assert _get(waiting)[0].heartbeat_at is None  # its message is probably in the queue too
+    _purge(CONTROL_QUEUE)
+
+
+def _chunk(comp_id: int, sid: int | None, status: str, beat_age: float | None, **kw) -> int:
+    now = utcnow()
+    with session_scope() as s:
+        chunk = WorkChunk(
+            kind="runs" if sid is not None else "references",
+            competition_id=comp_id,
+            submission_id=sid,
+            start=kw.get("start", 0),
+            stop=kw.get("stop", 2),
+            hardware_class="cpu-test",
+            status=status,
+            attempts=kw.get("attempts", 0),
+            worker="w1@host" if status == "running" else None,
+            sent_at=now - timedelta(seconds=kw.get("sent_age", 0)),
+            heartbeat_at=None if beat_age is None else now - timedelta(seconds=beat_age),
+        )
+        s.add(chunk)
+        s.flush()
+        return chunk.id
+
+
+def _chunk_row(chunk_id: int) -> WorkChunk:
+    with session_scope() as s:
+        row = s.get(WorkChunk, chunk_id)
+        s.expunge(row)
+        return row
+
+
+def test_a_lost_chunk_goes_back_to_its_queue_keeping_finished_runs(settings):
+    comp = _competition("reap-e")
+    sid = _submission(comp, "running", beat_age=300)  # its own beat is old: chunks carry it
+    lost = _chunk(comp, sid, "running", beat_age=300)
+    alive = _chunk(comp, sid, "running", beat_age=2, start=2, stop=4)
+    _purge(run_queue("cpu-test"))
+    counts = reap(settings)
+    assert counts["chunks_requeued"] == 1 and counts["requeued"] == 0
+    row = _chunk_row(lost)
+    assert row.status == "queued" and row.attempts == 1 and row.worker is None
+    assert _chunk_row(alive).status == "running"
+    sub, runs = _get(sid)
+    assert sub.status == "running" and runs == ["finished"]  # the lost run 1 will run again
+    assert queue_depth(run_queue("cpu-test")) == 1  # sent to its hardware class
+    assert reap(settings)["chunks_requeued"] == 0  # acted once
+    _purge(run_queue("cpu-test"))
+
+
+def test_a_chunk_lost_too_often_fails_its_submission_not_counted(settings):
+    comp = _competition("reap-f")
+    sid = _submission(comp, "running", beat_age=300)
+    lost = _chunk(comp, sid, "running", beat_age=300, attempts=2)
+    other = _chunk(comp, sid, "queued", beat_age=None, start=2, stop=4)
+    assert reap(settings)["chunks_failed"] == 1
+    assert _chunk_row(lost).status == "failed"
+    assert _chunk_row(other).status == "abandoned"
+    sub, _ = _get(sid)
+    assert sub.status == "failed" and sub.failure_reason == "infrastructure"
+    assert sub.counts_against_quota is False
+
+
+def test_a_lost_chunk_message_is_resent_only_when_its_queue_is_empty(settings):
+    comp = _competition("reap-g")
+    sid = _submission(comp, "running", beat_age=300)
+    waiting = _chunk(comp, sid, "queued", beat_age=None, sent_age=600)
+    before = _chunk_row(waiting).sent_at
+    _purge(run_queue("cpu-test"))
+    assert reap(settings)["chunks_resent"] == 1
+    assert _chunk_row(waiting).sent_at > before
+    assert queue_depth(run_queue("cpu-test")) == 1
+    with session_scope() as s:
+        s.get(WorkChunk, waiting).sent_at = before
+    assert reap(settings)["chunks_resent"] == 0  # a message is waiting: no duplicate
+    _purge(run_queue("cpu-test"))
 
 
 def test_a_lost_preparation_resumes_then_fails(settings):

@@ -1,6 +1,7 @@
-"""Kill a worker with SIGKILL in the middle of a submission: a second worker finishes it, and
-every run is recorded exactly once (runs finished before the kill are kept, not rerun).
-Real PostgreSQL and Redis, two `arena worker` processes, the API from `arena serve`."""
+"""Two workers score one submission together, each taking some of its chunks of runs; one is
+killed with SIGKILL mid-way: the other finishes, and every run is recorded exactly once (runs
+finished before the kill are kept, not rerun). Real PostgreSQL and Redis, two `arena worker`
+processes, the API from `arena serve`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from server.models import Run, Submission
+from server.models import Run, Submission, WorkChunk
 from tests.e2e_scenario import create_competition_in, participant, upload
 from tests.platform import (
     ROOT,
@@ -53,7 +54,9 @@ def test_a_killed_worker_loses_nothing(tmp_path):
     broker = clean_redis_url()
     with fresh_postgres_database() as db_url:
         sa_url = db_url.replace("postgresql://", "postgresql+psycopg://")
-        create_competition_in(sa_url, tiny_config("loss", n_models=8))
+        config = tiny_config("loss", n_models=12)
+        config.execution.runs_per_chunk = 2  # 6 chunks for two workers
+        create_competition_in(sa_url, config)
         common = {
             "ARENA_VAR_DIR": str(tmp_path / "var"),  # shared artefact storage
             "DATABASE_URL": db_url,
@@ -74,19 +77,25 @@ def test_a_killed_worker_loses_nothing(tmp_path):
                 client = participant(url, "kim")
                 sid = upload(client, "loss", "slow.py", SLOW)
                 deadline = time.monotonic() + 120
-                while True:
+                while True:  # both workers busy with chunks, and some runs done
                     with Session(engine) as s:
                         sub = s.get(Submission, sid)
-                        if sub.status == "running" and sub.runs_done >= 2 and sub.worker:
-                            victim_name = sub.worker
+                        running = s.scalars(
+                            select(WorkChunk).where(
+                                WorkChunk.submission_id == sid, WorkChunk.status == "running"
+                            )
+                        ).all()
+                        if sub.runs_done >= 2 and len({c.worker for c in running}) == 2:
+                            victim_chunk = running[0]
+                            victim_name = victim_chunk.worker
                             before = {
                                 r.index: r.finished_at
                                 for r in s.scalars(select(Run).where(Run.submission_id == sid))
                                 if r.status == "finished"
                             }
                             break
-                    assert time.monotonic() < deadline, "the submission never got going"
-                    time.sleep(0.2)
+                    assert time.monotonic() < deadline, "the two workers never shared the work"
+                    time.sleep(0.1)
                 victim = next(w for w in workers if f"arena-{w.pid}@" in victim_name)
                 os.killpg(victim.pid, signal.SIGKILL)  # the machine is gone
                 victim.wait(timeout=10)
@@ -94,16 +103,20 @@ def test_a_killed_worker_loses_nothing(tmp_path):
                 done = wait_for_submission(client, sid, timeout=240)
                 assert done["status"] == "scored", done
                 with Session(engine) as s:
-                    sub = s.get(Submission, sid)
                     runs = s.scalars(
                         select(Run).where(Run.submission_id == sid).order_by(Run.index)
                     ).all()
-                    assert [r.index for r in runs] == list(range(8))  # each run once
+                    assert [r.index for r in runs] == list(range(12))  # each run once
                     assert all(r.status == "finished" for r in runs)
-                    assert sub.attempts == 1 and sub.worker != victim_name
                     for index, finished_at in before.items():  # kept, not rerun
                         assert runs[index].finished_at == finished_at
-                assert done["runs_done"] == 8
+                    chunks = s.scalars(select(WorkChunk).where(WorkChunk.submission_id == sid)).all()
+                    assert all(c.status == "done" for c in chunks) and len(chunks) == 6
+                    lost = s.get(WorkChunk, victim_chunk.id)
+                    assert lost.attempts == 1 and lost.worker != victim_name  # retried elsewhere
+                    survivor = {c.worker for c in chunks} - {victim_name}
+                    assert len(survivor) == 1
+                assert done["runs_done"] == 12
         finally:
             engine.dispose()
             for w in workers:

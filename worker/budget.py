@@ -35,7 +35,7 @@ def store_budget(
                 )
             else:
                 row.original_seconds, row.budget_seconds = original_seconds, budget_seconds
-    except IntegrityError:  # another worker of the same class stored it first
+    except IntegrityError:  # another worker of the same class stored it first: keep theirs
         pass
 
 
@@ -58,4 +58,11 @@ def ensure_budget(
         return float(budget)
     _, timing = time_original_training(config, problem, device)
     store_budget(competition_id, hardware_class, timing.original_seconds, timing.budget_seconds)
-    return timing.budget_seconds
+    with session_scope() as s:  # another chunk's worker may have stored its timing first
+        stored = s.scalar(
+            select(CompetitionBudget.budget_seconds).where(
+                CompetitionBudget.competition_id == competition_id,
+                CompetitionBudget.hardware_class == hardware_class,
+            )
+        )
+    return float(stored) if stored is not None else timing.budget_seconds

@@ -48,7 +48,7 @@ def _logging(**_: object) -> None:
 def _start(sender=None, **_: object) -> None:
     settings = get_settings()
     hostname = getattr(sender, "hostname", None) or socket.gethostname()
-    hw = hardware.hardware_class(hardware.cpu_threads(settings.worker_threads))
+    hw = hardware.worker_class(settings)
     threading.Thread(
         target=_loop, args=(hostname, hw, settings.heartbeat_seconds), daemon=True
     ).start()

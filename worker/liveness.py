@@ -1,6 +1,7 @@
-"""Heartbeats of work in progress: while a submission is scored or a competition prepared, a
-thread stamps its row's ``heartbeat_at`` every ``heartbeat_seconds``. A worker that dies
-(SIGKILL, machine gone) stops stamping, and the reaper (``worker/reaper.py``) requeues it."""
+"""Heartbeats of work in progress: while a submission is scored, a chunk of runs or references
+is worked on, or a competition prepared, a thread stamps the rows' ``heartbeat_at`` every
+``heartbeat_seconds``. A worker that dies (SIGKILL, machine gone) stops stamping, and the
+reaper (``worker/reaper.py``) requeues its work."""
 
 from __future__ import annotations
 
@@ -12,30 +13,36 @@ from contextlib import contextmanager
 from sqlalchemy import update
 
 from server.db import session_scope
-from server.models import Competition, Submission, utcnow
+from server.models import Competition, Submission, WorkChunk, utcnow
 
 log = logging.getLogger(__name__)
 
+Beating = type[Submission] | type[Competition] | type[WorkChunk]
 
-def stamp(model: type[Submission] | type[Competition], row_id: int) -> None:
+
+def stamp(*targets: tuple[Beating, int]) -> None:
     with session_scope() as s:
-        s.execute(update(model).where(model.id == row_id).values(heartbeat_at=utcnow()))
+        now = utcnow()
+        for model, row_id in targets:
+            s.execute(update(model).where(model.id == row_id).values(heartbeat_at=now))
 
 
 @contextmanager
 def beating(
-    model: type[Submission] | type[Competition], row_id: int, interval: float
+    model: Beating, row_id: int, interval: float, *more: tuple[Beating, int]
 ) -> Iterator[None]:
+    """Stamp ``model`` row ``row_id`` (and the ``more`` rows) until the block ends."""
+    targets = ((model, row_id), *more)
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.wait(interval):
             try:
-                stamp(model, row_id)
+                stamp(*targets)
             except Exception:  # the database may be restarting: the next beat retries
                 log.warning("heartbeat of %s %s failed", model.__name__, row_id, exc_info=True)
 
-    stamp(model, row_id)
+    stamp(*targets)
     thread = threading.Thread(target=loop, name=f"beat-{model.__name__}-{row_id}", daemon=True)
     thread.start()
     try:

@@ -23,6 +23,7 @@ from torch import nn
 from server.competition_config import CompetitionConfig
 from server.splits import public_mask
 from worker import artefacts
+from worker.batched_training import can_batch, train_models_batched
 from worker.nets import build_model, model_spec
 from worker.problem import Problem, build_problem
 from worker.results import score_outputs
@@ -85,22 +86,80 @@ def train_references(
 ) -> list[ModelOutputs]:
     """Train R_1..R_N (seeds 1..N) on retain. With ``out_dir``, each finished reference is
     saved as it ends and reused on a resumed preparation instead of being retrained."""
-    spec = spec_for(config, problem)
     n = config.scoring.n_models
+    if out_dir is not None:
+        size = config.execution.references_per_chunk
+        for a in range(0, n, size):
+            train_reference_range(config, problem, device, out_dir, range(a, min(n, a + size)))
+            if progress:
+                progress("references", min(n, a + size), n)
+        return [artefacts.load_outputs(reference_file(out_dir, k)) for k in range(n)]
+    spec = spec_for(config, problem)
     outputs = []
     for k in range(n):
-        seed = k + 1
-        saved = reference_file(out_dir, k) if out_dir is not None else None
-        if saved is not None and saved.is_file():
-            outputs.append(artefacts.load_outputs(saved))
-        else:
-            model = train_model(init_model(spec, seed), problem.retain, config.recipe, seed, device)
-            outputs.append(evaluate(model, problem, device))
-            if saved is not None:
-                artefacts.save_outputs(outputs[-1], saved)
+        model = train_model(init_model(spec, k + 1), problem.retain, config.recipe, k + 1, device)
+        outputs.append(evaluate(model, problem, device))
         if progress:
             progress("references", k + 1, n)
     return outputs
+
+
+def batchable(config: CompetitionConfig, problem: Problem) -> bool:
+    """Whether this competition's references can be trained many at once (no BatchNorm, SGD)."""
+    return config.execution.batched_references and can_batch(
+        init_model(spec_for(config, problem), 0), config.recipe
+    )
+
+
+def train_reference_range(
+    config: CompetitionConfig,
+    problem: Problem,
+    device: torch.device,
+    out_dir: Path,
+    indices: range | list[int],
+    on_saved: Callable[[int], None] | None = None,
+    keep_going: Callable[[], bool] | None = None,
+) -> int:
+    """Train the references ``indices`` (k → seed k + 1) that are not on disk yet, saving each;
+    batched on one device when the architecture allows it, else one by one. Returns how many
+    were trained. ``keep_going`` is asked between models (or batches); False stops early."""
+    spec = spec_for(config, problem)
+    todo = [k for k in indices if not reference_file(out_dir, k).is_file()]
+    if not todo:
+        return 0
+    if len(todo) > 1 and batchable(config, problem):
+        groups = [todo]
+    else:
+        groups = [[k] for k in todo]
+    trained = 0
+    for group in groups:
+        if keep_going is not None and not keep_going():
+            break
+        seeds = [k + 1 for k in group]
+        if len(group) > 1:
+            models = train_models_batched(
+                [init_model(spec, seed) for seed in seeds],
+                seeds,
+                problem.retain,
+                config.recipe,
+                device,
+            )
+        else:
+            models = [
+                train_model(
+                    init_model(spec, seeds[0]), problem.retain, config.recipe, seeds[0], device
+                )
+            ]
+        for k, model in zip(group, models, strict=True):
+            artefacts.save_outputs(evaluate(model, problem, device), reference_file(out_dir, k))
+            trained += 1
+            if on_saved:
+                on_saved(k)
+    return trained
+
+
+def references_on_disk(out_dir: Path, n: int) -> int:
+    return sum(reference_file(out_dir, k).is_file() for k in range(n))
 
 
 def reference_rows(
@@ -181,18 +240,18 @@ def _load_or_train_original(
     return original, timing
 
 
-def prepare(
+def prepare_original(
     config: CompetitionConfig,
     out_dir: Path,
     device: torch.device,
     progress: Progress | None = None,
     data_file: Path | None = None,
     dataset_sha256: str | None = None,
-) -> tuple[Timing, dict[str, Any]]:
-    """Run the preparation and write the artefacts to ``out_dir``.
+) -> tuple[Problem, ModelOutputs, Timing]:
+    """The first step of a preparation: the splits, the original model and its timing.
 
-    Resumable: the original model and every finished reference are kept on disk, and a
-    preparation that is run again with the same fingerprint starts where the last one ended.
+    Resumable: artefacts whose fingerprint (seed, data, split, model, recipe) is unchanged are
+    kept; a changed fingerprint wipes them.
     """
     stamp = fingerprint(config, dataset_sha256)
     if (out_dir / FINGERPRINT).is_file() and (out_dir / FINGERPRINT).read_text() != stamp:
@@ -206,11 +265,40 @@ def prepare(
     original, timing = _load_or_train_original(config, problem, out_dir, device)
     if progress:
         progress("original", 1, 1)
+    return problem, original, timing
+
+
+def finish_references(
+    config: CompetitionConfig, problem: Problem, out_dir: Path
+) -> tuple[Timing, dict[str, Any]]:
+    """The last step: stack the N saved references, and summarize them (reference rows)."""
+    n = config.scoring.n_models
     refs = artefacts.stack_outputs(
-        train_references(config, problem, device, progress, out_dir=out_dir)
+        [artefacts.load_outputs(reference_file(out_dir, k)) for k in range(n)]
     )
     artefacts.save_outputs(refs, out_dir / artefacts.REFERENCES)
+    original = artefacts.load_outputs(out_dir / artefacts.ORIGINAL_OUTPUTS)
+    timing = Timing(**json.loads((out_dir / TIMING).read_text()))
     return timing, summarize_references(config, problem, original, refs, timing)
+
+
+def prepare(
+    config: CompetitionConfig,
+    out_dir: Path,
+    device: torch.device,
+    progress: Progress | None = None,
+    data_file: Path | None = None,
+    dataset_sha256: str | None = None,
+) -> tuple[Timing, dict[str, Any]]:
+    """Run the whole preparation here and write the artefacts to ``out_dir`` (the platform's
+    workers run the same steps fanned out: ``worker/prepare_job.py``).
+
+    Resumable: the original model and every finished reference are kept on disk, and a
+    preparation that is run again with the same fingerprint starts where the last one ended.
+    """
+    problem, _, _ = prepare_original(config, out_dir, device, progress, data_file, dataset_sha256)
+    train_references(config, problem, device, progress, out_dir=out_dir)
+    return finish_references(config, problem, out_dir)
 
 
 def summarize_references(

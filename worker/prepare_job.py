@@ -1,11 +1,21 @@
-"""The preparation job: status in the database around :func:`worker.preparation.prepare`."""
+"""The preparation job, fanned out: one worker trains and times the original model on its
+hardware class, the N reference models go to that class's queue in chunks
+(``execution.references_per_chunk``, batched where the architecture allows it), and the
+worker that ends the last chunk stacks them and opens the competition.
+
+Status in the database all along: ``preparing`` with progress (stage, done of total), then
+``ready``/``open``, or ``failed`` with the reason. Resumable at every step: the original,
+its timing and each finished reference are kept on disk (``worker/preparation.py``).
+"""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 
 import torch
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from server.competition_config import CompetitionConfig
 from server.db import session_scope
@@ -13,95 +23,256 @@ from server.jsonsafe import json_safe
 from server.models import (
     PREPARED_STATUSES,
     AuditEntry,
+    ChunkKind,
+    ChunkStatus,
     Competition,
     CompetitionStatus,
     Dataset,
     Submission,
     SubmissionStatus,
+    WorkChunk,
     utcnow,
 )
-from server.queue import enqueue_scoring
+from server.queue import enqueue_preparation, enqueue_scoring
 from server.settings import Settings
 from server.storage import Storage
-from worker import hardware
+from worker import fanout, hardware
 from worker.budget import store_budget
 from worker.liveness import beating
-from worker.preparation import prepare
+from worker.preparation import (
+    finish_references,
+    prepare_original,
+    reference_file,
+    references_on_disk,
+    train_reference_range,
+)
+from worker.problem import build_problem
 
 log = logging.getLogger(__name__)
 
 
-def run_preparation(competition_id: int, settings: Settings) -> None:
+def _load(competition_id: int) -> tuple[CompetitionConfig, str | None, str] | None:
     with session_scope() as s:
         comp = s.get(Competition, competition_id)
-        if comp is None or comp.status in PREPARED_STATUSES:
-            return
+        if comp is None:
+            return None
+        dataset = s.scalar(select(Dataset).where(Dataset.competition_id == competition_id))
+        return (
+            CompetitionConfig.model_validate(comp.config),
+            dataset.sha256 if dataset is not None else None,
+            comp.status,
+        )
+
+
+def _data_file(config: CompetitionConfig, storage: Storage) -> Path | None:
+    return storage.dataset_file(config.slug) if config.dataset.source == "upload" else None
+
+
+def _set_progress(competition_id: int, stage: str, done: int, total: int) -> None:
+    with session_scope() as s:
+        s.execute(
+            update(Competition)
+            .where(
+                Competition.id == competition_id,
+                Competition.status == CompetitionStatus.PREPARING,
+            )
+            .values(preparation_progress={"stage": stage, "done": done, "total": total})
+        )
+
+
+def run_preparation(
+    competition_id: int, settings: Settings, worker: str | None = None, *, inline: bool = False
+) -> None:
+    """Start (or resume) a preparation: the original model here, the references fanned out.
+    ``inline``: train the reference chunks here too, one after another."""
+    loaded = _load(competition_id)
+    if loaded is None or loaded[2] in PREPARED_STATUSES:
+        return
+    config, dataset_sha, _ = loaded
+    mine = hardware.worker_class(settings)
+    wanted = config.execution.hardware_class
+    if wanted and hardware.slug(wanted) != mine and not inline:
+        # the original must be timed on the class that will score: hand it to that class
+        enqueue_preparation(competition_id, hardware.run_queue(wanted))
+        return
+    with session_scope() as s:
+        comp = s.get(Competition, competition_id)
         comp.status = CompetitionStatus.PREPARING
         comp.status_message = None
         comp.preparation_progress = {"stage": "starting", "done": 0, "total": 1}
         comp.heartbeat_at = utcnow()
-        config = CompetitionConfig.model_validate(comp.config)
-        dataset = s.scalar(select(Dataset).where(Dataset.competition_id == competition_id))
-        dataset_sha = dataset.sha256 if dataset is not None else None
     threads = hardware.cpu_threads(settings.worker_threads)
     torch.set_num_threads(threads)
     device = hardware.device()
     storage = Storage(settings)
     out_dir = storage.competition_dir(config.slug)
-    data_file = storage.dataset_file(config.slug) if config.dataset.source == "upload" else None
-
-    def progress(stage: str, done: int, total: int) -> None:
-        with session_scope() as s:
-            row = s.get(Competition, competition_id)
-            if row is not None:
-                row.preparation_progress = {"stage": stage, "done": done, "total": total}
-
+    n = config.scoring.n_models
     try:
         with beating(Competition, competition_id, settings.heartbeat_seconds):
-            timing, summary = prepare(config, out_dir, device, progress, data_file, dataset_sha)
+            _, _, timing = prepare_original(
+                config,
+                out_dir,
+                device,
+                lambda stage, d, t: _set_progress(competition_id, stage, d, t),
+                _data_file(config, storage),
+                dataset_sha,
+            )
+            store_budget(competition_id, mine, timing.original_seconds, timing.budget_seconds)
+            todo = [k for k in range(n) if not reference_file(out_dir, k).is_file()]
+            _set_progress(competition_id, "references", n - len(todo), n)
+            chunk_ids = fanout.plan(
+                ChunkKind.REFERENCES,
+                competition_id,
+                None,
+                todo,
+                config.execution.references_per_chunk,
+                mine,
+            )
     except Exception as exc:  # every path ends in a terminal status with a reason
-        log.exception("preparation of competition %s failed", competition_id)
-        with session_scope() as s:
-            row = s.get(Competition, competition_id)
-            if row is not None:
-                row.status = CompetitionStatus.FAILED
-                row.status_message = (
-                    f"Preparation failed: {type(exc).__name__}: {exc}. Finished references are "
-                    "kept; fix the cause and prepare again to resume."
-                )[:2000]
-                s.add(
-                    AuditEntry(
-                        competition_id=competition_id,
-                        action="preparation_failed",
-                        detail={"error": row.status_message},
-                    )
-                )
-        _release_waiting(competition_id)
+        _failed(competition_id, exc)
         return
-    store_budget(
-        competition_id,
-        hardware.hardware_class(threads),
+    log.info(
+        "competition %s: original timed (%.2f s); %d references to train in %d chunks on %s",
+        config.slug,
         timing.original_seconds,
-        timing.budget_seconds,
+        len(todo),
+        len(chunk_ids),
+        mine,
     )
+    if not chunk_ids:
+        finish_preparation(competition_id, settings)
+    elif inline:
+        for chunk_id in chunk_ids:
+            run_reference_chunk(chunk_id, settings, worker or "inline")
+    else:
+        fanout.send(chunk_ids)
+
+
+def run_reference_chunk(chunk_id: int, settings: Settings, worker: str | None = None) -> None:
+    """Train one chunk of references; the worker that ends the last chunk finishes."""
+    chunk = fanout.claim(chunk_id, worker)
+    if chunk is None:
+        return
+    cid = chunk.competition_id
+    loaded = _load(cid)
+    if loaded is None or loaded[2] != CompetitionStatus.PREPARING:
+        fanout.finish(chunk_id, worker, ChunkStatus.ABANDONED)
+        return
+    config, _, _ = loaded
+    threads = hardware.cpu_threads(settings.worker_threads)
+    torch.set_num_threads(threads)
+    device = hardware.device()
+    storage = Storage(settings)
+    out_dir = storage.competition_dir(config.slug)
+    n = config.scoring.n_models
+    try:
+        with beating(WorkChunk, chunk_id, settings.heartbeat_seconds, (Competition, cid)):
+            problem = build_problem(config, _data_file(config, storage))
+            trained = train_reference_range(
+                config,
+                problem,
+                device,
+                out_dir,
+                chunk.indices,
+                on_saved=lambda _k: _set_progress(
+                    cid, "references", references_on_disk(out_dir, n), n
+                ),
+                keep_going=lambda: fanout.still_mine(chunk_id, worker),
+            )
+            log.info("chunk %s: %d references trained (%s)", chunk_id, trained, worker)
+    except Exception as exc:
+        fanout.finish(chunk_id, worker, ChunkStatus.FAILED)
+        _failed(cid, exc)
+        return
+    missing = [k for k in chunk.indices if not reference_file(out_dir, k).is_file()]
+    if missing:  # stopped early: handed to another worker, or the preparation ended
+        fanout.finish(chunk_id, worker, ChunkStatus.ABANDONED)
+        return
+    if fanout.finish(chunk_id, worker, ChunkStatus.DONE) and (
+        fanout.unfinished(ChunkKind.REFERENCES, cid, None) == 0
+    ):
+        finish_preparation(cid, settings)
+
+
+def finish_preparation(competition_id: int, settings: Settings) -> None:
+    """Stack the references, summarize them, and make the competition ready (or open)."""
+    loaded = _load(competition_id)
+    if loaded is None or loaded[2] != CompetitionStatus.PREPARING:
+        return
+    config, _, _ = loaded
+    storage = Storage(settings)
+    out_dir = storage.competition_dir(config.slug)
+    try:
+        with beating(Competition, competition_id, settings.heartbeat_seconds):
+            _set_progress(competition_id, "summary", 0, 1)
+            problem = build_problem(config, _data_file(config, storage))
+            timing, summary = finish_references(config, problem, out_dir)
+    except Exception as exc:
+        _failed(competition_id, exc)
+        return
+    _ready(competition_id, config, timing.original_seconds, timing.budget_seconds, summary)
+
+
+def _ready(
+    competition_id: int,
+    config: CompetitionConfig,
+    original_seconds: float,
+    budget_seconds: float,
+    summary: dict[str, Any],
+) -> None:
+    now = utcnow()
+    status = CompetitionStatus.OPEN if config.open_when_ready else CompetitionStatus.READY
     with session_scope() as s:
-        row = s.get(Competition, competition_id)
-        row.status = CompetitionStatus.OPEN if config.open_when_ready else CompetitionStatus.READY
-        if config.open_when_ready:
-            row.opened_at = utcnow()
-        row.reference_summary = json_safe(summary)
-        row.prepared_at = utcnow()
-        row.preparation_progress = None
+        done = s.execute(
+            update(Competition)
+            .where(
+                Competition.id == competition_id,
+                Competition.status == CompetitionStatus.PREPARING,
+            )
+            .values(
+                status=status,
+                opened_at=now if config.open_when_ready else Competition.opened_at,
+                reference_summary=json_safe(summary),
+                prepared_at=now,
+                preparation_progress=None,
+            )
+        ).rowcount
+        if done != 1:
+            return  # another worker finished it first
         s.add(
             AuditEntry(
                 competition_id=competition_id,
                 action="preparation_finished",
-                detail={
-                    "original_seconds": timing.original_seconds,
-                    "budget_seconds": timing.budget_seconds,
-                },
+                detail={"original_seconds": original_seconds, "budget_seconds": budget_seconds},
             )
         )
+    _release_waiting(competition_id)
+
+
+def _failed(competition_id: int, exc: Exception) -> None:
+    log.error("preparation of competition %s failed", competition_id, exc_info=exc)
+    message = (
+        f"Preparation failed: {type(exc).__name__}: {exc}. Finished references are "
+        "kept; fix the cause and prepare again to resume."
+    )[:2000]
+    with session_scope() as s:
+        done = s.execute(
+            update(Competition)
+            .where(
+                Competition.id == competition_id,
+                Competition.status == CompetitionStatus.PREPARING,
+            )
+            .values(status=CompetitionStatus.FAILED, status_message=message)
+        ).rowcount
+        if done:
+            s.add(
+                AuditEntry(
+                    competition_id=competition_id,
+                    action="preparation_failed",
+                    detail={"error": message},
+                )
+            )
+    fanout.abandon(ChunkKind.REFERENCES, competition_id, None)
     _release_waiting(competition_id)
 
 

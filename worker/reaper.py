@@ -1,15 +1,21 @@
 """The reaper: nothing stays stuck. Any worker runs it every ``reaper_interval_seconds``
 (and `arena reap` runs it once).
 
-- A **running** submission whose heartbeat is older than ``stale_after_seconds`` lost its
-  worker: it goes back to the queue (runs already recorded are kept and not rerun) up to
-  ``max_attempts`` tries, then fails with an infrastructure reason that does not count
-  against the participant's quota.
+- A **running chunk** (runs or references, ``worker/fanout.py``) whose heartbeat is older
+  than ``stale_after_seconds`` lost its worker: it goes back to its class's queue (runs and
+  references already recorded are kept, not redone) up to ``max_attempts`` tries; then its
+  submission fails with an infrastructure reason that does not count against the
+  participant's quota (a preparation fails, resumable).
+- A **queued chunk** sent that long ago, whose queue holds no message (it was lost with a
+  broker restart), is sent again; a duplicate is harmless, the claim is atomic.
+- A **running** submission whose heartbeat is stale and that has no chunk queued or running
+  lost its coordinator or its finisher: it goes back to the queue (recorded runs are kept)
+  up to ``max_attempts`` tries, then fails as the platform's fault.
 - A **queued** submission that has waited that long on a prepared competition is sent
-  again (its message may have been lost with a broker restart; a duplicate is harmless, the
-  claim is atomic).
-- A **preparing** competition whose heartbeat went stale is queued again (preparation
-  resumes from the references it finished) up to ``max_attempts``, then fails.
+  again, likewise when the control queue is empty.
+- A **preparing** competition whose heartbeat went stale, with no chunk queued or running,
+  is queued again (preparation resumes from the references it finished) up to
+  ``max_attempts``, then fails.
 
 Every change is a conditional UPDATE on the state that was read, so two reapers at once
 act once.
@@ -21,11 +27,14 @@ import logging
 import threading
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, exists, select, update
 
 from server.db import session_scope
 from server.models import (
+    ACTIVE_CHUNK_STATUSES,
     PREPARED_STATUSES,
+    ChunkKind,
+    ChunkStatus,
     Competition,
     CompetitionStatus,
     FailureReason,
@@ -33,10 +42,13 @@ from server.models import (
     RunStatus,
     Submission,
     SubmissionStatus,
+    WorkChunk,
     utcnow,
 )
-from server.queue import enqueue_preparation, enqueue_scoring
+from server.queue import CONTROL_QUEUE, enqueue_preparation, enqueue_scoring, queue_depth
 from server.settings import Settings
+from worker import fanout
+from worker.hardware import run_queue
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +58,153 @@ LOST_WORKER = (
 )
 
 
-def reap(settings: Settings) -> dict[str, int]:
+def _active_chunks(kind: str, owner_column, owner):
+    return exists().where(
+        WorkChunk.kind == kind,
+        owner_column == owner,
+        WorkChunk.status.in_(list(ACTIVE_CHUNK_STATUSES)),
+    )
+
+
+class _Depths:
+    """Queue depths, asked of the broker once per queue per pass."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, int | None] = {}
+
+    def empty(self, queue: str) -> bool:
+        """True when the queue holds nothing, or the broker cannot say (then resend: a
+        duplicate costs a no-op claim, a lost message costs a stuck submission)."""
+        if queue not in self._known:
+            self._known[queue] = queue_depth(queue)
+        depth = self._known[queue]
+        return depth is None or depth == 0
+
+
+def reap_chunks(settings: Settings, depths: _Depths | None = None) -> dict[str, int]:
+    """Requeue the chunks of dead workers, resend lost chunk messages, fail the hopeless."""
+    depths = depths or _Depths()
     now = utcnow()
     cutoff = now - timedelta(seconds=settings.stale_after_seconds)
+    counts = {"chunks_requeued": 0, "chunks_resent": 0, "chunks_failed": 0}
+    send: list[int] = []
+    lost_submissions: list[tuple[int, int]] = []
+    lost_preparations: list[tuple[int, int]] = []
+    with session_scope() as s:
+        stale = (
+            s.execute(
+                select(WorkChunk).where(
+                    WorkChunk.status == ChunkStatus.RUNNING, WorkChunk.heartbeat_at < cutoff
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for chunk in stale:
+            guard = (
+                WorkChunk.id == chunk.id,
+                WorkChunk.status == ChunkStatus.RUNNING,
+                WorkChunk.heartbeat_at == chunk.heartbeat_at,
+            )
+            if chunk.attempts + 1 < settings.max_attempts:
+                if s.execute(
+                    update(WorkChunk)
+                    .where(*guard)
+                    .values(
+                        status=ChunkStatus.QUEUED,
+                        attempts=chunk.attempts + 1,
+                        worker=None,
+                        heartbeat_at=None,
+                    )
+                ).rowcount:
+                    if chunk.kind == ChunkKind.RUNS:
+                        s.execute(
+                            delete(Run).where(
+                                Run.submission_id == chunk.submission_id,
+                                Run.index >= chunk.start,
+                                Run.index < chunk.stop,
+                                Run.status == RunStatus.RUNNING,
+                            )
+                        )
+                    send.append(chunk.id)
+                    counts["chunks_requeued"] += 1
+            elif s.execute(
+                update(WorkChunk)
+                .where(*guard)
+                .values(status=ChunkStatus.FAILED, finished_at=now, attempts=chunk.attempts + 1)
+            ).rowcount:
+                counts["chunks_failed"] += 1
+                if chunk.kind == ChunkKind.RUNS:
+                    lost_submissions.append((chunk.submission_id, chunk.attempts + 1))
+                else:
+                    lost_preparations.append((chunk.competition_id, chunk.attempts + 1))
+        waiting = s.execute(
+            select(WorkChunk.id, WorkChunk.hardware_class, WorkChunk.sent_at).where(
+                WorkChunk.status == ChunkStatus.QUEUED,
+                (WorkChunk.sent_at < cutoff) | WorkChunk.sent_at.is_(None),
+            )
+        ).all()
+    for chunk_id, hw, sent_at in waiting:
+        if not depths.empty(run_queue(hw)):
+            continue  # messages are waiting for a worker: ours is probably among them
+        with session_scope() as s:
+            cond = WorkChunk.sent_at.is_(None) if sent_at is None else WorkChunk.sent_at == sent_at
+            if s.execute(
+                update(WorkChunk)
+                .where(WorkChunk.id == chunk_id, WorkChunk.status == ChunkStatus.QUEUED, cond)
+                .values(sent_at=now)
+            ).rowcount:
+                send.append(chunk_id)
+                counts["chunks_resent"] += 1
+    with session_scope() as s:
+        for sid, attempts in lost_submissions:
+            s.execute(
+                update(Submission)
+                .where(Submission.id == sid, Submission.status == SubmissionStatus.RUNNING)
+                .values(
+                    status=SubmissionStatus.FAILED,
+                    failure_reason=FailureReason.INFRASTRUCTURE,
+                    failure_message=LOST_WORKER.format(n=attempts),
+                    counts_against_quota=False,
+                    finished_at=now,
+                )
+            )
+        for cid, attempts in lost_preparations:
+            s.execute(
+                update(Competition)
+                .where(Competition.id == cid, Competition.status == CompetitionStatus.PREPARING)
+                .values(
+                    status=CompetitionStatus.FAILED,
+                    status_message=(
+                        f"Preparation stopped answering {attempts} times (worker lost). "
+                        "Finished references are kept; prepare again to resume."
+                    ),
+                )
+            )
+    for sid, _ in lost_submissions:
+        with session_scope() as s:
+            comp_id = s.scalar(select(Submission.competition_id).where(Submission.id == sid))
+        fanout.abandon(ChunkKind.RUNS, comp_id, sid)
+    for cid, _ in lost_preparations:
+        fanout.abandon(ChunkKind.REFERENCES, cid, None)
+    if send:
+        fanout.send(send)  # stamps sent_at
+    return counts
+
+
+def reap(settings: Settings) -> dict[str, int]:
+    depths = _Depths()
     counts = {"requeued": 0, "failed": 0, "resent": 0, "preparations": 0}
+    counts.update(reap_chunks(settings, depths))
+    now = utcnow()
+    cutoff = now - timedelta(seconds=settings.stale_after_seconds)
     requeue: list[int] = []
     with session_scope() as s:
         stale = s.execute(
             select(Submission.id, Submission.attempts, Submission.heartbeat_at).where(
                 Submission.status == SubmissionStatus.RUNNING,
                 Submission.heartbeat_at < cutoff,
+                ~_active_chunks(ChunkKind.RUNS, WorkChunk.submission_id, Submission.id),
             )
         ).all()
         for sid, attempts, beat in stale:
@@ -99,9 +248,12 @@ def reap(settings: Settings) -> dict[str, int]:
                 Submission.created_at < cutoff,
             )
         ).all()
+        control_empty = depths.empty(CONTROL_QUEUE) if waiting else True
         for sid, beat, _created in waiting:
             if beat is not None and beat >= cutoff:
                 continue
+            if not control_empty:
+                break  # messages are waiting for a worker
             cond = (
                 Submission.heartbeat_at.is_(None)
                 if beat is None
@@ -120,6 +272,13 @@ def reap(settings: Settings) -> dict[str, int]:
             ).where(
                 Competition.status == CompetitionStatus.PREPARING,
                 Competition.heartbeat_at < cutoff,
+                ~exists().where(
+                    and_(
+                        WorkChunk.kind == ChunkKind.REFERENCES,
+                        WorkChunk.competition_id == Competition.id,
+                        WorkChunk.status.in_(list(ACTIVE_CHUNK_STATUSES)),
+                    )
+                ),
             )
         ).all()
         prepare: list[int] = []

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import shutil
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -24,24 +25,29 @@ from server.jsonsafe import json_safe
 from server.logs import bound
 from server.models import (
     PREPARED_STATUSES,
+    ChunkKind,
+    ChunkStatus,
     Competition,
+    CompetitionBudget,
     CompetitionStatus,
     FailureReason,
     Run,
     RunStatus,
     Submission,
     SubmissionStatus,
+    WorkChunk,
+    WorkerHeartbeat,
     utcnow,
 )
 from server.settings import Settings
 from server.splits import public_mask
 from server.storage import Storage
 from server.version import code_version
-from worker import artefacts, hardware
+from worker import artefacts, fanout, hardware
 from worker.budget import ensure_budget
 from worker.jail import Jail, SandboxUnavailable
 from worker.liveness import beating
-from worker.problem import Problem, build_problem
+from worker.problem import build_problem
 from worker.results import score_outputs
 from worker.sandbox import RunResult
 from worker.trials import jail_for, make_setup, open_runner, run_trial, runnable_code, verdict
@@ -76,6 +82,17 @@ class Context:
     scoring_version: int
 
 
+def _context(sub: Submission, comp: Competition) -> Context:
+    return Context(
+        sub.id,
+        sub.kind,
+        CompetitionConfig.model_validate(comp.config),
+        comp.slug,
+        comp.id,
+        comp.scoring_version,
+    )
+
+
 def _claim(submission_id: int, worker: str | None = None) -> Context | None:
     """Move a queued submission to running; None if it is not ours to score (yet)."""
     with session_scope() as s:
@@ -86,10 +103,11 @@ def _claim(submission_id: int, worker: str | None = None) -> Context | None:
         if comp.status == CompetitionStatus.FAILED:
             _set_failed(
                 s,
-                sub,
+                submission_id,
                 FailureReason.INFRASTRUCTURE,
                 "The competition could not be prepared; the organizers have been told.",
                 False,
+                from_status=SubmissionStatus.QUEUED,
             )
             return None
         if comp.status not in PREPARED_STATUSES:
@@ -106,61 +124,193 @@ def _claim(submission_id: int, worker: str | None = None) -> Context | None:
         ).rowcount
         if claimed != 1:
             return None
-        return Context(
-            submission_id,
-            sub.kind,
-            CompetitionConfig.model_validate(comp.config),
-            comp.slug,
-            comp.id,
-            comp.scoring_version,
-        )
+        return _context(sub, comp)
 
 
-def _set_failed(s, sub: Submission, reason: FailureReason, message: str, counts: bool) -> None:
-    sub.status = SubmissionStatus.FAILED
-    sub.failure_reason = reason
-    sub.failure_message = message
-    sub.counts_against_quota = counts
-    sub.finished_at = utcnow()
+def _running_context(submission_id: int) -> Context | None:
+    with session_scope() as s:
+        sub = s.get(Submission, submission_id)
+        if sub is None or sub.status != SubmissionStatus.RUNNING:
+            return None
+        return _context(sub, s.get(Competition, sub.competition_id))
 
 
-def run_scoring(submission_id: int, settings: Settings, worker: str | None = None) -> None:
+def _set_failed(
+    s,
+    submission_id: int,
+    reason: FailureReason,
+    message: str,
+    counts: bool,
+    from_status: SubmissionStatus = SubmissionStatus.RUNNING,
+) -> bool:
+    """Fail the submission if it is still ``from_status`` (never overwrite a cancel or a score)."""
+    return (
+        s.execute(
+            update(Submission)
+            .where(Submission.id == submission_id, Submission.status == from_status)
+            .values(
+                status=SubmissionStatus.FAILED,
+                failure_reason=reason,
+                failure_message=message,
+                counts_against_quota=counts,
+                finished_at=utcnow(),
+            )
+        ).rowcount
+        == 1
+    )
+
+
+def _fail(submission_id: int, competition_id: int, failure: SubmissionFailed) -> None:
+    with session_scope() as s:
+        _set_failed(s, submission_id, failure.reason, failure.message, failure.counts)
+    fanout.abandon(ChunkKind.RUNS, competition_id, submission_id)
+
+
+def _infrastructure_failure() -> SubmissionFailed:
+    return SubmissionFailed(FailureReason.INFRASTRUCTURE, INFRASTRUCTURE_MESSAGE, counts=False)
+
+
+def run_scoring(
+    submission_id: int, settings: Settings, worker: str | None = None, *, inline: bool = False
+) -> None:
+    """Claim a queued submission and fan its N runs out in chunks (``execution.runs_per_chunk``)
+    to the queue of its hardware class. ``inline``: run the chunks here, one after another
+    (tests and single-process use); the result is the same."""
     ctx = _claim(submission_id, worker)
     if ctx is None:
         return
+    with bound(submission_id=submission_id, competition_id=ctx.competition_id):
+        try:
+            hw = scoring_class(ctx.competition_id, ctx.config, settings)
+            n = ctx.config.scoring.n_models
+            with session_scope() as s:
+                s.get(Submission, submission_id).hardware_class = hw
+                recorded = set(
+                    s.scalars(
+                        select(Run.index).where(
+                            Run.submission_id == submission_id,
+                            Run.status.in_(_RECORDED),
+                        )
+                    ).all()
+                )
+            todo = [i for i in range(n) if i not in recorded]
+            chunk_ids = fanout.plan(
+                ChunkKind.RUNS,
+                ctx.competition_id,
+                submission_id,
+                todo,
+                ctx.config.execution.runs_per_chunk,
+                hw,
+            )
+            log.info(
+                "scoring starts: N = %d, %d runs to do in %d chunks on %s",
+                n,
+                len(todo),
+                len(chunk_ids),
+                hw,
+            )
+        except Exception:
+            log.exception("planning the runs of submission %s failed", submission_id)
+            _fail(submission_id, ctx.competition_id, _infrastructure_failure())
+            return
+    if not chunk_ids:
+        finalize(submission_id, settings)
+    elif inline:
+        for chunk_id in chunk_ids:
+            run_chunk(chunk_id, settings, worker or "inline")
+    else:
+        fanout.send(chunk_ids)
+
+
+def scoring_class(competition_id: int, config: CompetitionConfig, settings: Settings) -> str:
+    """The hardware class a submission is scored on: the competition's setting, else a class
+    it was prepared on (has a budget for) that has a live worker, else the first of those."""
+    if config.execution.hardware_class:
+        return hardware.slug(config.execution.hardware_class)
+    cutoff = utcnow() - timedelta(seconds=settings.stale_after_seconds)
+    with session_scope() as s:
+        classes = s.scalars(
+            select(CompetitionBudget.hardware_class)
+            .where(CompetitionBudget.competition_id == competition_id)
+            .order_by(CompetitionBudget.id)
+        ).all()
+        live = set(
+            s.scalars(
+                select(WorkerHeartbeat.hardware_class).where(WorkerHeartbeat.last_seen >= cutoff)
+            ).all()
+        )
+    for name in classes:
+        if name in live:
+            return name
+    return classes[0] if classes else hardware.worker_class(settings)
+
+
+def run_chunk(chunk_id: int, settings: Settings, worker: str | None = None) -> None:
+    """Run one chunk of a submission's runs; the worker that ends the last chunk scores it."""
+    chunk = fanout.claim(chunk_id, worker)
+    if chunk is None:
+        return
+    sid = chunk.submission_id
+    ctx = _running_context(sid)
+    if ctx is None:  # cancelled or failed meanwhile
+        fanout.finish(chunk_id, worker, ChunkStatus.ABANDONED)
+        return
+    work_dir = Storage(settings).submission_dir(sid) / "work" / f"chunk-{chunk_id}"
+    try:
+        with (
+            bound(submission_id=sid, competition_id=ctx.competition_id),
+            beating(WorkChunk, chunk_id, settings.heartbeat_seconds, (Submission, sid)),
+        ):
+            log.info(
+                "chunk %s: runs %d..%d (worker %s)", chunk_id, chunk.start, chunk.stop - 1, worker
+            )
+            _run_range(ctx, settings, chunk, worker, work_dir)
+    except Cancelled:
+        fanout.finish(chunk_id, worker, ChunkStatus.ABANDONED)
+        return
+    except SubmissionFailed as failure:
+        fanout.finish(chunk_id, worker, ChunkStatus.FAILED)
+        _fail(sid, ctx.competition_id, failure)
+        return
+    except Exception:
+        log.exception("chunk %s of submission %s failed", chunk_id, sid)
+        fanout.finish(chunk_id, worker, ChunkStatus.FAILED)
+        _fail(sid, ctx.competition_id, _infrastructure_failure())
+        return
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    if fanout.finish(chunk_id, worker, ChunkStatus.DONE) and (
+        fanout.unfinished(ChunkKind.RUNS, ctx.competition_id, sid) == 0
+    ):
+        finalize(sid, settings)
+
+
+def finalize(submission_id: int, settings: Settings) -> None:
+    """ε and the score from the stored runs, once every chunk has reported."""
+    ctx = _running_context(submission_id)
+    if ctx is None:
+        return
+    storage = Storage(settings)
     try:
         with (
             bound(submission_id=submission_id, competition_id=ctx.competition_id),
             beating(Submission, submission_id, settings.heartbeat_seconds),
         ):
-            log.info("scoring starts (N = %d, worker %s)", ctx.config.scoring.n_models, worker)
-            result = _score(ctx, settings)
+            result = _final_result(ctx, storage)
             log.info("scored: %.4f", result["boards"]["public"]["score"])
-    except Cancelled:
-        return
     except SubmissionFailed as failure:
-        with session_scope() as s:
-            _set_failed(
-                s, s.get(Submission, submission_id), failure.reason, failure.message, failure.counts
-            )
+        _fail(submission_id, ctx.competition_id, failure)
         return
     except Exception:
         log.exception("scoring submission %s failed", submission_id)
-        with session_scope() as s:
-            _set_failed(
-                s,
-                s.get(Submission, submission_id),
-                FailureReason.INFRASTRUCTURE,
-                INFRASTRUCTURE_MESSAGE,
-                False,
-            )
+        _fail(submission_id, ctx.competition_id, _infrastructure_failure())
         return
     finally:
-        shutil.rmtree(Storage(settings).submission_dir(submission_id) / "work", ignore_errors=True)
+        shutil.rmtree(storage.submission_dir(submission_id) / "work", ignore_errors=True)
     with session_scope() as s:
         sub = s.get(Submission, submission_id)
         if sub.status != SubmissionStatus.RUNNING:
-            return  # cancelled meanwhile
+            return  # cancelled meanwhile, or another worker finished first
         store_result(sub, result, ctx.scoring_version)
         sub.status = SubmissionStatus.SCORED
         sub.finished_at = utcnow()
@@ -182,37 +332,35 @@ def store_result(sub: Submission, result: dict[str, Any], scoring_version: int) 
     sub.result = json_safe(result)
 
 
-def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
+def _run_range(
+    ctx: Context, settings: Settings, chunk: fanout.Chunk, worker: str | None, work_dir
+) -> None:
     config = ctx.config
     storage = Storage(settings)
     threads = hardware.cpu_threads(settings.worker_threads)
     torch.set_num_threads(threads)
     device = hardware.device()
-    hw = hardware.hardware_class(threads)
+    hw = hardware.worker_class(settings)
+    if hw != chunk.hardware_class:
+        log.warning("chunk for %s taken by a %s worker", chunk.hardware_class, hw)
     problem = build_problem(config, data_file_for(config, ctx.slug, storage))
     budget = ensure_budget(ctx.competition_id, config, hw, problem, device)
-    with session_scope() as s:
-        s.get(Submission, ctx.submission_id).hardware_class = hw
-
     comp_dir = storage.competition_dir(ctx.slug)
-    refs = artefacts.load_stack(comp_dir / artefacts.REFERENCES)
     setup = make_setup(
         config,
         problem,
         comp_dir,
-        storage.submission_dir(ctx.submission_id) / "work",
+        work_dir,
         device=device,
         threads=threads,
         budget_seconds=budget,
         jail=_jail(settings),
     )
-    code = runnable_code(
-        storage.submission_code(ctx.submission_id, ctx.kind), setup.data_path.parent
-    )
+    code = runnable_code(storage.submission_code(ctx.submission_id, ctx.kind), work_dir)
     n = config.scoring.n_models
     with open_runner(setup, code) as runner:
-        for index in range(n):
-            if _cancelled(ctx.submission_id):
+        for index in chunk.indices:
+            if _cancelled(ctx.submission_id) or not fanout.still_mine(chunk.id, worker):
                 raise Cancelled
             out_path = storage.run_outputs(ctx.submission_id, index)
             if _already_recorded(ctx.submission_id, index) and out_path.is_file():
@@ -228,8 +376,6 @@ def _score(ctx: Context, settings: Settings) -> dict[str, Any]:
             if failure is not None:
                 raise SubmissionFailed(FailureReason(failure[0]), failure[1])
 
-    return _final_result(ctx, storage, refs, problem, budget)
-
 
 class Cancelled(Exception):
     """The submission was cancelled while it ran; its status already says so."""
@@ -240,6 +386,10 @@ def _cancelled(submission_id: int) -> bool:
         return s.scalar(select(Submission.status).where(Submission.id == submission_id)) != (
             SubmissionStatus.RUNNING
         )
+
+
+def load_forget_labels(config: CompetitionConfig, slug: str, storage: Storage) -> np.ndarray:
+    return build_problem(config, data_file_for(config, slug, storage)).forget.y.numpy()
 
 
 def data_file_for(config: CompetitionConfig, slug: str, storage: Storage):
@@ -259,12 +409,15 @@ def _jail(settings: Settings) -> Jail | None:
         ) from None
 
 
+_RECORDED = (RunStatus.FINISHED, RunStatus.OVER_BUDGET)
+
+
 def _already_recorded(submission_id: int, index: int) -> bool:
     with session_scope() as s:
         status = s.scalar(
             select(Run.status).where(Run.submission_id == submission_id, Run.index == index)
         )
-    return status in (RunStatus.FINISHED, RunStatus.OVER_BUDGET)
+    return status in _RECORDED
 
 
 _RUN_STATUS = {"finished": RunStatus.FINISHED, "over_budget": RunStatus.OVER_BUDGET}
@@ -304,23 +457,32 @@ def _record_run(
             )
 
 
-def _final_result(
-    ctx: Context, storage: Storage, refs: artefacts.OutputsStack, problem: Problem, budget: float
-) -> dict[str, Any]:
+def _final_result(ctx: Context, storage: Storage) -> dict[str, Any]:
     with session_scope() as s:
         runs = s.scalars(
             select(Run).where(Run.submission_id == ctx.submission_id).order_by(Run.index)
         ).all()
         run_table = [(r.index, r.status, r.seconds) for r in runs]
+        hw = s.scalar(select(Submission.hardware_class).where(Submission.id == ctx.submission_id))
+        budget = s.scalar(
+            select(CompetitionBudget.budget_seconds).where(
+                CompetitionBudget.competition_id == ctx.competition_id,
+                CompetitionBudget.hardware_class == hw,
+            )
+        )
+    if budget is None:  # runs record the budget they had
+        budget = max((r.budget_seconds for r in runs), default=0.0)
+    refs = artefacts.load_stack(storage.competition_dir(ctx.slug) / artefacts.REFERENCES)
+    labels = load_forget_labels(ctx.config, ctx.slug, storage)
     return score_stored_runs(
         ctx.config,
         ctx.submission_id,
         ctx.slug,
         storage,
         refs,
-        problem.forget.y.numpy(),
+        labels,
         run_table,
-        budget,
+        float(budget),
     )
 
 

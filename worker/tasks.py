@@ -1,14 +1,44 @@
-"""Celery tasks: thin. Load by id, call the job, and the job records the status."""
+"""Celery tasks: thin. Load by id, call the job, and the job records the status.
+
+Coordination tasks (claim a submission, start a preparation, rescore) go to the control queue
+``arena`` that every worker takes; chunks of runs and of references go to the queue of their
+hardware class (``arena.run.<class>``), which only workers of that class take.
+"""
 
 from __future__ import annotations
 
-from server.queue import PREPARE_COMPETITION, RESCORE_COMPETITION, SCORE_SUBMISSION
+import logging
+
+from celery.signals import celeryd_after_setup
+
+from server.queue import (
+    CONTROL_QUEUE,
+    PREPARE_COMPETITION,
+    REFERENCE_CHUNK,
+    RESCORE_COMPETITION,
+    RUN_CHUNK,
+    SCORE_SUBMISSION,
+)
 from server.settings import get_settings
-from worker import heartbeat  # noqa: F401 - registers the worker heartbeat signal handlers
+from worker import (
+    hardware,
+    heartbeat,  # noqa: F401 - registers the worker heartbeat signal handlers
+)
 from worker.celery_app import app
-from worker.prepare_job import run_preparation
+from worker.prepare_job import run_preparation, run_reference_chunk
 from worker.rescore_job import run_rescoring
-from worker.score_job import run_scoring
+from worker.score_job import run_chunk, run_scoring
+
+log = logging.getLogger(__name__)
+
+
+@celeryd_after_setup.connect
+def _consume_own_class(sender=None, instance=None, **_: object) -> None:
+    """A worker takes the control queue (from ``-Q``) and its own hardware class's queue."""
+    settings = get_settings()
+    queue = hardware.run_queue(hardware.worker_class(settings))
+    instance.app.amqp.queues.select_add(queue)
+    log.info("worker %s takes the queues %s and %s", sender, CONTROL_QUEUE, queue)
 
 
 @app.task(name=SCORE_SUBMISSION, acks_late=True, bind=True)
@@ -16,9 +46,19 @@ def score_submission(self, submission_id: int) -> None:
     run_scoring(submission_id, get_settings(), worker=self.request.hostname)
 
 
-@app.task(name=PREPARE_COMPETITION, acks_late=True)
-def prepare_competition(competition_id: int) -> None:
-    run_preparation(competition_id, get_settings())
+@app.task(name=RUN_CHUNK, acks_late=True, bind=True)
+def run_chunk_task(self, chunk_id: int) -> None:
+    run_chunk(chunk_id, get_settings(), worker=self.request.hostname)
+
+
+@app.task(name=PREPARE_COMPETITION, acks_late=True, bind=True)
+def prepare_competition(self, competition_id: int) -> None:
+    run_preparation(competition_id, get_settings(), worker=self.request.hostname)
+
+
+@app.task(name=REFERENCE_CHUNK, acks_late=True, bind=True)
+def reference_chunk_task(self, chunk_id: int) -> None:
+    run_reference_chunk(chunk_id, get_settings(), worker=self.request.hostname)
 
 
 @app.task(name=RESCORE_COMPETITION, acks_late=True)

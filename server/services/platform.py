@@ -13,6 +13,7 @@ from server.models import (
     RunStatus,
     Submission,
     SubmissionStatus,
+    WorkChunk,
 )
 from server.queue import enqueue_preparation, enqueue_scoring
 from server.services.competitions import create_competition
@@ -35,6 +36,7 @@ def recover_interrupted(session: Session) -> None:
     preparation that is "running" then has nobody working on it.
     """
     running = select(Submission.id).where(Submission.status == SubmissionStatus.RUNNING)
+    session.execute(delete(WorkChunk))  # planned again by the requeued work
     session.execute(
         delete(Run).where(Run.submission_id.in_(running), Run.status == RunStatus.RUNNING)
     )
