@@ -110,7 +110,9 @@ def test_a_killed_worker_loses_nothing(tmp_path):
                     assert all(r.status == "finished" for r in runs)
                     for index, finished_at in before.items():  # kept, not rerun
                         assert runs[index].finished_at == finished_at
-                    chunks = s.scalars(select(WorkChunk).where(WorkChunk.submission_id == sid)).all()
+                    chunks = s.scalars(
+                        select(WorkChunk).where(WorkChunk.submission_id == sid)
+                    ).all()
                     assert all(c.status == "done" for c in chunks) and len(chunks) == 6
                     lost = s.get(WorkChunk, victim_chunk.id)
                     assert lost.attempts == 1 and lost.worker != victim_name  # retried elsewhere
