@@ -249,11 +249,40 @@ def reap() -> None:
 
 
 @app.command()
-def worker(concurrency: Annotated[int, typer.Option(help="Tasks at once.")] = 1) -> None:
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Tasks at once (keep 1 on a GPU).")] = 1,
+    hardware_class: Annotated[
+        str | None,
+        typer.Option(
+            "--hardware-class",
+            help="Declare this worker's hardware class (default: ARENA_HARDWARE_CLASS, else "
+            "detected, e.g. cpu-2t or cuda-nvidia-h100-80gb-hbm3-16t). It takes chunks only "
+            "from that class's queue.",
+        ),
+    ] = None,
+    gpu: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on this GPU only (sets CUDA_VISIBLE_DEVICES; one worker per GPU, one run "
+            "at a time)."
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads per run (default: ARENA_WORKER_THREADS).")
+    ] = None,
+) -> None:
     """Run one Celery worker (for deployments with a real broker)."""
     from cli.serve import worker_command
     from server.settings import get_settings
 
+    if hardware_class is not None:
+        os.environ["ARENA_HARDWARE_CLASS"] = hardware_class
+    if threads is not None:
+        os.environ["ARENA_WORKER_THREADS"] = str(threads)
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+        concurrency = 1
+    get_settings.cache_clear()
     cmd = worker_command(get_settings(), concurrency)
     os.execv(cmd[0], cmd)
 

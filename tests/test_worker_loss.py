@@ -56,6 +56,7 @@ def test_a_killed_worker_loses_nothing(tmp_path):
         sa_url = db_url.replace("postgresql://", "postgresql+psycopg://")
         config = tiny_config("loss", n_models=12)
         config.execution.runs_per_chunk = 2  # 6 chunks for two workers
+        config.execution.hardware_class = "cpu-test"  # the class that prepares and scores
         create_competition_in(sa_url, config)
         common = {
             "ARENA_VAR_DIR": str(tmp_path / "var"),  # shared artefact storage
@@ -68,7 +69,12 @@ def test_a_killed_worker_loses_nothing(tmp_path):
         env = {
             k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")
         } | common
-        workers = [_worker(env, tmp_path / f"worker{i}.log") for i in range(2)]
+        workers = [
+            _worker(env | {"ARENA_HARDWARE_CLASS": "cpu-test"}, tmp_path / f"worker{i}.log")
+            for i in range(2)
+        ]
+        # a worker of another class takes coordination tasks, never this competition's chunks
+        other = _worker(env | {"ARENA_HARDWARE_CLASS": "elsewhere"}, tmp_path / "other.log")
         engine = create_engine(sa_url)
         try:
             api_env = {**common, "ARENA_START_WORKER": "false"}
@@ -118,10 +124,16 @@ def test_a_killed_worker_loses_nothing(tmp_path):
                     assert lost.attempts == 1 and lost.worker != victim_name  # retried elsewhere
                     survivor = {c.worker for c in chunks} - {victim_name}
                     assert len(survivor) == 1
+                    every_chunk = s.scalars(select(WorkChunk)).all()  # references too
+                    assert every_chunk and all(
+                        f"arena-{other.pid}@" not in (c.worker or "") for c in every_chunk
+                    )
+                    assert {c.hardware_class for c in every_chunk} == {"cpu-test"}
+                    assert s.get(Submission, sid).hardware_class == "cpu-test"
                 assert done["runs_done"] == 12
         finally:
             engine.dispose()
-            for w in workers:
+            for w in [*workers, other]:
                 if w.poll() is None:
                     os.killpg(w.pid, signal.SIGTERM)
                     try:
