@@ -1,7 +1,9 @@
-# One image for the API and the workers. GPU workers: run it with the NVIDIA container runtime;
-# torch from the package index is a CUDA build and falls back to the CPU when no GPU is visible.
+# One image for the API and the workers. TORCH_INDEX_URL picks the torch build: empty (default)
+# takes torch from PyPI, a CUDA build that also runs on the CPU (GPU workers); the compose file
+# builds the CPU image with https://download.pytorch.org/whl/cpu (API and CPU workers).
 FROM python:3.11-slim
 
+ARG TORCH_INDEX_URL=
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 ARENA_VAR_DIR=/data
 WORKDIR /app
 
@@ -9,6 +11,8 @@ WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap util-linux \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --no-create-home --shell /usr/sbin/nologin arena-sandbox
+
+RUN if [ -n "$TORCH_INDEX_URL" ]; then pip install torch --index-url "$TORCH_INDEX_URL"; fi
 
 COPY pyproject.toml README.md alembic.ini ./
 COPY server ./server

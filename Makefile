@@ -31,6 +31,14 @@ system:
 	    || echo "could not install chromium: the UI tests will fail (see README, Tests)"; \
 	  else echo "chromium is missing: install Debian's 'chromium' for the UI tests (see README)"; fi; \
 	fi
+	@if ! command -v docker-compose >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing docker-compose (the deployment tests check docker-compose.yml with it)"; \
+	    (apt-get install -y -qq docker-compose >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq docker-compose >/dev/null)) \
+	    || echo "could not install docker-compose: tests/test_deploy.py will fail (see README)"; \
+	  else echo "docker-compose is missing: install Debian's 'docker-compose' for tests/test_deploy.py"; fi; \
+	fi
 	@if [ "$$(id -u)" = 0 ] && ! id arena-sandbox >/dev/null 2>&1; then \
 	  useradd --system --no-create-home --shell /usr/sbin/nologin arena-sandbox || true; \
 	fi
