@@ -93,6 +93,7 @@ class _Stop(Exception):
 
 def test_an_interrupted_preparation_resumes_without_retraining_finished_references(tmp_path: Path):
     cfg = tiny_config("resume")
+    cfg.execution.references_per_chunk = 2  # references are saved a chunk at a time
     out = tmp_path / "comp"
 
     def interrupt_after_two(stage: str, done: int, total: int) -> None:
