@@ -78,6 +78,9 @@ class ArenaClient:
         params = {"board": board, **({"phase": phase} if phase else {})}
         return self._call("GET", f"/competitions/{slug}/leaderboard", params=params)
 
+    def compute(self, slug: str) -> dict:
+        return self.call("GET", f"/api/v1/competitions/{slug}/compute")
+
     def accept_rules(self, slug: str) -> dict:
         return self._call("POST", f"/competitions/{slug}/rules/accept")
 

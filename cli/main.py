@@ -334,7 +334,8 @@ def login(
 def _show_result(sub: dict) -> None:
     if sub["status"] == "scored":
         table = Table(title=f"Submission {sub['id']} scored")
-        for col in ("score", "95% interval", "F", "retain ratio", "test ratio", "runs", "run time"):
+        cols = ("score", "95% interval", "F", "retain ratio", "test ratio", "runs", "run time")
+        for col in (*cols, "device time"):
             table.add_column(col)
         ci = sub.get("score_ci") or [None, None]
         table.add_row(
@@ -345,6 +346,7 @@ def _show_result(sub: dict) -> None:
             f"{sub['test_ratio']:.4f}",
             f"{sub['runs_done']}/{sub['n_models']}",
             f"{sub['elapsed_seconds']:.1f} s" if sub.get("elapsed_seconds") else "",
+            f"{sub['device_seconds']:.1f} s" if sub.get("device_seconds") else "",
         )
         console.print(table)
     elif sub["status"] == "failed":
@@ -353,8 +355,10 @@ def _show_result(sub: dict) -> None:
         if not sub.get("counts_against_quota", True):
             err.print("(this failure does not count against your quota)")
     else:
+        spent = f", {sub['device_seconds']:.1f} device-seconds" if sub.get("device_seconds") else ""
         console.print(
-            f"Submission {sub['id']}: {sub['status']} ({sub['runs_done']}/{sub['n_models']} runs)"
+            f"Submission {sub['id']}: {sub['status']} "
+            f"({sub['runs_done']}/{sub['n_models']} runs{spent})"
         )
 
 
@@ -581,6 +585,31 @@ def status(submission_id: int, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None
         _show_result(_client(url, token).submission(submission_id))
     except ClientError as exc:
         _fail(str(exc))
+
+
+@app.command()
+def compute(slug: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
+    """Device time spent in a competition: yours (or your team's); organizers see everyone's
+    and the preparation's."""
+    try:
+        totals = _client(url, token).compute(slug)
+    except ClientError as exc:
+        _fail(str(exc))
+    table = Table(
+        title=f"Compute in {slug}: {totals['total_device_seconds'] / 3600:.3f} device-hours"
+    )
+    for col in ("entrant", "submissions", "device-seconds", "of which platform failures"):
+        table.add_column(col)
+    for e in totals["entrants"]:
+        table.add_row(
+            e["entrant"] + (" (team)" if e["team"] else ""),
+            str(e["submissions"]),
+            f"{e['device_seconds']:.1f}",
+            f"{e['platform_failures_device_seconds']:.1f}",
+        )
+    if totals.get("preparation_device_seconds") is not None:
+        table.add_row("(preparation)", "", f"{totals['preparation_device_seconds']:.1f}", "")
+    console.print(table)
 
 
 @app.command("accept-rules")

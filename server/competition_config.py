@@ -187,6 +187,11 @@ class ExecutionConfig(_Strict):
         description="Reference models per preparation chunk (trained batched "
         "on one device where the architecture allows it).",
     )
+    fail_fast: bool = Field(
+        True,
+        description="Run a submission's first chunk alone; the other chunks start only if it "
+        "passed (no crash, no invalid model, no run over budget under the fail policy).",
+    )
     batched_references: bool = Field(
         True,
         description="Train a chunk's references together (torch.func vmap) when the "
@@ -209,6 +214,13 @@ class LimitsConfig(_Strict):
     )
     max_final_submissions: int = Field(2, ge=1, le=20, description="Final picks per entrant.")
     max_team_size: int = Field(5, ge=1, le=1000)
+    max_device_hours_per_day: float | None = Field(
+        None,
+        gt=0,
+        le=10_000,
+        description="Compute quota per participant or team per UTC day, in device-hours (one "
+        "worker's GPU or cores for an hour); none by default.",
+    )
     max_upload_bytes: int | None = Field(None, ge=1, description="Default: the platform setting.")
     memory_mb: int = Field(
         4096, ge=256, le=1 << 20, description="Memory limit of one run's sandbox."

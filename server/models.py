@@ -162,6 +162,9 @@ class Competition(Base):
     scoring_version: Mapped[int] = mapped_column(Integer, default=1)
     heartbeat_at: Mapped[datetime | None]
     preparation_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    preparation_device_seconds: Mapped[float] = mapped_column(
+        Float, default=0.0, server_default="0"
+    )
 
     budgets: Mapped[list[CompetitionBudget]] = relationship(
         back_populates="competition", cascade="all, delete-orphan"
@@ -350,6 +353,7 @@ class Submission(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(255))
+    device_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
     user: Mapped[User] = relationship()
     team: Mapped[Team | None] = relationship()
@@ -376,6 +380,8 @@ class Run(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     log_path: Mapped[str | None] = mapped_column(String(500))
     finished_at: Mapped[datetime | None]
+    device: Mapped[str | None] = mapped_column(String(128))  # the hardware class that ran it
+    device_seconds: Mapped[float | None] = mapped_column(Float)  # the device held, whole run
 
     submission: Mapped[Submission] = relationship(back_populates="runs")
 
@@ -427,3 +433,4 @@ class WorkChunk(Base):
     sent_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    device_seconds: Mapped[float | None] = mapped_column(Float)

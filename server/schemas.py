@@ -55,6 +55,18 @@ class Quota(BaseModel):
     )
     remaining_total: int | None = None
     resets_at: datetime
+    max_device_hours_per_day: float | None = Field(
+        None, description="Compute quota per entrant per UTC day (none: no compute quota)."
+    )
+    device_seconds_today: float | None = Field(
+        None,
+        description="Compute charged today: finished submissions at their cost, queued and "
+        "running ones at their most (N × (budget + grace)).",
+    )
+    device_seconds_remaining_today: float | None = None
+    submission_reserve_seconds: float | None = Field(
+        None, description="What one more submission is charged until its real cost is known."
+    )
 
 
 class Budget(BaseModel):
@@ -123,9 +135,13 @@ class SubmissionAccepted(BaseModel):
 class RunPublic(BaseModel):
     index: int
     status: str
-    seconds: float | None = None
+    seconds: float | None = Field(None, description="The timed call of unlearning().")
     budget_seconds: float
     message: str | None = None
+    device: str | None = Field(None, description="The hardware class that ran it.")
+    device_seconds: float | None = Field(
+        None, description="Device time of the whole run (sandbox, the function, evaluation)."
+    )
 
 
 class SubmissionPublic(BaseModel):
@@ -172,6 +188,9 @@ class SubmissionPublic(BaseModel):
     most_distinguishable: list[int] | None = None
     accuracy: dict[str, Any] | None = None
     hardware_class: str | None = None
+    device_seconds: float | None = Field(
+        None, description="Device time of every run so far (compute accounting)."
+    )
     runs: list[RunPublic] = []
 
 
@@ -228,3 +247,27 @@ class Health(BaseModel):
     database: str
     broker: str
     workers: list[dict[str, Any]]
+
+
+class EntrantCompute(BaseModel):
+    entrant: str
+    team: bool = False
+    submissions: int
+    device_seconds: float
+    platform_failures_device_seconds: float = Field(
+        0.0,
+        description="Part of it spent on submissions that failed as the platform's fault "
+        "(never charged to the entrant).",
+    )
+
+
+class CompetitionCompute(BaseModel):
+    competition: str
+    submissions: int
+    runs: int
+    submissions_device_seconds: float
+    preparation_device_seconds: float | None = Field(
+        None, description="Original model, its timing and the references (organizers only)."
+    )
+    total_device_seconds: float
+    entrants: list[EntrantCompute]

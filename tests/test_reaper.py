@@ -148,7 +148,8 @@ def _chunk(comp_id: int, sid: int | None, status: str, beat_age: float | None, *
             status=status,
             attempts=kw.get("attempts", 0),
             worker="w1@host" if status == "running" else None,
-            sent_at=now - timedelta(seconds=kw.get("sent_age", 0)),
+            sent_at=None if kw.get("held") else now - timedelta(seconds=kw.get("sent_age", 0)),
+            created_at=now - timedelta(seconds=kw.get("age", 0)),
             heartbeat_at=None if beat_age is None else now - timedelta(seconds=beat_age),
         )
         s.add(chunk)
@@ -223,3 +224,18 @@ def test_a_lost_preparation_resumes_then_fails(settings):
     with session_scope() as s:
         comp = s.get(Competition, cid)
         assert comp.status == "failed" and "prepare again to resume" in comp.status_message
+
+
+def test_held_chunks_whose_first_chunk_was_never_sent_are_started(settings):
+    comp = _competition("reap-h")
+    sid = _submission(comp, "running", beat_age=300)
+    held = [
+        _chunk(comp, sid, "queued", None, held=True, age=600, start=a, stop=a + 2)
+        for a in (0, 2, 4)
+    ]
+    _purge(run_queue("cpu-test"))
+    assert reap(settings)["chunks_resent"] == 1  # the first only: fail fast still holds
+    rows = [_chunk_row(c) for c in held]
+    assert rows[0].sent_at is not None and rows[1].sent_at is None and rows[2].sent_at is None
+    assert reap(settings)["chunks_resent"] == 0  # the first is on its way: the rest wait for it
+    _purge(run_queue("cpu-test"))

@@ -187,6 +187,9 @@ def test_organizer_creates_prepares_and_opens_a_competition(browser, platform, t
     page.get_by_role("button", name="Open").click()
     expect(page.locator("#comp-status")).to_have_text("open")
     expect(page.get_by_text("competition_opened")).to_be_visible()
+    page.reload()  # the compute section counts the preparation's device time
+    expect(page.locator("#compute-total")).to_contain_text("device-hours in all")
+    expect(page.locator("#compute-total")).not_to_contain_text("preparation 0.0 s")
     shot(page, "13-organizer-open")
     page.goto("/")
     expect(page.get_by_role("link", name="Grouped digits")).to_be_visible()

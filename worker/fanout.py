@@ -100,6 +100,38 @@ def plan(
         return [r.id for r in rows]
 
 
+def release_held(kind: str, competition_id: int, submission_id: int | None) -> list[int]:
+    """The owner's chunks held back until its first chunk passed (fail fast): mark them sent
+    (atomically, so that two finishers release them once) and return their ids."""
+    with session_scope() as s:
+        ids = s.scalars(
+            select(WorkChunk.id).where(
+                *_owner(kind, competition_id, submission_id),
+                WorkChunk.status == ChunkStatus.QUEUED,
+                WorkChunk.sent_at.is_(None),
+            )
+        ).all()
+        released = [
+            cid
+            for cid in ids
+            if s.execute(
+                update(WorkChunk)
+                .where(WorkChunk.id == cid, WorkChunk.sent_at.is_(None))
+                .values(sent_at=utcnow())
+            ).rowcount
+        ]
+    return released
+
+
+def add_device_seconds(chunk_id: int, seconds: float) -> None:
+    with session_scope() as s:
+        s.execute(
+            update(WorkChunk)
+            .where(WorkChunk.id == chunk_id)
+            .values(device_seconds=func.coalesce(WorkChunk.device_seconds, 0.0) + seconds)
+        )
+
+
 def send(chunk_ids: list[int]) -> int:
     """Put the chunks on their class's queue; returns how many messages went out. One that
     could not be sent stays queued in the database and the reaper sends it again."""

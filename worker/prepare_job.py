@@ -11,6 +11,7 @@ its timing and each finished reference are kept on disk (``worker/preparation.py
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,16 @@ def _data_file(config: CompetitionConfig, storage: Storage) -> Path | None:
     return storage.dataset_file(config.slug) if config.dataset.source == "upload" else None
 
 
+def _charge(competition_id: int, seconds: float) -> None:
+    """Add device time to the competition's preparation (compute accounting)."""
+    with session_scope() as s:
+        s.execute(
+            update(Competition)
+            .where(Competition.id == competition_id)
+            .values(preparation_device_seconds=Competition.preparation_device_seconds + seconds)
+        )
+
+
 def _set_progress(competition_id: int, stage: str, done: int, total: int) -> None:
     with session_scope() as s:
         s.execute(
@@ -107,6 +118,7 @@ def run_preparation(
     storage = Storage(settings)
     out_dir = storage.competition_dir(config.slug)
     n = config.scoring.n_models
+    started = time.perf_counter()
     try:
         with beating(Competition, competition_id, settings.heartbeat_seconds):
             _, _, timing = prepare_original(
@@ -118,6 +130,7 @@ def run_preparation(
                 dataset_sha,
             )
             store_budget(competition_id, mine, timing.original_seconds, timing.budget_seconds)
+            _charge(competition_id, time.perf_counter() - started)
             todo = [k for k in range(n) if not reference_file(out_dir, k).is_file()]
             _set_progress(competition_id, "references", n - len(todo), n)
             chunk_ids = fanout.plan(
@@ -165,6 +178,7 @@ def run_reference_chunk(chunk_id: int, settings: Settings, worker: str | None = 
     storage = Storage(settings)
     out_dir = storage.competition_dir(config.slug)
     n = config.scoring.n_models
+    started = time.perf_counter()
     try:
         with beating(WorkChunk, chunk_id, settings.heartbeat_seconds, (Competition, cid)):
             problem = build_problem(config, _data_file(config, storage))
@@ -180,6 +194,9 @@ def run_reference_chunk(chunk_id: int, settings: Settings, worker: str | None = 
                 keep_going=lambda: fanout.still_mine(chunk_id, worker),
             )
             log.info("chunk %s: %d references trained (%s)", chunk_id, trained, worker)
+            held = time.perf_counter() - started
+            fanout.add_device_seconds(chunk_id, held)
+            _charge(cid, held)
     except Exception as exc:
         fanout.finish(chunk_id, worker, ChunkStatus.FAILED)
         _failed(cid, exc)

@@ -81,6 +81,39 @@ class _Depths:
         return depth is None or depth == 0
 
 
+def _orphans(s, cutoff) -> list[tuple[int, str, None]]:
+    """Held-back chunks (never sent, fail fast) whose owner has no sent chunk left to release
+    them: the coordinator died between planning and sending. The first of each is sent."""
+    sibling = WorkChunk.__table__.alias("sibling")
+    rows = s.execute(
+        select(
+            WorkChunk.id,
+            WorkChunk.hardware_class,
+            WorkChunk.kind,
+            WorkChunk.competition_id,
+            WorkChunk.submission_id,
+        )
+        .where(
+            WorkChunk.status == ChunkStatus.QUEUED,
+            WorkChunk.sent_at.is_(None),
+            WorkChunk.created_at < cutoff,
+            ~exists().where(
+                sibling.c.kind == WorkChunk.kind,
+                sibling.c.competition_id == WorkChunk.competition_id,
+                (sibling.c.submission_id == WorkChunk.submission_id)
+                | (sibling.c.submission_id.is_(None) & WorkChunk.submission_id.is_(None)),
+                sibling.c.status.in_(list(ACTIVE_CHUNK_STATUSES)),
+                sibling.c.sent_at.is_not(None),
+            ),
+        )
+        .order_by(WorkChunk.start)
+    ).all()
+    first: dict[tuple, tuple[int, str, None]] = {}
+    for cid, hw, kind, comp, sub in rows:
+        first.setdefault((kind, comp, sub), (cid, hw, None))
+    return list(first.values())
+
+
 def reap_chunks(settings: Settings, depths: _Depths | None = None) -> dict[str, int]:
     """Requeue the chunks of dead workers, resend lost chunk messages, fail the hopeless."""
     depths = depths or _Depths()
@@ -140,12 +173,12 @@ def reap_chunks(settings: Settings, depths: _Depths | None = None) -> dict[str, 
                     lost_preparations.append((chunk.competition_id, chunk.attempts + 1))
         waiting = s.execute(
             select(WorkChunk.id, WorkChunk.hardware_class, WorkChunk.sent_at).where(
-                WorkChunk.status == ChunkStatus.QUEUED,
-                (WorkChunk.sent_at < cutoff) | WorkChunk.sent_at.is_(None),
+                WorkChunk.status == ChunkStatus.QUEUED, WorkChunk.sent_at < cutoff
             )
         ).all()
+        waiting += _orphans(s, cutoff)
     for chunk_id, hw, sent_at in waiting:
-        if not depths.empty(run_queue(hw)):
+        if sent_at is not None and not depths.empty(run_queue(hw)):
             continue  # messages are waiting for a worker: ours is probably among them
         with session_scope() as s:
             cond = WorkChunk.sent_at.is_(None) if sent_at is None else WorkChunk.sent_at == sent_at

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -217,7 +218,9 @@ def run_scoring(
         finalize(submission_id, settings)
     elif inline:
         for chunk_id in chunk_ids:
-            run_chunk(chunk_id, settings, worker or "inline")
+            run_chunk(chunk_id, settings, worker or "inline", release=False)
+    elif ctx.config.execution.fail_fast:
+        fanout.send(chunk_ids[:1])  # the others wait until it passed (run_chunk releases them)
     else:
         fanout.send(chunk_ids)
 
@@ -245,8 +248,11 @@ def scoring_class(competition_id: int, config: CompetitionConfig, settings: Sett
     return classes[0] if classes else hardware.worker_class(settings)
 
 
-def run_chunk(chunk_id: int, settings: Settings, worker: str | None = None) -> None:
-    """Run one chunk of a submission's runs; the worker that ends the last chunk scores it."""
+def run_chunk(
+    chunk_id: int, settings: Settings, worker: str | None = None, *, release: bool = True
+) -> None:
+    """Run one chunk of a submission's runs; the worker that ends the last chunk scores it.
+    A chunk that passes releases the chunks held back by ``execution.fail_fast``."""
     chunk = fanout.claim(chunk_id, worker)
     if chunk is None:
         return
@@ -279,6 +285,11 @@ def run_chunk(chunk_id: int, settings: Settings, worker: str | None = None) -> N
         return
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+    if release:  # before DONE: a worker lost in between leaves a running chunk, redone
+        held = fanout.release_held(ChunkKind.RUNS, ctx.competition_id, sid)
+        if held:
+            log.info("first chunk passed: %d more chunks released", len(held))
+            fanout.send(held)
     if fanout.finish(chunk_id, worker, ChunkStatus.DONE) and (
         fanout.unfinished(ChunkKind.RUNS, ctx.competition_id, sid) == 0
     ):
@@ -369,9 +380,12 @@ def _run_range(
             _record_run(ctx.submission_id, index, seed, budget, status=RunStatus.RUNNING)
             log_path = storage.run_log(ctx.submission_id, index)
             with bound(run=index):
+                started = time.perf_counter()
                 result = run_trial(setup, runner, seed, log_path, out_path)
+                held = time.perf_counter() - started  # sandbox, the function, evaluation
                 log.info("run %s: %s in %.2f s", index, result.outcome, result.seconds or 0.0)
-            _record_run(ctx.submission_id, index, seed, budget, result=result)
+            _record_run(ctx.submission_id, index, seed, budget, result=result, device=(hw, held))
+            fanout.add_device_seconds(chunk.id, held)
             failure = verdict(result, index, n, setup)
             if failure is not None:
                 raise SubmissionFailed(FailureReason(failure[0]), failure[1])
@@ -431,6 +445,7 @@ def _record_run(
     *,
     status: RunStatus | None = None,
     result: RunResult | None = None,
+    device: tuple[str, float] | None = None,
 ) -> None:
     with session_scope() as s:
         run = s.scalar(select(Run).where(Run.submission_id == submission_id, Run.index == index))
@@ -441,6 +456,13 @@ def _record_run(
         if result is None:
             run.status = status or RunStatus.RUNNING
             return
+        if device is not None:
+            run.device, run.device_seconds = device
+            s.execute(  # charged whatever the outcome: the device was held
+                update(Submission)
+                .where(Submission.id == submission_id)
+                .values(device_seconds=Submission.device_seconds + device[1])
+            )
         run.status = _RUN_STATUS.get(result.outcome, RunStatus.FAILED)
         run.seconds = result.seconds
         run.error_message = result.message or None

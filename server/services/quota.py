@@ -13,6 +13,7 @@ from server.competition_config import CompetitionConfig, PhaseConfig
 from server.errors import ApiError
 from server.models import Competition, Submission, Team, User
 from server.schemas import Quota
+from server.services import compute
 from server.services.lookup import config_of, day_start
 from server.services.phases import current_phase
 from server.services.teams import Entrant, counts, entrant_of
@@ -45,6 +46,7 @@ def quota(session: Session, comp: Competition, user: User | None) -> Quota:
         max_daily_submissions=daily,
         max_total_submissions=total,
         max_final_submissions=cfg.limits.max_final_submissions,
+        max_device_hours_per_day=cfg.limits.max_device_hours_per_day,
         phase=phase.name if phase else None,
         resets_at=resets,
     )
@@ -55,15 +57,25 @@ def quota(session: Session, comp: Competition, user: User | None) -> Quota:
     remaining = max(0, daily - today)
     if total is not None:
         remaining = min(remaining, max(0, total - used_total))
-    return base.model_copy(
-        update={
-            "entrant": entrant.name,
-            "used_today": today,
-            "used_total": used_total,
-            "remaining_today": remaining,
-            "remaining_total": None if total is None else max(0, total - used_total),
+    update: dict = {
+        "entrant": entrant.name,
+        "used_today": today,
+        "used_total": used_total,
+        "remaining_today": remaining,
+        "remaining_total": None if total is None else max(0, total - used_total),
+    }
+    limit = compute.quota_seconds(cfg)
+    if limit is not None:
+        charged = compute.charged_today(session, comp, cfg, entrant)
+        reserve = compute.reservation_seconds(session, comp, cfg)
+        update |= {
+            "device_seconds_today": round(charged, 3),
+            "device_seconds_remaining_today": round(max(0.0, limit - charged), 3),
+            "submission_reserve_seconds": round(reserve, 3),
         }
-    )
+        if charged + reserve > limit:
+            update["remaining_today"] = 0
+    return base.model_copy(update=update)
 
 
 def claim_slot(
@@ -90,4 +102,17 @@ def claim_slot(
             f"{who} used the {daily} submissions allowed today in {comp.slug!r}; the quota "
             "resets at 00:00 UTC.",
         )
+    limit = compute.quota_seconds(cfg)
+    if limit is not None:
+        charged = compute.charged_today(session, comp, cfg, entrant)
+        reserve = compute.reservation_seconds(session, comp, cfg)
+        if charged + reserve > limit:
+            raise ApiError(
+                429,
+                f"{who} would go over the compute quota of {limit / 3600:g} device-hours a day in "
+                f"{comp.slug!r}: {charged / 3600:.3f} h are charged today (queued and running "
+                f"submissions at their most, {reserve / 3600:.3f} h each, until they finish) and "
+                f"one more submission may cost {reserve / 3600:.3f} h. Wait for your running "
+                "submissions to finish, or until 00:00 UTC.",
+            )
     return entrant

@@ -284,7 +284,10 @@ def public_view(sub: Submission, show_private: bool = False) -> SubmissionPublic
                 seconds=r.seconds,
                 budget_seconds=r.budget_seconds,
                 message=r.error_message,
+                device=r.device,
+                device_seconds=r.device_seconds,
             )
             for r in sub.runs
         ],
+        device_seconds=sub.device_seconds,
     )

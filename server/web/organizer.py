@@ -14,7 +14,7 @@ from server.api.deps import AppSettings, AppStorage, DbSession
 from server.config_file import ConfigInvalid, dump_config, parse_config_text, problems_by_line
 from server.errors import ApiError
 from server.models import Competition, CompetitionOrganizer, Role, User
-from server.services import audit, competitions, organizing
+from server.services import audit, competitions, compute, organizing
 from server.services.access import can_create_competitions, require_manager
 from server.services.leaderboard import build_leaderboard, to_csv
 from server.web.common import page_user, redirect, render
@@ -117,6 +117,7 @@ def _manage_context(db, comp: Competition, user: User, settings, editor=None) ->
         "dataset": dataset,
         "audit": audit.entries(db, comp, limit=100),
         "organizers": organizing.organizers(db, comp),
+        "compute": compute.competition_compute(db, comp),
         "editor": editor or _editor(dump_config(cfg), []),
     }
 

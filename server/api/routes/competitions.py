@@ -9,9 +9,11 @@ from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import AppSettings, CurrentUser, DbSession, OptionalUser, optional_user
 from server.db import get_sessionmaker
-from server.schemas import CompetitionPublic, Leaderboard
-from server.services import board_cache, competitions, submissions
+from server.schemas import CompetitionCompute, CompetitionPublic, Leaderboard
+from server.services import board_cache, competitions, compute, submissions
+from server.services.access import manages
 from server.services.leaderboard import Sort, leaderboard_json
+from server.services.teams import entrant_of
 from server.settings import get_settings
 from server.web.session import SESSION_COOKIE
 
@@ -41,6 +43,16 @@ def accept_rules(slug: str, db: DbSession, user: CurrentUser) -> dict[str, objec
     comp = competitions.get_competition(db, slug)
     submissions.accept_rules(db, comp, user)
     return {"competition": slug, "accepted": True}
+
+
+@router.get("/competitions/{slug}/compute", response_model=CompetitionCompute)
+def compute_totals(slug: str, db: DbSession, user: CurrentUser) -> CompetitionCompute:
+    """Device-seconds spent: organizers get the competition's totals (preparation and every
+    participant or team); a participant gets their own (or their team's)."""
+    comp = competitions.get_visible(db, slug, user)
+    if manages(db, user, comp):
+        return compute.competition_compute(db, comp)
+    return compute.competition_compute(db, comp, only=entrant_of(db, comp, user))
 
 
 @router.get(

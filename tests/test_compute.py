@@ -1,0 +1,157 @@
+"""Compute accounting (device time per run, submission, entrant, competition), the compute
+quota, and fail-fast chunking: a submission's first chunk runs alone, and a failure there
+spends nothing more."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from server.app import create_app
+from server.db import session_scope
+from server.models import Competition, Run, Submission, User, WorkChunk
+from server.queue import queue_depth
+from server.services.platform import seed_competition
+from server.settings import get_settings
+from tests.platform import tiny_config
+from worker import hardware
+from worker.prepare_job import run_preparation
+from worker.score_job import run_chunk, run_scoring
+
+GOOD = b"def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"
+CRASH = (
+    b"def unlearning(net, retain_loader, forget_loader, val_loader):\n    raise ValueError('no')\n"
+)
+
+
+@pytest.fixture(scope="module")
+def client(migrated_db):
+    chunked = tiny_config("compute-chunks")
+    chunked.execution.runs_per_chunk = 2
+    quota = tiny_config("compute-quota")
+    quota.limits.max_device_hours_per_day = 0.01  # 36 s; a submission reserves 4 × (3 + 1) s
+    with session_scope() as s:
+        ids = [seed_competition(s, c).id for c in (tiny_config("compute"), chunked, quota)]
+    for cid in ids[:2]:
+        run_preparation(cid, get_settings(), inline=True)
+    with TestClient(create_app()) as c:
+        yield c
+
+
+def _account(client: TestClient, name: str, role: str | None = None) -> dict[str, str]:
+    r = client.post("/api/v1/users", json={"username": name, "password": "hunter2hunter2"})
+    assert r.status_code == 201, r.text
+    if role:
+        with session_scope() as s:
+            s.scalar(select(User).where(User.username == name)).role = role
+    r = client.post("/api/v1/tokens", json={"username": name, "password": "hunter2hunter2"})
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def _submit(client, headers, slug: str, content: bytes = GOOD):
+    client.post(f"/api/v1/competitions/{slug}/rules/accept", headers=headers)
+    return client.post(
+        f"/api/v1/competitions/{slug}/submissions",
+        files={"file": ("method.py", content)},
+        headers=headers,
+    )
+
+
+def test_every_run_records_its_device_time_and_totals_add_up(client):
+    alice, bob = _account(client, "c-alice"), _account(client, "c-bob")
+    admin = _account(client, "c-admin", role="admin")
+    r = _submit(client, alice, "compute")
+    assert r.status_code == 202
+    sid = r.json()["id"]
+    run_scoring(sid, get_settings(), inline=True)
+
+    sub = client.get(f"/api/v1/submissions/{sid}", headers=alice).json()
+    assert sub["status"] == "scored"
+    runs = sub["runs"]
+    assert len(runs) == 4
+    for run in runs:
+        assert run["device"] == hardware.worker_class(get_settings())
+        assert run["device_seconds"] >= run["seconds"] > 0  # the whole run holds the device
+    assert sub["device_seconds"] == pytest.approx(sum(r["device_seconds"] for r in runs))
+
+    mine = client.get("/api/v1/competitions/compute/compute", headers=alice).json()
+    assert [e["entrant"] for e in mine["entrants"]] == ["c-alice"]
+    assert mine["preparation_device_seconds"] is None  # the organizers' business
+    assert mine["runs"] == 4
+    assert mine["total_device_seconds"] == pytest.approx(sub["device_seconds"], abs=1e-3)
+    assert client.get("/api/v1/competitions/compute/compute", headers=bob).json()["entrants"] == []
+
+    everyone = client.get("/api/v1/competitions/compute/compute", headers=admin).json()
+    with session_scope() as s:
+        prepared = s.scalar(
+            select(Competition.preparation_device_seconds).where(Competition.slug == "compute")
+        )
+    assert prepared > 0 and everyone["preparation_device_seconds"] == pytest.approx(prepared)
+    assert everyone["total_device_seconds"] == pytest.approx(
+        prepared + sub["device_seconds"], abs=1e-2
+    )
+    assert client.get("/api/v1/competitions/compute/compute").status_code == 401
+
+
+def test_the_compute_quota_is_shown_before_upload_and_enforced(client):
+    carol = _account(client, "c-carol")
+    limits = client.get("/api/v1/competitions/compute-quota", headers=carol).json()["limits"]
+    assert limits["max_device_hours_per_day"] == 0.01
+    assert limits["device_seconds_today"] == 0 and limits["device_seconds_remaining_today"] == 36
+    assert limits["submission_reserve_seconds"] == pytest.approx(16.0)
+    assert _submit(client, carol, "compute-quota").status_code == 202
+    assert _submit(client, carol, "compute-quota").status_code == 202  # 32 s reserved
+    r = _submit(client, carol, "compute-quota")
+    assert r.status_code == 429
+    assert "compute quota" in r.json()["detail"] and "device-hours" in r.json()["detail"]
+    limits = client.get("/api/v1/competitions/compute-quota", headers=carol).json()["limits"]
+    assert limits["device_seconds_today"] == pytest.approx(32.0)
+    assert limits["remaining_today"] == 0  # the count limit is not reached; the compute one is
+    with session_scope() as s:  # a failure of the platform's is never charged
+        for sub in s.scalars(select(Submission).join(User).where(User.username == "c-carol")):
+            sub.status, sub.counts_against_quota = "failed", False
+    assert _submit(client, carol, "compute-quota").status_code == 202
+
+
+def _chunks(sid: int) -> list[WorkChunk]:
+    with session_scope() as s:
+        rows = s.scalars(
+            select(WorkChunk).where(WorkChunk.submission_id == sid).order_by(WorkChunk.start)
+        ).all()
+        s.expunge_all()
+        return rows
+
+
+def test_fail_fast_runs_the_first_chunk_alone_then_releases_the_rest(client):
+    dave = _account(client, "c-dave")
+    queue = hardware.run_queue(hardware.worker_class(get_settings()))
+    sid = _submit(client, dave, "compute-chunks").json()["id"]
+    run_scoring(sid, get_settings())  # as the coordinator would: plans, sends the first only
+    first, second = _chunks(sid)
+    assert (first.start, first.stop, second.start, second.stop) == (0, 2, 2, 4)
+    assert first.sent_at is not None and second.sent_at is None
+    before = queue_depth(queue)
+    run_chunk(first.id, get_settings(), "w-test")  # passes: the second is released
+    assert _chunks(sid)[1].sent_at is not None
+    assert queue_depth(queue) == before + 1
+    run_chunk(second.id, get_settings(), "w-test")
+    with session_scope() as s:
+        assert s.get(Submission, sid).status == "scored"
+
+
+def test_a_failure_in_the_first_chunk_spends_nothing_more(client):
+    erin = _account(client, "c-erin")
+    sid = _submit(client, erin, "compute-chunks", CRASH).json()["id"]
+    run_scoring(sid, get_settings())
+    first, second = _chunks(sid)
+    run_chunk(first.id, get_settings(), "w-test")
+    with session_scope() as s:
+        sub = s.get(Submission, sid)
+        assert sub.status == "failed" and sub.failure_reason == "crashed"
+        assert "Run 1 of 4" in sub.failure_message
+        runs = s.scalars(select(Run).where(Run.submission_id == sid)).all()
+        assert len(runs) == 1  # the first run failed the submission; nothing more ran
+    first, second = _chunks(sid)
+    assert first.status == "failed"
+    assert second.status == "abandoned" and second.sent_at is None  # never sent
