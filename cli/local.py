@@ -99,7 +99,7 @@ def score_local(
         jail=jail_for(sandbox_user, allow_unconfined=True),
     )
     code_path = runnable_code(code_path, run_dir)
-    n = cfg.scoring.n_models
+    n = cfg.scoring.n_public
     runs: list[RunResult] = []
     used: list[int] = []
     with open_runner(setup, code_path) as runner:

@@ -220,6 +220,24 @@ def rescore(
     )
 
 
+@competition_app.command("private-stage")
+def private_stage(
+    slug: str,
+    status: Annotated[bool, typer.Option(help="Only show how far it is.")] = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Staged N: run the final picks up to the private N now (closing does it too)."""
+    client = _client(url, token)
+    if not status:
+        out = _call(client, "POST", f"/competitions/{slug}/private-stage")
+        err.print(
+            f"{out['queued']} of {out['candidates']} final picks queued for the private stage"
+        )
+    progress = _call(client, "GET", f"/competitions/{slug}/private-stage")["submissions"]
+    err.print(", ".join(f"{k}: {v}" for k, v in sorted(progress.items())) or "no private stage yet")
+
+
 @competition_app.command("audit")
 def audit(slug: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
     """The audit log: who did what, when."""

@@ -149,10 +149,55 @@ class RecipeConfig(_Strict):
     )
 
 
-class ScoringConfig(_Strict):
-    n_models: int = Field(
-        32, ge=2, le=4096, description="N: runs per submission and reference models."
+class StagedN(_Strict):
+    """N per leaderboard: every submission is scored at ``public`` runs against the first
+    ``public`` references; at the close the final picks run up to ``private`` (runs 0..public-1
+    are reused) and are scored against all ``private`` references (SCORING.md §5)."""
+
+    public: int = Field(ge=2, le=4096, description="Runs per submission for the public board.")
+    private: int = Field(
+        ge=2, le=4096, description="Runs of each final pick, and reference models, in all."
     )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StagedN:
+        if self.public > self.private:
+            raise ValueError("public must not be larger than private")
+        return self
+
+
+class ScoringConfig(_Strict):
+    n_models: int | StagedN = Field(
+        32,
+        description="N: runs per submission and reference models; or {public: 64, private: 512} "
+        "for a cheap public board and the full N for the final picks only.",
+    )
+
+    @field_validator("n_models")
+    @classmethod
+    def _n_range(cls, value: int | StagedN) -> int | StagedN:
+        if isinstance(value, int) and not 2 <= value <= 4096:
+            raise ValueError("must be between 2 and 4096")
+        return value
+
+    @property
+    def staged(self) -> bool:
+        return isinstance(self.n_models, StagedN)
+
+    @property
+    def n_public(self) -> int:
+        """Runs per submission at upload (the public board's N)."""
+        return self.n_models.public if isinstance(self.n_models, StagedN) else self.n_models
+
+    @property
+    def n_references(self) -> int:
+        """Reference models trained, and runs of a final pick (the private board's N)."""
+        return self.n_models.private if isinstance(self.n_models, StagedN) else self.n_models
+
+    def min_runs_for(self, n: int) -> int:
+        """Runs within budget needed out of ``n`` under over_budget=drop."""
+        return min(n, self.min_runs) if self.min_runs is not None else max(2, n // 2)
+
     rules: Literal["official", "exact"] = Field(
         "official", description="ε rule family (SCORING.md §4)."
     )
@@ -171,7 +216,7 @@ class ScoringConfig(_Strict):
 
     @property
     def effective_min_runs(self) -> int:
-        return self.min_runs if self.min_runs is not None else max(2, self.n_models // 2)
+        return self.min_runs_for(self.n_public)
 
 
 class ExecutionConfig(_Strict):

@@ -94,8 +94,8 @@ def semantic_problems(cfg: CompetitionConfig) -> list[str]:
                 f"model.name: {cfg.model.name} needs image inputs (channels x height x width); "
                 "use dataset.loader: sklearn_digits_image or upload images"
             )
-    if cfg.scoring.min_runs is not None and cfg.scoring.min_runs > cfg.scoring.n_models:
-        problems.append("scoring.min_runs: larger than scoring.n_models")
+    if cfg.scoring.min_runs is not None and cfg.scoring.min_runs > cfg.scoring.n_public:
+        problems.append("scoring.min_runs: larger than scoring.n_models (its public N)")
     return problems
 
 

@@ -96,6 +96,13 @@ class RunStatus(StrEnum):
     FAILED = "failed"
 
 
+class PrivateStage(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SCORED = "scored"
+    FAILED = "failed"
+
+
 class ChunkStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -354,6 +361,9 @@ class Submission(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(255))
     device_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # staged N: the private stage of a final pick (queued → running → scored | failed)
+    private_stage: Mapped[str | None] = mapped_column(String(16), index=True)
+    private_stage_message: Mapped[str | None] = mapped_column(Text)
 
     user: Mapped[User] = relationship()
     team: Mapped[Team | None] = relationship()

@@ -9,6 +9,7 @@ log = logging.getLogger(__name__)
 SCORE_SUBMISSION = "arena.score_submission"
 PREPARE_COMPETITION = "arena.prepare_competition"
 RESCORE_COMPETITION = "arena.rescore_competition"
+PRIVATE_STAGE = "arena.private_stage"  # staged N: a final pick up to the private N
 RUN_CHUNK = "arena.run_chunk"  # runs start..stop-1 of a submission, on a hardware-class queue
 REFERENCE_CHUNK = "arena.reference_chunk"  # reference models start..stop-1, likewise
 CONTROL_QUEUE = "arena"  # coordination: claim, fan out, finish; every worker takes it
@@ -32,6 +33,10 @@ def enqueue_scoring(submission_id: int) -> bool:
 def enqueue_preparation(competition_id: int, queue: str | None = None) -> bool:
     """To any worker (the control queue), or to one hardware class's ``queue``."""
     return _send(PREPARE_COMPETITION, competition_id, queue)
+
+
+def enqueue_private_stage(submission_id: int) -> bool:
+    return _send(PRIVATE_STAGE, submission_id)
 
 
 def enqueue_rescoring(competition_id: int) -> bool:

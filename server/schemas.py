@@ -96,7 +96,11 @@ class CompetitionPublic(BaseModel):
     description: str
     status: str
     status_message: str | None = None
-    n_models: int
+    n_models: int = Field(description="Runs per submission (the public board's N).")
+    n_models_private: int = Field(
+        description="The private board's N: runs of each final pick and reference models "
+        "(larger than n_models when N is staged)."
+    )
     rules: str
     over_budget: str
     budget_fraction: float
@@ -167,6 +171,12 @@ class SubmissionPublic(BaseModel):
     private_score: float | None = Field(
         None, description="Score on the private part; organizers only until the phase closes."
     )
+    private_stage: str | None = Field(
+        None,
+        description="Staged N only: the final pick's private stage (queued, running, scored, "
+        "failed); none for a submission that is not a final candidate.",
+    )
+    private_stage_message: str | None = None
     private_score_ci: list[float | None] | None = None
     private_forgetting_quality: float | None = None
     overall_score: float | None = Field(

@@ -86,7 +86,7 @@ def train_references(
 ) -> list[ModelOutputs]:
     """Train R_1..R_N (seeds 1..N) on retain. With ``out_dir``, each finished reference is
     saved as it ends and reused on a resumed preparation instead of being retrained."""
-    n = config.scoring.n_models
+    n = config.scoring.n_references
     if out_dir is not None:
         size = config.execution.references_per_chunk
         for a in range(0, n, size):
@@ -169,6 +169,36 @@ def reference_rows(
     refs: artefacts.OutputsStack,
 ) -> dict[str, Any]:
     """The leaderboard's reference rows: retraining against itself, and the unchanged model."""
+    if config.scoring.staged and config.scoring.n_public < len(refs):
+        # each board at its own N: the public one against the first n_public references
+        public_rows = reference_rows(
+            config.model_copy(
+                update={
+                    "scoring": config.scoring.model_copy(
+                        update={"n_models": config.scoring.n_public}
+                    )
+                }
+            ),
+            problem,
+            original,
+            refs.head(config.scoring.n_public),
+        )
+        private_rows = reference_rows(
+            config.model_copy(
+                update={
+                    "scoring": config.scoring.model_copy(
+                        update={"n_models": config.scoring.n_references}
+                    )
+                }
+            ),
+            problem,
+            original,
+            refs,
+        )
+        for key, row in private_rows.items():
+            if key in public_rows:
+                row["boards"]["public"] = public_rows[key]["boards"]["public"]
+        return private_rows
     labels = problem.forget.y.numpy()
     public = public_mask(len(labels), config.leaderboard.public_fraction, config.seed)
     n = len(refs)
@@ -272,7 +302,7 @@ def finish_references(
     config: CompetitionConfig, problem: Problem, out_dir: Path
 ) -> tuple[Timing, dict[str, Any]]:
     """The last step: stack the N saved references, and summarize them (reference rows)."""
-    n = config.scoring.n_models
+    n = config.scoring.n_references
     refs = artefacts.stack_outputs(
         [artefacts.load_outputs(reference_file(out_dir, k)) for k in range(n)]
     )

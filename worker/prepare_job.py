@@ -117,7 +117,7 @@ def run_preparation(
     device = hardware.device()
     storage = Storage(settings)
     out_dir = storage.competition_dir(config.slug)
-    n = config.scoring.n_models
+    n = config.scoring.n_references
     started = time.perf_counter()
     try:
         with beating(Competition, competition_id, settings.heartbeat_seconds):
@@ -177,7 +177,7 @@ def run_reference_chunk(chunk_id: int, settings: Settings, worker: str | None = 
     device = hardware.device()
     storage = Storage(settings)
     out_dir = storage.competition_dir(config.slug)
-    n = config.scoring.n_models
+    n = config.scoring.n_references
     started = time.perf_counter()
     try:
         with beating(WorkChunk, chunk_id, settings.heartbeat_seconds, (Competition, cid)):

@@ -38,6 +38,7 @@ from server.models import (
     Competition,
     CompetitionStatus,
     FailureReason,
+    PrivateStage,
     Run,
     RunStatus,
     Submission,
@@ -45,7 +46,13 @@ from server.models import (
     WorkChunk,
     utcnow,
 )
-from server.queue import CONTROL_QUEUE, enqueue_preparation, enqueue_scoring, queue_depth
+from server.queue import (
+    CONTROL_QUEUE,
+    enqueue_preparation,
+    enqueue_private_stage,
+    enqueue_scoring,
+    queue_depth,
+)
 from server.settings import Settings
 from worker import fanout
 from worker.hardware import run_queue
@@ -202,6 +209,14 @@ def reap_chunks(settings: Settings, depths: _Depths | None = None) -> dict[str, 
                     finished_at=now,
                 )
             )
+            s.execute(  # a final pick's private stage: its public score stands
+                update(Submission)
+                .where(Submission.id == sid, Submission.private_stage == PrivateStage.RUNNING)
+                .values(
+                    private_stage=PrivateStage.FAILED,
+                    private_stage_message=LOST_WORKER.format(n=attempts),
+                )
+            )
         for cid, attempts in lost_preparations:
             s.execute(
                 update(Competition)
@@ -223,6 +238,46 @@ def reap_chunks(settings: Settings, depths: _Depths | None = None) -> dict[str, 
     if send:
         fanout.send(send)  # stamps sent_at
     return counts
+
+
+def _reap_private_stages(settings: Settings, cutoff, now) -> int:
+    """A private stage (staged N) whose worker went quiet with no chunk left under way (its
+    coordinator or finisher died): queued again, up to ``max_attempts``, then failed."""
+    resend: list[int] = []
+    with session_scope() as s:
+        stale = s.execute(
+            select(Submission.id, Submission.attempts, Submission.heartbeat_at).where(
+                Submission.status == SubmissionStatus.SCORED,
+                Submission.private_stage == PrivateStage.RUNNING,
+                Submission.heartbeat_at < cutoff,
+                ~_active_chunks(ChunkKind.RUNS, WorkChunk.submission_id, Submission.id),
+            )
+        ).all()
+        for sid, attempts, beat in stale:
+            guard = (
+                Submission.id == sid,
+                Submission.private_stage == PrivateStage.RUNNING,
+                Submission.heartbeat_at == beat,
+            )
+            retry = attempts + 1 < settings.max_attempts
+            values = (
+                {
+                    "private_stage": PrivateStage.QUEUED,
+                    "attempts": attempts + 1,
+                    "heartbeat_at": now,
+                }
+                if retry
+                else {
+                    "private_stage": PrivateStage.FAILED,
+                    "attempts": attempts + 1,
+                    "private_stage_message": LOST_WORKER.format(n=attempts + 1),
+                }
+            )
+            if s.execute(update(Submission).where(*guard).values(**values)).rowcount and retry:
+                resend.append(sid)
+    for sid in resend:
+        enqueue_private_stage(sid)
+    return len(resend)
 
 
 def reap(settings: Settings) -> dict[str, int]:
@@ -346,6 +401,7 @@ def reap(settings: Settings) -> dict[str, int]:
         enqueue_scoring(sid)
     for cid in prepare:
         enqueue_preparation(cid)
+    counts["private_stages"] = _reap_private_stages(settings, cutoff, now)
     if any(counts.values()):
         log.warning("reaper: %s", counts)
     return counts

@@ -14,13 +14,21 @@ from sqlalchemy import select
 from server.competition_config import CompetitionConfig
 from server.db import session_scope
 from server.jsonsafe import json_safe
-from server.models import AuditEntry, Competition, Run, Submission, SubmissionStatus, utcnow
+from server.models import (
+    AuditEntry,
+    Competition,
+    PrivateStage,
+    Run,
+    Submission,
+    SubmissionStatus,
+    utcnow,
+)
 from server.settings import Settings
 from server.storage import Storage
 from worker import artefacts
 from worker.preparation import summarize_references
 from worker.problem import build_problem
-from worker.score_job import SubmissionFailed, data_file_for, score_stored_runs, store_result
+from worker.score_job import SubmissionFailed, data_file_for, staged_result, store_result
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +66,11 @@ def run_rescoring(competition_id: int, settings: Settings) -> None:
                 for r in s.scalars(select(Run).where(Run.submission_id == sid).order_by(Run.index))
             ]
             budget = float((sub.result or {}).get("budget_seconds") or 0.0)
+            with_private = sub.private_stage == PrivateStage.SCORED
         try:
-            result = score_stored_runs(config, sid, slug, storage, refs, labels, runs, budget)
+            result = staged_result(
+                config, sid, slug, storage, refs, labels, runs, budget, with_private=with_private
+            )
         except SubmissionFailed as failure:
             with session_scope() as s:
                 sub = s.get(Submission, sid)

@@ -166,6 +166,7 @@ def score_outputs(
         result["boards"] = {}
         for board, mask in (("public", public), ("private", ~public)):
             part = board_summary(eps[mask], n, factor, resamples, bootstrap_seed)
+            part["n_models"] = n
             part["most_distinguishable"] = [int(ids[mask][i]) for i in part["most_distinguishable"]]
             result["boards"][board] = part
     return result

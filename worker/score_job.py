@@ -32,6 +32,7 @@ from server.models import (
     CompetitionBudget,
     CompetitionStatus,
     FailureReason,
+    PrivateStage,
     Run,
     RunStatus,
     Submission,
@@ -81,9 +82,16 @@ class Context:
     slug: str
     competition_id: int
     scoring_version: int
+    stage: str = "public"  # "private": a final pick's runs up to the private N (staged N)
+
+    @property
+    def n_runs(self) -> int:
+        """Runs this stage needs: N, the public N, or (private stage) the private N."""
+        cfg = self.config.scoring
+        return cfg.n_references if self.stage == "private" else cfg.n_public
 
 
-def _context(sub: Submission, comp: Competition) -> Context:
+def _context(sub: Submission, comp: Competition, stage: str = "public") -> Context:
     return Context(
         sub.id,
         sub.kind,
@@ -91,6 +99,7 @@ def _context(sub: Submission, comp: Competition) -> Context:
         comp.slug,
         comp.id,
         comp.scoring_version,
+        stage,
     )
 
 
@@ -128,12 +137,24 @@ def _claim(submission_id: int, worker: str | None = None) -> Context | None:
         return _context(sub, comp)
 
 
+def _stage_of(sub: Submission | None) -> str | None:
+    """Which stage of this submission is being worked on: "public", "private" or None."""
+    if sub is None:
+        return None
+    if sub.status == SubmissionStatus.RUNNING:
+        return "public"
+    if sub.status == SubmissionStatus.SCORED and sub.private_stage == PrivateStage.RUNNING:
+        return "private"
+    return None
+
+
 def _running_context(submission_id: int) -> Context | None:
     with session_scope() as s:
         sub = s.get(Submission, submission_id)
-        if sub is None or sub.status != SubmissionStatus.RUNNING:
+        stage = _stage_of(sub)
+        if stage is None:
             return None
-        return _context(sub, s.get(Competition, sub.competition_id))
+        return _context(sub, s.get(Competition, sub.competition_id), stage)
 
 
 def _set_failed(
@@ -161,9 +182,24 @@ def _set_failed(
     )
 
 
-def _fail(submission_id: int, competition_id: int, failure: SubmissionFailed) -> None:
+def _fail(
+    submission_id: int, competition_id: int, failure: SubmissionFailed, stage: str = "public"
+) -> None:
     with session_scope() as s:
-        _set_failed(s, submission_id, failure.reason, failure.message, failure.counts)
+        if stage == "private":  # the public score stands; the private board goes without it
+            s.execute(
+                update(Submission)
+                .where(
+                    Submission.id == submission_id,
+                    Submission.private_stage == PrivateStage.RUNNING,
+                )
+                .values(
+                    private_stage=PrivateStage.FAILED,
+                    private_stage_message=f"{failure.reason}: {failure.message}"[:4000],
+                )
+            )
+        else:
+            _set_failed(s, submission_id, failure.reason, failure.message, failure.counts)
     fanout.abandon(ChunkKind.RUNS, competition_id, submission_id)
 
 
@@ -178,14 +214,42 @@ def run_scoring(
     to the queue of its hardware class. ``inline``: run the chunks here, one after another
     (tests and single-process use); the result is the same."""
     ctx = _claim(submission_id, worker)
-    if ctx is None:
-        return
+    if ctx is not None:
+        _plan_and_dispatch(ctx, settings, worker, inline)
+
+
+def run_private_stage(
+    submission_id: int, settings: Settings, worker: str | None = None, *, inline: bool = False
+) -> None:
+    """Staged N: run a scored final pick up to the private N (its first runs are reused) and
+    score it against all the references for the private board."""
+    with session_scope() as s:
+        claimed = s.execute(
+            update(Submission)
+            .where(
+                Submission.id == submission_id,
+                Submission.status == SubmissionStatus.SCORED,
+                Submission.private_stage == PrivateStage.QUEUED,
+            )
+            .values(private_stage=PrivateStage.RUNNING, heartbeat_at=utcnow())
+        ).rowcount
+        if claimed != 1:
+            return
+        sub = s.get(Submission, submission_id)
+        ctx = _context(sub, s.get(Competition, sub.competition_id), "private")
+    _plan_and_dispatch(ctx, settings, worker, inline)
+
+
+def _plan_and_dispatch(ctx: Context, settings: Settings, worker: str | None, inline: bool) -> None:
+    submission_id = ctx.submission_id
     with bound(submission_id=submission_id, competition_id=ctx.competition_id):
         try:
-            hw = scoring_class(ctx.competition_id, ctx.config, settings)
-            n = ctx.config.scoring.n_models
+            n = ctx.n_runs
             with session_scope() as s:
-                s.get(Submission, submission_id).hardware_class = hw
+                sub = s.get(Submission, submission_id)
+                hw = sub.hardware_class if ctx.stage == "private" and sub.hardware_class else None
+                hw = hw or scoring_class(ctx.competition_id, ctx.config, settings)
+                sub.hardware_class = hw
                 recorded = set(
                     s.scalars(
                         select(Run.index).where(
@@ -204,7 +268,8 @@ def run_scoring(
                 hw,
             )
             log.info(
-                "scoring starts: N = %d, %d runs to do in %d chunks on %s",
+                "%s stage starts: N = %d, %d runs to do in %d chunks on %s",
+                ctx.stage,
                 n,
                 len(todo),
                 len(chunk_ids),
@@ -212,7 +277,7 @@ def run_scoring(
             )
         except Exception:
             log.exception("planning the runs of submission %s failed", submission_id)
-            _fail(submission_id, ctx.competition_id, _infrastructure_failure())
+            _fail(submission_id, ctx.competition_id, _infrastructure_failure(), ctx.stage)
             return
     if not chunk_ids:
         finalize(submission_id, settings)
@@ -276,12 +341,12 @@ def run_chunk(
         return
     except SubmissionFailed as failure:
         fanout.finish(chunk_id, worker, ChunkStatus.FAILED)
-        _fail(sid, ctx.competition_id, failure)
+        _fail(sid, ctx.competition_id, failure, ctx.stage)
         return
     except Exception:
         log.exception("chunk %s of submission %s failed", chunk_id, sid)
         fanout.finish(chunk_id, worker, ChunkStatus.FAILED)
-        _fail(sid, ctx.competition_id, _infrastructure_failure())
+        _fail(sid, ctx.competition_id, _infrastructure_failure(), ctx.stage)
         return
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -308,23 +373,28 @@ def finalize(submission_id: int, settings: Settings) -> None:
             beating(Submission, submission_id, settings.heartbeat_seconds),
         ):
             result = _final_result(ctx, storage)
-            log.info("scored: %.4f", result["boards"]["public"]["score"])
+            board = "private" if ctx.stage == "private" else "public"
+            log.info("%s stage scored: %.4f", ctx.stage, result["boards"][board]["score"])
     except SubmissionFailed as failure:
-        _fail(submission_id, ctx.competition_id, failure)
+        _fail(submission_id, ctx.competition_id, failure, ctx.stage)
         return
     except Exception:
         log.exception("scoring submission %s failed", submission_id)
-        _fail(submission_id, ctx.competition_id, _infrastructure_failure())
+        _fail(submission_id, ctx.competition_id, _infrastructure_failure(), ctx.stage)
         return
     finally:
         shutil.rmtree(storage.submission_dir(submission_id) / "work", ignore_errors=True)
     with session_scope() as s:
         sub = s.get(Submission, submission_id)
-        if sub.status != SubmissionStatus.RUNNING:
+        if _stage_of(sub) != ctx.stage:
             return  # cancelled meanwhile, or another worker finished first
         store_result(sub, result, ctx.scoring_version)
-        sub.status = SubmissionStatus.SCORED
-        sub.finished_at = utcnow()
+        if ctx.stage == "private":
+            sub.private_stage = PrivateStage.SCORED
+            sub.private_stage_message = None
+        else:
+            sub.status = SubmissionStatus.SCORED
+            sub.finished_at = utcnow()
 
 
 def store_result(sub: Submission, result: dict[str, Any], scoring_version: int) -> None:
@@ -368,7 +438,7 @@ def _run_range(
         jail=_jail(settings),
     )
     code = runnable_code(storage.submission_code(ctx.submission_id, ctx.kind), work_dir)
-    n = config.scoring.n_models
+    n = ctx.n_runs
     with open_runner(setup, code) as runner:
         for index in chunk.indices:
             if _cancelled(ctx.submission_id) or not fanout.still_mine(chunk.id, worker):
@@ -396,10 +466,9 @@ class Cancelled(Exception):
 
 
 def _cancelled(submission_id: int) -> bool:
+    """True once the submission's stage is no longer being worked on (cancelled, failed)."""
     with session_scope() as s:
-        return s.scalar(select(Submission.status).where(Submission.id == submission_id)) != (
-            SubmissionStatus.RUNNING
-        )
+        return _stage_of(s.get(Submission, submission_id)) is None
 
 
 def load_forget_labels(config: CompetitionConfig, slug: str, storage: Storage) -> np.ndarray:
@@ -496,7 +565,7 @@ def _final_result(ctx: Context, storage: Storage) -> dict[str, Any]:
         budget = max((r.budget_seconds for r in runs), default=0.0)
     refs = artefacts.load_stack(storage.competition_dir(ctx.slug) / artefacts.REFERENCES)
     labels = load_forget_labels(ctx.config, ctx.slug, storage)
-    return score_stored_runs(
+    return staged_result(
         ctx.config,
         ctx.submission_id,
         ctx.slug,
@@ -505,7 +574,59 @@ def _final_result(ctx: Context, storage: Storage) -> dict[str, Any]:
         labels,
         run_table,
         float(budget),
+        with_private=ctx.stage == "private",
     )
+
+
+PRIVATE_STAGE_KEYS = (
+    "score",
+    "forgetting_quality",
+    "score_ci",
+    "forgetting_quality_ci",
+    "n_models",
+    "epsilons",
+    "retain_ratio",
+    "test_ratio",
+    "accuracy",
+    "secondary",
+    "epsilon_histogram",
+    "n_unscorable",
+)
+
+
+def staged_result(
+    config: CompetitionConfig,
+    submission_id: int,
+    slug: str,
+    storage: Storage,
+    refs: artefacts.OutputsStack,
+    forget_labels: np.ndarray,
+    runs: list[tuple[int, str, float | None]],
+    budget: float,
+    *,
+    with_private: bool,
+) -> dict[str, Any]:
+    """A submission's result. Plain N: both boards from its N runs. Staged N: the public board
+    from runs 0..public-1 against the first ``public`` references; the private board pending,
+    or (``with_private``) from all ``private`` runs against all references, its whole-forget-set
+    numbers kept under ``private_stage``."""
+    cfg = config.scoring
+    args = (config, submission_id, slug, storage, refs, forget_labels)
+    result = score_stored_runs(*args, runs, budget, n=cfg.n_public)
+    if not cfg.staged:
+        return result
+    if not with_private:
+        result["boards"]["private"] = {
+            "score": None,
+            "score_ci": [None, None],
+            "n_models": cfg.n_references,
+            "pending": "computed at the close for the final picks (staged N)",
+        }
+        return result
+    full = score_stored_runs(*args, runs, budget, n=cfg.n_references)
+    result["boards"]["private"] = full["boards"]["private"]
+    result["private_stage"] = {k: full.get(k) for k in PRIVATE_STAGE_KEYS}
+    return result
 
 
 def score_stored_runs(
@@ -517,18 +638,23 @@ def score_stored_runs(
     forget_labels: np.ndarray,
     runs: list[tuple[int, str, float | None]],
     budget: float,
+    n: int | None = None,
 ) -> dict[str, Any]:
-    """The result of a submission from its stored per-run outputs (scoring and rescoring)."""
+    """The result of runs 0..n-1 (default: the public N) of a submission from their stored
+    outputs, against the first n references (scoring and rescoring)."""
     cfg = config.scoring
+    n = n or cfg.n_public
+    runs = [r for r in runs if r[0] < n]  # a stage never looks at the runs of a later one
     in_budget = [i for i, status, _ in runs if status == RunStatus.FINISHED]
     seconds = [t for _, _, t in runs if t is not None]
     used = in_budget if cfg.over_budget == "drop" else [i for i, _, _ in runs]
-    used = used[: cfg.n_models]
-    if len(used) < (cfg.effective_min_runs if cfg.over_budget == "drop" else cfg.n_models):
+    used = used[:n]
+    needed = cfg.min_runs_for(n) if cfg.over_budget == "drop" else n
+    if len(used) < needed:
         raise SubmissionFailed(
             FailureReason.OVER_BUDGET,
-            f"Only {len(in_budget)} of {cfg.n_models} runs finished within the budget of {budget:.2f} s; "
-            f"at least {cfg.effective_min_runs} are needed.",
+            f"Only {len(in_budget)} of {n} runs finished within the budget of {budget:.2f} s; "
+            f"at least {needed} are needed.",
         )
     unlearned = artefacts.stack_outputs(
         [artefacts.load_outputs(storage.run_outputs(submission_id, i)) for i in used]

@@ -14,6 +14,7 @@ from celery.signals import celeryd_after_setup
 from server.queue import (
     CONTROL_QUEUE,
     PREPARE_COMPETITION,
+    PRIVATE_STAGE,
     REFERENCE_CHUNK,
     RESCORE_COMPETITION,
     RUN_CHUNK,
@@ -27,7 +28,7 @@ from worker import (
 from worker.celery_app import app
 from worker.prepare_job import run_preparation, run_reference_chunk
 from worker.rescore_job import run_rescoring
-from worker.score_job import run_chunk, run_scoring
+from worker.score_job import run_chunk, run_private_stage, run_scoring
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,11 @@ def _consume_own_class(sender=None, instance=None, **_: object) -> None:
 @app.task(name=SCORE_SUBMISSION, acks_late=True, bind=True)
 def score_submission(self, submission_id: int) -> None:
     run_scoring(submission_id, get_settings(), worker=self.request.hostname)
+
+
+@app.task(name=PRIVATE_STAGE, acks_late=True, bind=True)
+def private_stage(self, submission_id: int) -> None:
+    run_private_stage(submission_id, get_settings(), worker=self.request.hostname)
 
 
 @app.task(name=RUN_CHUNK, acks_late=True, bind=True)

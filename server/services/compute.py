@@ -27,7 +27,8 @@ ACTIVE = (SubmissionStatus.QUEUED, SubmissionStatus.RUNNING)
 
 
 def reservation_seconds(session: Session, comp: Competition, cfg: CompetitionConfig) -> float:
-    """What a submission may cost at most: N runs of (budget + grace) on its slowest class."""
+    """What a submission may cost at most: N runs of (budget + grace) on its slowest class
+    (the public N of a staged competition: the private stage is the organizers' spend)."""
     budget = session.scalar(
         select(func.max(CompetitionBudget.budget_seconds)).where(
             CompetitionBudget.competition_id == comp.id
@@ -36,7 +37,7 @@ def reservation_seconds(session: Session, comp: Competition, cfg: CompetitionCon
     if budget is None:
         budget = cfg.scoring.budget_floor_seconds or 60.0
     grace = max(cfg.scoring.grace_fraction * budget, cfg.scoring.grace_min_seconds)
-    return float(cfg.scoring.n_models * (budget + grace))
+    return float(cfg.scoring.n_public * (budget + grace))
 
 
 def charged_today(

@@ -37,9 +37,10 @@ class _Entry:
     mask: np.ndarray | None
     factor: float
     result: dict | None = None
+    n_models: int | None = None
 
     def points(self) -> np.ndarray | None:
-        return _points(self.result, self.sub.n_models, self.mask)
+        return _points(self.result, self.n_models or self.sub.n_models, self.mask)
 
 
 _COLUMNS = (
@@ -259,7 +260,12 @@ def _build(
         )
         mask = masks[n_forget] if part == "public" else ~masks[n_forget]
         factor = (sub.retain_ratio or 0.0) * (sub.test_ratio or 0.0)
-        entries.append(_Entry(row, sub, mask, factor, result))
+        staged = result.get("private_stage") if part == "private" else None
+        if staged:  # staged N: the private board's ε come from the private stage's runs
+            factor = (staged.get("retain_ratio") or 0.0) * (staged.get("test_ratio") or 0.0)
+            entries.append(_Entry(row, sub, mask, factor, staged, staged.get("n_models")))
+        else:
+            entries.append(_Entry(row, sub, mask, factor, result))
 
     # statistical ties between neighbours in rank order, in one vectorised bootstrap
     shown = entries if sort == "score" else []
@@ -310,7 +316,7 @@ def _build(
         competition=comp.slug,
         board=part,
         phase_board=board,
-        n_models=cfg.scoring.n_models,
+        n_models=cfg.scoring.n_public if part == "public" else cfg.scoring.n_references,
         scoring_version=comp.scoring_version,
         rows=rows,
     )

@@ -190,7 +190,7 @@ def prepare(session: Session, user: User, comp: Competition) -> Competition:
         )
     comp.status = CompetitionStatus.PREPARING
     comp.status_message = None
-    comp.preparation_progress = {"stage": "queued", "done": 0, "total": cfg.scoring.n_models}
+    comp.preparation_progress = {"stage": "queued", "done": 0, "total": cfg.scoring.n_references}
     comp.heartbeat_at = utcnow()  # a lost message is sent again by the reaper
     comp.preparation_attempts = 0
     audit.record(session, user, comp, "preparation_started")
@@ -228,6 +228,12 @@ def close_competition(session: Session, user: User, comp: Competition) -> Compet
     board_cache.boards.invalidate(comp.id)
     audit.record(session, user, comp, "competition_closed")
     session.commit()
+    if config_of(comp).scoring.staged:  # the final picks run up to the private N now
+        from server.services.private_stage import start_private_stage
+
+        counts = start_private_stage(session, comp)
+        audit.record(session, user, comp, "private_stage_started", **counts)
+        session.commit()
     return comp
 
 

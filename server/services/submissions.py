@@ -77,7 +77,7 @@ def create_submission(
         sha256=upload.sha256,
         size_bytes=len(upload.content),
         status=SubmissionStatus.QUEUED,
-        n_models=cfg.scoring.n_models,
+        n_models=cfg.scoring.n_public,
     )
     session.add(sub)
     session.flush()
@@ -230,6 +230,7 @@ def public_view(sub: Submission, show_private: bool = False) -> SubmissionPublic
     scored = sub.status == SubmissionStatus.SCORED
     public = (result.get("boards") or {}).get("public") or result
     private = (result.get("boards") or {}).get("private") if show_private else None
+    overall = result.get("private_stage") or result  # staged N: the larger N, once run
     return SubmissionPublic(
         id=sub.id,
         competition=sub.competition.slug,
@@ -257,10 +258,12 @@ def public_view(sub: Submission, show_private: bool = False) -> SubmissionPublic
         private_forgetting_quality=private.get("forgetting_quality")
         if scored and private
         else None,
-        overall_score=result.get("score") if scored and show_private else None,
-        overall_score_ci=result.get("score_ci") if scored and show_private else None,
+        private_stage=sub.private_stage,
+        private_stage_message=sub.private_stage_message,
+        overall_score=overall.get("score") if scored and show_private else None,
+        overall_score_ci=overall.get("score_ci") if scored and show_private else None,
         overall_forgetting_quality=(
-            result.get("forgetting_quality") if scored and show_private else None
+            overall.get("forgetting_quality") if scored and show_private else None
         ),
         phase=sub.phase,
         team=sub.team.name if sub.team is not None else None,

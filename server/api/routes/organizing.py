@@ -16,6 +16,7 @@ from server.schemas import CompetitionPublic
 from server.services import audit, competitions, organizing
 from server.services.access import require_creator, require_manager
 from server.services.leaderboard import build_leaderboard, to_csv
+from server.services.private_stage import private_stage_progress, start_private_stage
 
 router = APIRouter(tags=["organizers"])
 
@@ -169,6 +170,25 @@ def rescore(
 ) -> dict[str, Any]:
     comp = competitions.get_competition(db, slug)
     return organizing.rescore(db, storage, user, comp, rerun=(body or RescoreRequest()).rerun)
+
+
+@router.post("/competitions/{slug}/private-stage", status_code=202)
+def private_stage(slug: str, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+    """Staged N: run the final picks up to the private N now (closing does it too); again
+    after a failure, only the picks not yet scored privately."""
+    comp = competitions.get_competition(db, slug)
+    require_manager(db, user, comp, "start its private stage")
+    counts = start_private_stage(db, comp)
+    audit.record(db, user, comp, "private_stage_started", **counts)
+    db.commit()
+    return {"competition": slug, **counts}
+
+
+@router.get("/competitions/{slug}/private-stage")
+def private_stage_status(slug: str, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+    comp = competitions.get_competition(db, slug)
+    require_manager(db, user, comp, "read its private stage")
+    return {"competition": slug, "submissions": private_stage_progress(db, comp)}
 
 
 class UsernameBody(BaseModel):
