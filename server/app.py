@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from server import errors, web
+from server.api.hot_boards import HotBoards
 from server.api.routes import accounts, competitions, organizing, submissions, system, teams
 from server.web.common import FRONTEND, error_page
 
@@ -34,6 +35,7 @@ def create_app() -> FastAPI:
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=str(FRONTEND / "static")), name="static")
     app.state.html_errors = error_page  # pages answer errors as pages, the API as JSON
+    app.add_middleware(HotBoards)  # fresh anonymous public boards, sent from memory
     return app
 
 

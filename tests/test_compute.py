@@ -92,6 +92,14 @@ def test_every_run_records_its_device_time_and_totals_add_up(client):
         prepared + sub["device_seconds"], abs=1e-2
     )
     assert client.get("/api/v1/competitions/compute/compute").status_code == 401
+    metrics = client.get("/metrics").text
+    spent = next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("arena_device_seconds_total")
+    )
+    assert spent >= prepared + sub["device_seconds"] - 1e-6
+    assert "arena_chunks_waiting" in metrics
 
 
 def test_the_compute_quota_is_shown_before_upload_and_enforced(client):

@@ -158,7 +158,13 @@ def test_anonymous_reads_come_from_memory_until_the_board_changes(client):
         with session_scope() as s:
             sub_id = first["rows"][0]["submission_id"]
             s.query(Submission).filter(Submission.id == sub_id).update({"score": 0.5})
-        assert client.get(url).json() == first  # served from memory
+        again = client.get(url)
+        assert again.json() == first  # served from memory,
+        assert again.headers.get("x-arena-cache") == "hot"  # before the framework
+        logged_in = client.get(url, headers={"Authorization": "Bearer nope"})
+        assert "x-arena-cache" not in logged_in.headers  # the route decides (401 here)
+        odd = client.get(url + "&board=private")
+        assert "x-arena-cache" not in odd.headers
         with session_scope() as s:
             comp_id = s.get(Submission, sub_id).competition_id
         board_cache.boards.invalidate(comp_id)  # what a change through the services does
@@ -168,3 +174,21 @@ def test_anonymous_reads_come_from_memory_until_the_board_changes(client):
     finally:
         settings.leaderboard_cache_seconds = 0
         board_cache.boards.clear()
+
+
+def test_hot_keys_match_the_route_or_leave_it_to_the_route():
+    from server.api.hot_boards import hot_key
+
+    assert hot_key("c", "") == ("hot", "c", "public", None, "score", 1, 50)
+    assert hot_key("c", "per_page=3&page=2&sort=rf_jsd") == (
+        "hot",
+        "c",
+        "public",
+        None,
+        "rf_jsd",
+        2,
+        3,
+    )
+    assert hot_key("c", "phase=p1") == ("hot", "c", "public", "p1", "score", 1, 50)
+    for query in ("board=private", "page=0", "page=x", "per_page=501", "sort=bad", "x=1", "%zz&&"):
+        assert hot_key("c", query) is None, query

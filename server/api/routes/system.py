@@ -12,7 +12,15 @@ from prometheus_client.core import (
 from sqlalchemy import func, select
 
 from server.api.deps import AppSettings, DbSession
-from server.models import Competition, Run, RunStatus, Submission, SubmissionStatus
+from server.models import (
+    ChunkStatus,
+    Competition,
+    Run,
+    RunStatus,
+    Submission,
+    SubmissionStatus,
+    WorkChunk,
+)
 from server.schemas import Health
 from server.services.health import broker_state, database_state, worker_states
 
@@ -58,6 +66,31 @@ class _PlatformCollector:
             "arena_queue_length",
             "Submissions waiting for a worker",
             value=by_status.get("queued", 0),
+        )
+        chunks = GaugeMetricFamily(
+            "arena_chunks_waiting",
+            "Chunks of runs or references sent to a hardware class's queue, not yet taken",
+            labels=["hardware_class", "kind"],
+        )
+        for hw, kind, count in db.execute(
+            select(WorkChunk.hardware_class, WorkChunk.kind, func.count(WorkChunk.id))
+            .where(WorkChunk.status == ChunkStatus.QUEUED, WorkChunk.sent_at.is_not(None))
+            .group_by(WorkChunk.hardware_class, WorkChunk.kind)
+        ):
+            chunks.add_metric([hw, kind], count)
+        yield chunks
+        yield CounterMetricFamily(
+            "arena_device_seconds",
+            "Device time spent on submissions and preparations",
+            value=float(
+                db.scalar(select(func.coalesce(func.sum(Submission.device_seconds), 0.0))) or 0
+            )
+            + float(
+                db.scalar(
+                    select(func.coalesce(func.sum(Competition.preparation_device_seconds), 0.0))
+                )
+                or 0
+            ),
         )
         in_flight = db.scalar(select(func.count(Run.id)).where(Run.status == RunStatus.RUNNING))
         yield GaugeMetricFamily("arena_runs_in_flight", "Runs executing now", value=in_flight or 0)
