@@ -488,7 +488,7 @@ def score_local_cmd(
         "retain_ratio": r["retain_ratio"],
         "test_ratio": r["test_ratio"],
         "runs_done": len(local.runs),
-        "n_models": cfg.scoring.n_models,
+        "n_models": cfg.scoring.n_public,
         "elapsed_seconds": sum(x.seconds or 0 for x in local.runs),
     }
     _show_result(sub)

@@ -19,14 +19,15 @@ ARENA = str(Path(sys.executable).parent / "arena")
 
 def test_demo_config_defaults_follow_the_scoring_spec():
     cfg = demo_config()
-    assert cfg.slug == "digits-demo" and cfg.scoring.n_models == 32
+    assert cfg.slug == "digits-demo" and cfg.scoring.staged
+    assert (cfg.scoring.n_public, cfg.scoring.n_references) == (64, 512)
     assert cfg.scoring.budget_fraction == 0.10 and cfg.scoring.budget_floor_seconds > 0
     assert (
         cfg.scoring.rules == "official"
         and cfg.scoring.delta == 1e-5
         and cfg.scoring.epsilon_cap == 50
     )
-    assert cfg.scoring.over_budget == "fail" and cfg.scoring.effective_min_runs == 16
+    assert cfg.scoring.over_budget == "fail" and cfg.scoring.effective_min_runs == 32
 
 
 @pytest.mark.parametrize(

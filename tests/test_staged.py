@@ -78,6 +78,8 @@ def test_staged_n_from_upload_to_the_private_board(client):
     assert refs["original"]["boards"]["private"]["n_models"] == 8
     assert refs["retrain"]["boards"]["public"]["n_models"] == 2
     assert refs["retrain"]["boards"]["private"]["n_models"] == 4
+    assert refs["retrain"]["boards"]["public"]["name"] == "retrain, 2 vs 2"
+    assert refs["retrain"]["boards"]["private"]["name"] == "retrain, 4 vs 4"
 
     ids = [_upload(client, alice, GOOD), _upload(client, bob, NOISY)]
     for sid in ids:

@@ -27,6 +27,8 @@ def make_celery(settings: Settings) -> Celery:
             "processed_folder": str(settings.broker_dir / "processed"),
             "store_processed": False,
             "control_folder": str(settings.broker_dir / "control"),
+            # a folder is cheap to list: poll it often, so that chunks follow each other quickly
+            "polling_interval": 0.1,
         }
     elif settings.celery_broker_url.startswith(("redis://", "rediss://")):
         transport_options = {"visibility_timeout": 6 * 3600}  # longer than any scoring task

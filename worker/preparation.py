@@ -197,7 +197,11 @@ def reference_rows(
         )
         for key, row in private_rows.items():
             if key in public_rows:
-                row["boards"]["public"] = public_rows[key]["boards"]["public"]
+                row["boards"]["public"] = {
+                    **public_rows[key]["boards"]["public"],
+                    "name": public_rows[key]["name"],  # e.g. "retrain, 32 vs 32"
+                }
+                row["boards"]["private"]["name"] = row["name"]
         return private_rows
     labels = problem.forget.y.numpy()
     public = public_mask(len(labels), config.leaderboard.public_fraction, config.seed)

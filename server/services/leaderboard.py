@@ -297,7 +297,7 @@ def _build(
             rows.append(
                 LeaderboardRow(
                     rank=None,
-                    name=ref["name"],
+                    name=part_ref.get("name") or ref["name"],
                     score=part_ref.get("score"),
                     score_ci=part_ref.get("score_ci"),
                     forgetting_quality=part_ref.get("forgetting_quality"),
