@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from server.app import create_app
 from server.db import session_scope
-from server.models import Submission, User
+from server.models import Competition, Submission, User
 from server.services.platform import seed_competition
 from tests.platform import tiny_config
 
@@ -192,3 +193,20 @@ def test_hot_keys_match_the_route_or_leave_it_to_the_route():
     assert hot_key("c", "phase=p1") == ("hot", "c", "public", "p1", "score", 1, 50)
     for query in ("board=private", "page=0", "page=x", "per_page=501", "sort=bad", "x=1", "%zz&&"):
         assert hot_key("c", query) is None, query
+
+
+def test_expired_public_boards_are_rebuilt_in_a_process_of_their_own(client):
+    import json
+
+    from server.api import board_builder
+
+    body, comp_id = board_builder.rebuild("many-rows", None, "score", 1, 3)  # a spawned process
+    built = json.loads(body)
+    direct = client.get("/api/v1/competitions/many-rows/leaderboard?per_page=3").json()
+    assert built["rows"] == direct["rows"] and built["total_rows"] == direct["total_rows"]
+    with session_scope() as s:
+        assert comp_id == s.scalar(select(Competition.id).where(Competition.slug == "many-rows"))
+    with pytest.raises(Exception):  # noqa: B017 - the route falls back to a thread on any error
+        board_builder.rebuild("no-such", None, "score", 1, 3)
+    again, _ = board_builder.rebuild("many-rows", None, "score", 1, 3)  # a fresh pool works
+    assert json.loads(again)["rows"] == direct["rows"]

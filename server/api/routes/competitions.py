@@ -7,6 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from server.api import board_builder
 from server.api.deps import AppSettings, CurrentUser, DbSession, OptionalUser, optional_user
 from server.db import get_sessionmaker
 from server.schemas import CompetitionCompute, CompetitionPublic, Leaderboard
@@ -83,9 +84,12 @@ async def leaderboard(
         if body is not None:  # expired: one thread rebuilds, everyone gets the last board now
 
             def refresh() -> None:
-                fresh, comp_id = _leaderboard_body(
-                    request, slug, board, phase, sort, page, per_page
-                )
+                try:  # in a process of its own: the event loop keeps the interpreter
+                    fresh, comp_id = board_builder.rebuild(slug, phase, sort, page, per_page)
+                except Exception:
+                    fresh, comp_id = _leaderboard_body(
+                        request, slug, board, phase, sort, page, per_page
+                    )
                 board_cache.boards.put(hot, fresh, competition_id=comp_id)
 
             board_cache.boards.refresh_in_background(hot, refresh)
