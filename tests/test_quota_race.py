@@ -1,4 +1,5 @@
-"""The daily submission limit holds under concurrent uploads, on PostgreSQL (row lock per user)."""
+"""The daily submission limit and the compute quota hold under concurrent uploads, on
+PostgreSQL (row lock per entrant)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ def test_200_concurrent_uploads_against_a_limit_of_5_accept_exactly_5(tmp_path):
         cfg = tiny_config("race")
         cfg.limits.max_daily_submissions = 5
         create_competition_in(db_url.replace("postgresql://", "postgresql+psycopg://"), cfg)
+        compute = tiny_config("race-compute")  # each upload reserves 4 runs x (3 s + 1 s) = 16 s
+        compute.limits.max_daily_submissions = 100
+        compute.limits.max_device_hours_per_day = 50 / 3600  # room for 3 reservations, not 4
+        create_competition_in(db_url.replace("postgresql://", "postgresql+psycopg://"), compute)
         env = {
             "ARENA_VAR_DIR": str(tmp_path / "var"),
             "DATABASE_URL": db_url,
@@ -47,3 +52,21 @@ def test_200_concurrent_uploads_against_a_limit_of_5_accept_exactly_5(tmp_path):
             assert len(mine) == 5
             comp = client.get("/api/v1/competitions/race").json()
             assert comp["limits"]["remaining_today"] == 0
+
+            assert client.post("/api/v1/competitions/race-compute/rules/accept").status_code == 200
+
+            def upload_compute(i: int) -> httpx.Response:
+                with httpx.Client(base_url=url, headers=headers, timeout=120) as c:
+                    return c.post(
+                        "/api/v1/competitions/race-compute/submissions",
+                        files={"file": (f"c{i}.py", GOOD_SUBMISSION)},
+                    )
+
+            with ThreadPoolExecutor(max_workers=30) as pool:
+                answers = list(pool.map(upload_compute, range(60)))
+            codes = [r.status_code for r in answers]
+            assert codes.count(202) == 3 and codes.count(429) == 57, sorted(set(codes))
+            refused = next(r for r in answers if r.status_code == 429).json()["detail"]
+            assert "compute quota" in refused
+            limits = client.get("/api/v1/competitions/race-compute").json()["limits"]
+            assert limits["device_seconds_today"] == 48 and limits["remaining_today"] == 0

@@ -374,7 +374,7 @@ def finalize(submission_id: int, settings: Settings) -> None:
         ):
             result = _final_result(ctx, storage)
             board = "private" if ctx.stage == "private" else "public"
-            log.info("%s stage scored: %.4f", ctx.stage, result["boards"][board]["score"])
+            log.info("scored (%s stage): %.4f", ctx.stage, result["boards"][board]["score"])
     except SubmissionFailed as failure:
         _fail(submission_id, ctx.competition_id, failure, ctx.stage)
         return
