@@ -171,30 +171,13 @@ def reference_rows(
     """The leaderboard's reference rows: retraining against itself, and the unchanged model."""
     if config.scoring.staged and config.scoring.n_public < len(refs):
         # each board at its own N: the public one against the first n_public references
-        public_rows = reference_rows(
-            config.model_copy(
-                update={
-                    "scoring": config.scoring.model_copy(
-                        update={"n_models": config.scoring.n_public}
-                    )
-                }
-            ),
-            problem,
-            original,
-            refs.head(config.scoring.n_public),
-        )
-        private_rows = reference_rows(
-            config.model_copy(
-                update={
-                    "scoring": config.scoring.model_copy(
-                        update={"n_models": config.scoring.n_references}
-                    )
-                }
-            ),
-            problem,
-            original,
-            refs,
-        )
+        def at(n: int) -> dict[str, Any]:
+            plain = config.scoring.model_copy(update={"n_models": n})
+            return reference_rows(
+                config.model_copy(update={"scoring": plain}), problem, original, refs.head(n)
+            )
+
+        public_rows, private_rows = at(config.scoring.n_public), at(config.scoring.n_references)
         for key, row in private_rows.items():
             if key in public_rows:
                 row["boards"]["public"] = {

@@ -157,17 +157,11 @@ def leaderboard_json(
     )
 
 
-def _build(
-    session: Session,
-    comp: Competition,
-    cfg,
-    board: str,
-    part: Part,
-    sort: Sort,
-    page: int,
-    per_page: int,
-) -> Leaderboard:
-    phases = phases_of_board(cfg, board)
+def scored_by_entrant(
+    session: Session, comp: Competition, phases: list[str] | None
+) -> dict[tuple[str, int], list[Any]]:
+    """Each entrant's scored submissions of the current scoring version (in ``phases`` when
+    given), best public score first; disqualified entrants left out."""
     query = (
         select(*_COLUMNS)
         .where(
@@ -192,6 +186,27 @@ def _build(
     for sub in scored:
         if _key(sub) not in banned:
             by_entrant.setdefault(_key(sub), []).append(sub)
+    return by_entrant
+
+
+def final_candidates(subs: list[Any], cfg) -> list[Any]:
+    """What a private board chooses from for one entrant (``subs`` best public first): their
+    final picks, else their best public ones up to ``max_final_submissions``."""
+    return [s for s in subs if s.is_final] or subs[: cfg.limits.max_final_submissions]
+
+
+def _build(
+    session: Session,
+    comp: Competition,
+    cfg,
+    board: str,
+    part: Part,
+    sort: Sort,
+    page: int,
+    per_page: int,
+) -> Leaderboard:
+    phases = phases_of_board(cfg, board)
+    by_entrant = scored_by_entrant(session, comp, phases)
 
     picks: list[tuple[Any, float | None, list[float | None]]] = []
     for subs in by_entrant.values():  # subs sorted by public score, best first
@@ -199,8 +214,7 @@ def _build(
             best = subs[0]
             picks.append((best, best.score, [best.score_ci_low, best.score_ci_high]))
             continue
-        chosen = [s for s in subs if s.is_final] or subs[: cfg.limits.max_final_submissions]
-        chosen = [s for s in chosen if s.private_score is not None]
+        chosen = [s for s in final_candidates(subs, cfg) if s.private_score is not None]
         if chosen:
             best = max(chosen, key=lambda s: (s.private_score, -s.created_at.timestamp()))
             picks.append(

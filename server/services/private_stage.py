@@ -7,64 +7,27 @@ ones the private board chooses from.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError
-from server.models import (
-    Competition,
-    Disqualification,
-    PrivateStage,
-    Submission,
-    SubmissionStatus,
-)
+from server.models import Competition, PrivateStage, Submission
 from server.queue import enqueue_private_stage
+from server.services.leaderboard import final_candidates, scored_by_entrant
 from server.services.lookup import config_of
 from server.services.phases import boards, phases_of_board
 
 
 def candidates(session: Session, comp: Competition) -> list[int]:
-    """The submissions the private boards choose from (ids, without duplicates)."""
+    """The submissions the private boards choose from (ids, without duplicates): the same
+    selection as the private leaderboard's (``leaderboard.final_candidates``)."""
     cfg = config_of(comp)
-    banned = {
-        (t, u if t is None else None)
-        for u, t in session.execute(
-            select(Disqualification.user_id, Disqualification.team_id).where(
-                Disqualification.competition_id == comp.id
-            )
-        )
-    }
     chosen: list[int] = []
     for board in boards(cfg):
-        phases = phases_of_board(cfg, board)
-        query = (
-            select(
-                Submission.id,
-                Submission.user_id,
-                Submission.team_id,
-                Submission.is_final,
-            )
-            .where(
-                Submission.competition_id == comp.id,
-                Submission.status == SubmissionStatus.SCORED,
-                Submission.scoring_version == comp.scoring_version,
-            )
-            .order_by(Submission.score.desc(), Submission.created_at.asc())
-        )
-        if phases is not None:
-            query = query.where(Submission.phase.in_(phases))
-        by_entrant: dict[tuple, list[Any]] = {}
-        for row in session.execute(query):
-            key = (row.team_id, row.user_id if row.team_id is None else None)
-            if key not in banned:
-                by_entrant.setdefault(key, []).append(row)
-        for subs in by_entrant.values():
-            finals = [s for s in subs if s.is_final]
-            for s in finals or subs[: cfg.limits.max_final_submissions]:
-                if s.id not in chosen:
-                    chosen.append(s.id)
+        for subs in scored_by_entrant(session, comp, phases_of_board(cfg, board)).values():
+            for sub in final_candidates(subs, cfg):
+                if sub.id not in chosen:
+                    chosen.append(sub.id)
     return chosen
 
 
