@@ -231,14 +231,3 @@ def still_mine(chunk_id: int, worker: str | None) -> bool:
             s.scalar(select(func.count()).select_from(WorkChunk).where(*_mine(chunk_id, worker)))
             == 1
         )
-
-
-def progress(kind: str, competition_id: int, submission_id: int | None) -> dict[str, int]:
-    """Chunks by status, for pages and the API."""
-    with session_scope() as s:
-        rows = s.execute(
-            select(WorkChunk.status, func.count())
-            .where(*_owner(kind, competition_id, submission_id))
-            .group_by(WorkChunk.status)
-        ).all()
-    return {status: n for status, n in rows}

@@ -40,11 +40,11 @@ def reservation_seconds(session: Session, comp: Competition, cfg: CompetitionCon
     return float(cfg.scoring.n_public * (budget + grace))
 
 
-def charged_today(
+def usage_today(
     session: Session, comp: Competition, cfg: CompetitionConfig, entrant: Entrant
-) -> float:
-    """Device-seconds charged to the entrant today (UTC): finished work at its real cost,
-    queued and running work at its reservation."""
+) -> tuple[float, float]:
+    """(device-seconds charged to the entrant today (UTC), the charge of one more submission):
+    finished work at its real cost, queued and running work at its reservation."""
     reserve = reservation_seconds(session, comp, cfg)
     charge = case(
         (Submission.status.in_(ACTIVE), reserve),
@@ -58,7 +58,7 @@ def charged_today(
             entrant.submissions(),
         )
     )
-    return float(total or 0.0)
+    return float(total or 0.0), reserve
 
 
 def quota_seconds(cfg: CompetitionConfig) -> float | None:

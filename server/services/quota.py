@@ -66,8 +66,7 @@ def quota(session: Session, comp: Competition, user: User | None) -> Quota:
     }
     limit = compute.quota_seconds(cfg)
     if limit is not None:
-        charged = compute.charged_today(session, comp, cfg, entrant)
-        reserve = compute.reservation_seconds(session, comp, cfg)
+        charged, reserve = compute.usage_today(session, comp, cfg, entrant)
         update |= {
             "device_seconds_today": round(charged, 3),
             "device_seconds_remaining_today": round(max(0.0, limit - charged), 3),
@@ -104,8 +103,7 @@ def claim_slot(
         )
     limit = compute.quota_seconds(cfg)
     if limit is not None:
-        charged = compute.charged_today(session, comp, cfg, entrant)
-        reserve = compute.reservation_seconds(session, comp, cfg)
+        charged, reserve = compute.usage_today(session, comp, cfg, entrant)
         if charged + reserve > limit:
             raise ApiError(
                 429,
