@@ -1,5 +1,7 @@
-"""Train many reference models at once on one device (``torch.func``: stacked weights,
-``functional_call`` under ``vmap``), for architectures without batch statistics.
+"""Train many reference models at once on one device, for architectures without batch
+statistics: plain MLPs with hand-written stacked-weight products (:mod:`worker.stacked_mlp`,
+the fastest), any other such architecture with ``torch.func`` (stacked weights,
+``functional_call`` under ``vmap``).
 
 Each model gets exactly what :func:`worker.training.train_model` would give it: the weights
 of ``init_model(spec, seed)``, the data order of a generator seeded with its seed, SGD with
@@ -12,8 +14,7 @@ batched: callers fall back to the loop (:func:`can_batch`).
 from __future__ import annotations
 
 import copy
-import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -21,7 +22,10 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from server.competition_config import RecipeConfig
 from worker.problem import Tensors
-from worker.training import class_weights
+from worker.stacked_mlp import is_plain_mlp, train_mlps_stacked
+from worker.training import class_weights, lr_at
+
+Method = Literal["auto", "stacked", "vmap"]
 
 
 def can_batch(model: nn.Module, recipe: RecipeConfig) -> bool:
@@ -30,32 +34,27 @@ def can_batch(model: nn.Module, recipe: RecipeConfig) -> bool:
     return recipe.optimizer == "sgd" and not has_batch_stats
 
 
-def _lr(recipe: RecipeConfig, epoch: int) -> float:
-    """The learning rate of ``epoch`` as torch's schedulers compute it (closed form)."""
-    if recipe.schedule == "cosine":
-        return recipe.lr * (1 + math.cos(math.pi * epoch / recipe.epochs)) / 2
-    if recipe.schedule == "step":
-        return recipe.lr * recipe.step_gamma ** (epoch // recipe.step_epochs)
-    return recipe.lr
-
-
 def train_models_batched(
     models: list[nn.Module],
     seeds: list[int],
     data: Tensors,
     recipe: RecipeConfig,
     device: torch.device,
+    method: Method = "auto",
 ) -> list[nn.Module]:
     """Train ``models`` (same architecture, initialised already) together; returns them
-    trained, in eval mode, on ``device``."""
+    trained, in eval mode, on ``device``. ``method``: ``auto`` (stacked for a plain MLP, else
+    vmap), or one of them by name (the benchmark compares them)."""
     if len(models) != len(seeds) or not models:
         raise ValueError("need one seed per model")
     if not can_batch(models[0], recipe):
         raise ValueError("this model or recipe cannot be trained batched; use the loop")
+    weight = class_weights(data.y, recipe, models[0])
+    if method == "stacked" or (method == "auto" and is_plain_mlp(models[0])):
+        return train_mlps_stacked(models, seeds, data, recipe, device, weight)
     models = [m.to(device) for m in models]
     params, buffers = stack_module_state(models)
     base = copy.deepcopy(models[0]).to("meta")
-    weight = class_weights(data.y, recipe, models[0])
     weight = weight.to(device) if weight is not None else None
 
     def loss(p: dict[str, Any], b: dict[str, Any], x: torch.Tensor, y: torch.Tensor):
@@ -72,7 +71,7 @@ def train_models_batched(
         gens.append(g)
     momentum: dict[str, torch.Tensor] | None = None
     for epoch in range(recipe.epochs):
-        lr = _lr(recipe, epoch)
+        lr = lr_at(recipe, epoch)
         orders = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
         for start in range(0, n, recipe.batch_size):
             idx = orders[:, start : start + recipe.batch_size]  # (M, B)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -67,6 +68,16 @@ def class_weights(
 def _n_classes(model: nn.Module, labels: torch.Tensor) -> int:
     last = [m for m in model.modules() if isinstance(m, nn.Linear)]
     return last[-1].out_features if last else int(labels.max()) + 1
+
+
+def lr_at(recipe: RecipeConfig, epoch: int) -> float:
+    """The learning rate of ``epoch`` as :func:`make_scheduler`'s schedulers give it (closed
+    form), for the batched trainers that do not hold a torch optimizer."""
+    if recipe.schedule == "cosine":
+        return recipe.lr * (1 + math.cos(math.pi * epoch / recipe.epochs)) / 2
+    if recipe.schedule == "step":
+        return recipe.lr * recipe.step_gamma ** (epoch // recipe.step_epochs)
+    return recipe.lr
 
 
 def make_scheduler(
