@@ -22,7 +22,7 @@ COPY cli ./cli
 COPY migrations ./migrations
 COPY frontend ./frontend
 COPY examples ./examples
-RUN pip install -e . && mkdir -p /data
+RUN pip install -e ".[s3]" && mkdir -p /data
 
 EXPOSE 8000
 CMD ["arena", "serve"]

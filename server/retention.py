@@ -94,12 +94,16 @@ def apply_retention(session: Session, settings: Settings, dry_run: bool = False)
                 report.bytes_freed += _size(folder)
                 if not dry_run:
                     shutil.rmtree(folder, ignore_errors=True)
+            if not dry_run:
+                storage.forget(folder)  # the shared store's copy (no-op without one)
         data = storage.dataset_file(comp.slug).parent
         if data.exists():
             report.datasets_purged += 1
             report.bytes_freed += _size(data)
             if not dry_run:
                 shutil.rmtree(data, ignore_errors=True)
+        if not dry_run:
+            storage.forget(data)
         if purged:
             report.competitions.append(comp.slug)
         report.submissions_purged += purged

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     )
     var_dir: Path = Field(
         default=Path("var"), description="Where the embedded database, broker and files live."
+    )
+    storage_url: str = Field(
+        default="",
+        description="fsspec URL of shared artefact storage (e.g. `s3://bucket/arena`, with the `s3` "
+        "extra); every node then keeps `<var_dir>/storage` as its cache. Empty: `<var_dir>/storage` "
+        "itself, which several machines share by mounting one filesystem there.",
+    )
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description='JSON options for the storage URL\'s filesystem, e.g. `{"endpoint_url": '
+        '"http://minio:9000"}` for an S3-compatible store (credentials: the usual AWS variables).',
     )
     max_upload_bytes: int = Field(
         default=1_000_000, ge=1, description="Largest accepted submission file."

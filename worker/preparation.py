@@ -158,10 +158,6 @@ def train_reference_range(
     return trained
 
 
-def references_on_disk(out_dir: Path, n: int) -> int:
-    return sum(reference_file(out_dir, k).is_file() for k in range(n))
-
-
 def reference_rows(
     config: CompetitionConfig,
     problem: Problem,

@@ -37,14 +37,15 @@ from server.models import (
 from server.queue import enqueue_preparation, enqueue_scoring
 from server.settings import Settings
 from server.storage import Storage
-from worker import fanout, hardware
+from worker import artefacts, fanout, hardware
 from worker.budget import store_budget
 from worker.liveness import beating
 from worker.preparation import (
+    FINGERPRINT,
+    fingerprint,
     finish_references,
     prepare_original,
     reference_file,
-    references_on_disk,
     train_reference_range,
 )
 from worker.problem import build_problem
@@ -66,7 +67,29 @@ def _load(competition_id: int) -> tuple[CompetitionConfig, str | None, str] | No
 
 
 def _data_file(config: CompetitionConfig, storage: Storage) -> Path | None:
-    return storage.dataset_file(config.slug) if config.dataset.source == "upload" else None
+    if config.dataset.source != "upload":
+        return None
+    return storage.pull(storage.dataset_file(config.slug))
+
+
+def _share_original(storage: Storage, out_dir: Path, stamp: str) -> None:
+    """Before the original is prepared: this node's copy of what the shared store holds, the
+    store emptied first if its artefacts are of another fingerprint (then nothing is reusable);
+    no-op without a shared store."""
+    if storage.remote is None:
+        return
+    if storage.pull(out_dir / FINGERPRINT).is_file() and (
+        (out_dir / FINGERPRINT).read_text() != stamp
+    ):
+        storage.forget(out_dir)  # prepare_original wipes the local copy
+    else:
+        storage.pull_tree(out_dir)
+
+
+def _references_done(storage: Storage, out_dir: Path, n: int) -> int:
+    """References 0..n-1 saved here or, by other workers, in the shared store."""
+    names = storage.shared_names(reference_file(out_dir, 0).parent)
+    return sum(reference_file(out_dir, k).name in names for k in range(n))
 
 
 def _charge(competition_id: int, seconds: float) -> None:
@@ -121,6 +144,7 @@ def run_preparation(
     started = time.perf_counter()
     try:
         with beating(Competition, competition_id, settings.heartbeat_seconds):
+            _share_original(storage, out_dir, fingerprint(config, dataset_sha))
             _, _, timing = prepare_original(
                 config,
                 out_dir,
@@ -129,6 +153,7 @@ def run_preparation(
                 _data_file(config, storage),
                 dataset_sha,
             )
+            storage.push(*(p for p in out_dir.iterdir() if p.is_file()))
             store_budget(competition_id, mine, timing.original_seconds, timing.budget_seconds)
             _charge(competition_id, time.perf_counter() - started)
             todo = [k for k in range(n) if not reference_file(out_dir, k).is_file()]
@@ -182,15 +207,20 @@ def run_reference_chunk(chunk_id: int, settings: Settings, worker: str | None = 
     try:
         with beating(WorkChunk, chunk_id, settings.heartbeat_seconds, (Competition, cid)):
             problem = build_problem(config, _data_file(config, storage))
+            for k in chunk.indices:  # saved by a worker that lost this chunk
+                storage.pull(reference_file(out_dir, k))
+
+            def saved(k: int) -> None:
+                storage.push(reference_file(out_dir, k))
+                _set_progress(cid, "references", _references_done(storage, out_dir, n), n)
+
             trained = train_reference_range(
                 config,
                 problem,
                 device,
                 out_dir,
                 chunk.indices,
-                on_saved=lambda _k: _set_progress(
-                    cid, "references", references_on_disk(out_dir, n), n
-                ),
+                on_saved=saved,
                 keep_going=lambda: fanout.still_mine(chunk_id, worker),
             )
             log.info("chunk %s: %d references trained (%s)", chunk_id, trained, worker)
@@ -223,7 +253,8 @@ def finish_preparation(competition_id: int, settings: Settings) -> None:
         with beating(Competition, competition_id, settings.heartbeat_seconds):
             _set_progress(competition_id, "summary", 0, 1)
             problem = build_problem(config, _data_file(config, storage))
-            timing, summary = finish_references(config, problem, out_dir)
+            timing, summary = finish_references(config, problem, storage.pull_tree(out_dir))
+            storage.push(out_dir / artefacts.REFERENCES)
     except Exception as exc:
         _failed(competition_id, exc)
         return

@@ -49,8 +49,8 @@ def run_rescoring(competition_id: int, settings: Settings) -> None:
         ).all()
     comp_dir = storage.competition_dir(slug)
     problem = build_problem(config, data_file_for(config, slug, storage))
-    refs = artefacts.load_stack(comp_dir / artefacts.REFERENCES)
-    original = artefacts.load_outputs(comp_dir / artefacts.ORIGINAL_OUTPUTS)
+    refs = artefacts.load_stack(storage.pull(comp_dir / artefacts.REFERENCES))
+    original = artefacts.load_outputs(storage.pull(comp_dir / artefacts.ORIGINAL_OUTPUTS))
     summary = summarize_references(config, problem, original, refs)
     labels = problem.forget.y.numpy()
     done = failed = 0

@@ -427,6 +427,7 @@ def _run_range(
     problem = build_problem(config, data_file_for(config, ctx.slug, storage))
     budget = ensure_budget(ctx.competition_id, config, hw, problem, device)
     comp_dir = storage.competition_dir(ctx.slug)
+    storage.pull(comp_dir / artefacts.ORIGINAL)
     setup = make_setup(
         config,
         problem,
@@ -437,14 +438,16 @@ def _run_range(
         budget_seconds=budget,
         jail=_jail(settings),
     )
-    code = runnable_code(storage.submission_code(ctx.submission_id, ctx.kind), work_dir)
+    code = runnable_code(
+        storage.pull(storage.submission_code(ctx.submission_id, ctx.kind)), work_dir
+    )
     n = ctx.n_runs
     with open_runner(setup, code) as runner:
         for index in chunk.indices:
             if _cancelled(ctx.submission_id) or not fanout.still_mine(chunk.id, worker):
                 raise Cancelled
             out_path = storage.run_outputs(ctx.submission_id, index)
-            if _already_recorded(ctx.submission_id, index) and out_path.is_file():
+            if _already_recorded(ctx.submission_id, index) and storage.pull(out_path).is_file():
                 continue
             seed = run_seed(ctx.submission_id, index)
             _record_run(ctx.submission_id, index, seed, budget, status=RunStatus.RUNNING)
@@ -454,6 +457,7 @@ def _run_range(
                 result = run_trial(setup, runner, seed, log_path, out_path)
                 held = time.perf_counter() - started  # sandbox, the function, evaluation
                 log.info("run %s: %s in %.2f s", index, result.outcome, result.seconds or 0.0)
+            storage.push(*(p for p in (out_path, log_path) if p.is_file()))  # before recording
             _record_run(ctx.submission_id, index, seed, budget, result=result, device=(hw, held))
             fanout.add_device_seconds(chunk.id, held)
             failure = verdict(result, index, n, setup)
@@ -476,7 +480,7 @@ def load_forget_labels(config: CompetitionConfig, slug: str, storage: Storage) -
 
 
 def data_file_for(config: CompetitionConfig, slug: str, storage: Storage):
-    return storage.dataset_file(slug) if config.dataset.source == "upload" else None
+    return storage.pull(storage.dataset_file(slug)) if config.dataset.source == "upload" else None
 
 
 def _jail(settings: Settings) -> Jail | None:
@@ -563,7 +567,9 @@ def _final_result(ctx: Context, storage: Storage) -> dict[str, Any]:
         )
     if budget is None:  # runs record the budget they had
         budget = max((r.budget_seconds for r in runs), default=0.0)
-    refs = artefacts.load_stack(storage.competition_dir(ctx.slug) / artefacts.REFERENCES)
+    refs = artefacts.load_stack(
+        storage.pull(storage.competition_dir(ctx.slug) / artefacts.REFERENCES)
+    )
     labels = load_forget_labels(ctx.config, ctx.slug, storage)
     return staged_result(
         ctx.config,
@@ -657,9 +663,11 @@ def score_stored_runs(
             f"at least {needed} are needed.",
         )
     unlearned = artefacts.stack_outputs(
-        [artefacts.load_outputs(storage.run_outputs(submission_id, i)) for i in used]
+        [artefacts.load_outputs(storage.pull(storage.run_outputs(submission_id, i))) for i in used]
     )
-    original = artefacts.load_outputs(storage.competition_dir(slug) / artefacts.ORIGINAL_OUTPUTS)
+    original = artefacts.load_outputs(
+        storage.pull(storage.competition_dir(slug) / artefacts.ORIGINAL_OUTPUTS)
+    )
     public = public_mask(len(forget_labels), config.leaderboard.public_fraction, config.seed)
     result = score_outputs(
         unlearned, refs.head(len(used)), forget_labels, cfg, original=original, public=public

@@ -130,6 +130,7 @@ def upload_dataset(
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, final)
+    storage.push(final)
     row = session.scalar(select(Dataset).where(Dataset.competition_id == comp.id))
     if row is None:
         row = Dataset(competition_id=comp.id)
@@ -290,6 +291,7 @@ def rescore(
                 storage.submission_dir(sid) / "logs",
             ):
                 shutil.rmtree(sub_path, ignore_errors=True)
+                storage.forget(sub_path)
             enqueue_scoring(sid)
         return {"scoring_version": version, "rerun": True, "submissions": len(ids)}
     count = session.scalar(

@@ -82,7 +82,9 @@ def create_submission(
     session.add(sub)
     session.flush()
     try:
-        _write_durably(storage.submission_code(sub.id, upload.kind), upload.content)
+        code_path = storage.submission_code(sub.id, upload.kind)
+        _write_durably(code_path, upload.content)
+        storage.push(code_path)  # workers elsewhere read it from the shared store
     except OSError:
         session.rollback()
         raise
@@ -179,7 +181,7 @@ def run_logs(session: Session, storage: Storage, submission_id: int, user: User)
         )
     runs = []
     for run in sub.runs:
-        text = read_log(storage.run_log(sub.id, run.index))
+        text = read_log(storage.pull(storage.run_log(sub.id, run.index)))
         runs.append(RunLog(index=run.index, status=run.status, log=text))
     return RunLogs(submission_id=sub.id, runs=runs)
 
