@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import fsspec
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -99,6 +100,22 @@ class Settings(BaseSettings):
         default=False,
         description="Development only: run participant code unconfined when bubblewrap is unavailable.",
     )
+
+    @field_validator("storage_url")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        """The store's filesystem must exist here (e.g. s3fs for ``s3://``) before any job runs."""
+        value = value.strip()
+        if value:
+            try:
+                fsspec.get_filesystem_class(fsspec.utils.get_protocol(value))
+            except (ValueError, ImportError) as exc:
+                raise ValueError(
+                    f"ARENA_STORAGE_URL={value!r} cannot be used here: {exc}. Use an fsspec URL "
+                    "such as s3://bucket/prefix (pip install 'unlearning-arena[s3]') or leave it "
+                    "empty for ARENA_VAR_DIR/storage."
+                ) from None
+        return value
 
     @field_validator("var_dir")
     @classmethod

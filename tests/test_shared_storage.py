@@ -282,3 +282,19 @@ def test_nodes_without_a_shared_disk_prepare_and_score_through_the_store(tmp_pat
         for i in range(2)
     ]
     assert sum(trained_refs) >= 6
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [("nosuch://bucket/x", "nosuch"), ("s3://bucket/x", None)],
+)
+def test_a_store_this_machine_cannot_reach_is_refused_at_start(monkeypatch, url, fragment):
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("ARENA_STORAGE_URL", url)
+    if fragment is None:  # s3fs is installed with the dev extra
+        assert Settings().storage_url == url
+        return
+    with pytest.raises(ValidationError) as err:
+        Settings()
+    assert fragment in str(err.value) and "fsspec URL" in str(err.value)
