@@ -115,3 +115,28 @@ def wait_for_competition(url: str, slug: str, timeout: float = 180.0) -> dict:
             return comp
         time.sleep(0.5)
     raise AssertionError(f"competition {slug} not prepared after {timeout} s")
+
+
+def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """`arena worker` in its own session (so that a kill takes its Celery children too)."""
+    arena = str(Path(sys.executable).parent / "arena")
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [arena, "worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_workers(*procs: subprocess.Popen) -> None:
+    """SIGTERM (a warm shutdown), then SIGKILL after 20 s, for every worker still running."""
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -32,13 +31,13 @@ from tests.platform import (
     ROOT,
     free_port,
     running_platform,
+    start_worker,
+    stop_workers,
     tiny_config,
     wait_for_competition,
     wait_for_submission,
 )
 from tests.services import clean_redis_url, fresh_postgres_database
-
-ARENA = str(Path(sys.executable).parent / "arena")
 
 
 @pytest.fixture(scope="module")
@@ -175,18 +174,6 @@ def test_storage_options_are_read_as_json(monkeypatch):
     assert settings.storage_options == {"endpoint_url": "http://127.0.0.1:9000"}
 
 
-def _worker(env: dict[str, str], log: Path) -> subprocess.Popen:
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            [ARENA, "worker"],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
 @pytest.mark.e2e
 @pytest.mark.services
 def test_nodes_without_a_shared_disk_prepare_and_score_through_the_store(tmp_path, store):
@@ -211,7 +198,7 @@ def test_nodes_without_a_shared_disk_prepare_and_score_through_the_store(tmp_pat
         }
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
         workers = [
-            _worker(
+            start_worker(
                 env | common | {"ARENA_VAR_DIR": str(tmp_path / f"worker{i}")},
                 tmp_path / f"worker{i}.log",
             )
@@ -244,13 +231,7 @@ def test_nodes_without_a_shared_disk_prepare_and_score_through_the_store(tmp_pat
                 logs = olivia.get(f"/api/v1/submissions/{sid}/logs").json()["runs"]
                 assert len(logs) == 6 and all(r["log"] is not None for r in logs)
         finally:
-            for w in workers:
-                if w.poll() is None:
-                    os.killpg(w.pid, signal.SIGTERM)
-                    try:
-                        w.wait(timeout=20)
-                    except subprocess.TimeoutExpired:
-                        os.killpg(w.pid, signal.SIGKILL)
+            stop_workers(*workers)
 
     # everything the nodes exchanged is in the store ...
     fs, base = fsspec.core.url_to_fs(store_url, **options, skip_instance_cache=True)

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
@@ -19,8 +16,9 @@ from sqlalchemy.orm import Session
 from server.models import Run, Submission, WorkChunk
 from tests.e2e_scenario import create_competition_in, participant, upload
 from tests.platform import (
-    ROOT,
     running_platform,
+    start_worker,
+    stop_workers,
     tiny_config,
     wait_for_competition,
     wait_for_submission,
@@ -28,7 +26,6 @@ from tests.platform import (
 from tests.services import clean_redis_url, fresh_postgres_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
-ARENA = str(Path(sys.executable).parent / "arena")
 SLOW = b"""
 import time
 
@@ -36,18 +33,6 @@ def unlearning(net, retain_loader, forget_loader, val_loader):
     time.sleep(0.5)
     return net
 """
-
-
-def _worker(env: dict[str, str], log: Path) -> subprocess.Popen:
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            [ARENA, "worker"],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
 
 
 def test_a_killed_worker_loses_nothing(tmp_path):
@@ -70,11 +55,11 @@ def test_a_killed_worker_loses_nothing(tmp_path):
             k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")
         } | common
         workers = [
-            _worker(env | {"ARENA_HARDWARE_CLASS": "cpu-test"}, tmp_path / f"worker{i}.log")
+            start_worker(env | {"ARENA_HARDWARE_CLASS": "cpu-test"}, tmp_path / f"worker{i}.log")
             for i in range(2)
         ]
         # a worker of another class takes coordination tasks, never this competition's chunks
-        other = _worker(env | {"ARENA_HARDWARE_CLASS": "elsewhere"}, tmp_path / "other.log")
+        other = start_worker(env | {"ARENA_HARDWARE_CLASS": "elsewhere"}, tmp_path / "other.log")
         engine = create_engine(sa_url)
         try:
             api_env = {**common, "ARENA_START_WORKER": "false"}
@@ -133,10 +118,4 @@ def test_a_killed_worker_loses_nothing(tmp_path):
                 assert done["runs_done"] == 12
         finally:
             engine.dispose()
-            for w in [*workers, other]:
-                if w.poll() is None:
-                    os.killpg(w.pid, signal.SIGTERM)
-                    try:
-                        w.wait(timeout=20)
-                    except subprocess.TimeoutExpired:
-                        os.killpg(w.pid, signal.SIGKILL)
+            stop_workers(*workers, other)
