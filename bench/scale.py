@@ -2,12 +2,16 @@
 
 Real PostgreSQL (a fresh database) and Redis; `arena serve` for the API (no local worker) and
 `arena worker` processes, each pinned to its own CPU core (so the hardware class is
-``cpu-1t`` for both). The demo competition at N = 32 (digits, chunks of 8 runs) is prepared
-by the first worker; then the same method (examples/finetune.py by default) is submitted
+``cpu-1t`` for both). The demo competition at its public N = 64 (``--n`` for another; digits,
+chunks of 8 runs after a one-run probe) is prepared by the first worker; then the same method (examples/finetune.py by default) is submitted
 ``--repeats`` times with one worker running, and as many times with two. The time of a
 submission is from its upload to its score (the database's ``created_at`` and ``finished_at``).
 
-    python bench/scale.py [--repeats 2] [--method examples/finetune.py]
+    python bench/scale.py [--repeats 2] [--method examples/finetune.py] [--n 32] [--store file]
+
+``--store file``: the API and each worker get var directories of their own and share files only
+through an fsspec store (``ARENA_STORAGE_URL=file://…``, a folder none of them uses), as nodes
+without a shared disk would; without it they share one var directory.
 
 Needs two CPU cores, PostgreSQL at ARENA_TEST_POSTGRES_URL (default
 postgresql://postgres@127.0.0.1:5432/postgres) and Redis at ARENA_TEST_REDIS_URL (default
@@ -105,6 +109,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--method", default="examples/finetune.py")
+    parser.add_argument(
+        "--n", type=int, default=None, help="runs per submission (default: the demo's public N, 64)"
+    )
+    parser.add_argument(
+        "--store",
+        choices=["shared-dir", "file"],
+        default="shared-dir",
+        help="how nodes share files",
+    )
     args = parser.parse_args()
     if len(os.sched_getaffinity(0)) < 2:
         raise SystemExit("bench/scale.py needs two CPU cores (one per worker)")
@@ -115,15 +128,22 @@ def main() -> None:
     with fresh_postgres_database() as db_url:
         sa_url = db_url.replace("postgresql://", "postgresql+psycopg://")
         config = demo_config()
-        config.scoring.n_models = 32  # the figures in docs/deploy.md were taken at N = 32
+        config.scoring.n_models = args.n or config.scoring.n_public  # one stage: no private N
         create_competition_in(sa_url, config)
         common = {"ARENA_VAR_DIR": str(tmp / "var"), "DATABASE_URL": db_url, "BROKER_URL": broker}
+        if args.store == "file":
+            common["ARENA_STORAGE_URL"] = (tmp / "store").as_uri()
+
+        def own_var(name: str) -> dict[str, str]:  # a node's own disk when files go via the store
+            return {"ARENA_VAR_DIR": str(tmp / name)} if args.store == "file" else {}
+
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
         env |= common | {"ARENA_LOG_FORMAT": "text"}
         engine = create_engine(sa_url)
-        workers = [start_worker(env, cores[0], tmp / "worker0.log")]
+        workers = [start_worker(env | own_var("worker0"), cores[0], tmp / "worker0.log")]
         try:
             api_env = {**common, "ARENA_START_WORKER": "false", "ARENA_ACCESS_LOG": "false"}
+            api_env |= own_var("api")
             with running_platform(api_env, tmp / "serve.log", require_worker=False) as url:
                 t0 = time.monotonic()
                 comp = wait_for_competition(url, config.slug, timeout=900)
@@ -131,7 +151,9 @@ def main() -> None:
                 prepare_seconds = time.monotonic() - t0
                 client = participant(url, "bench")
                 one = [score_once(client, engine, code, f"one{i}.py") for i in range(args.repeats)]
-                workers.append(start_worker(env, cores[1], tmp / "worker1.log"))
+                workers.append(
+                    start_worker(env | own_var("worker1"), cores[1], tmp / "worker1.log")
+                )
                 deadline = time.monotonic() + 120
                 while live_workers(engine) < 2:
                     if time.monotonic() > deadline:
@@ -147,6 +169,7 @@ def main() -> None:
     figures = {
         "bench": "scale",
         "method": args.method,
+        "store": args.store,
         "n_models": config.scoring.n_models,
         "runs_per_chunk": config.execution.runs_per_chunk,
         "repeats": args.repeats,

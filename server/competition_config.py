@@ -234,8 +234,16 @@ class ExecutionConfig(_Strict):
     )
     fail_fast: bool = Field(
         True,
-        description="Run a submission's first chunk alone; the other chunks start only if it "
-        "passed (no crash, no invalid model, no run over budget under the fail policy).",
+        description="Run a submission's first chunk (its first `fail_fast_runs` runs) alone; the "
+        "other chunks start only if it passed (no crash, no invalid model, no run over budget "
+        "under the fail policy).",
+    )
+    fail_fast_runs: int = Field(
+        1,
+        ge=1,
+        le=4096,
+        description="Runs in that first chunk: the probe every other worker waits for (small, "
+        "so that the others start soon; the later chunks have `runs_per_chunk`).",
     )
     batched_references: bool = Field(
         True,

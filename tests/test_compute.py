@@ -15,7 +15,7 @@ from server.queue import queue_depth
 from server.services.platform import seed_competition
 from server.settings import get_settings
 from tests.platform import tiny_config
-from worker import hardware
+from worker import fanout, hardware
 from worker.prepare_job import run_preparation
 from worker.score_job import run_chunk, run_scoring
 
@@ -136,23 +136,33 @@ def test_fail_fast_runs_the_first_chunk_alone_then_releases_the_rest(client):
     queue = hardware.run_queue(hardware.worker_class(get_settings()))
     sid = _submit(client, dave, "compute-chunks").json()["id"]
     run_scoring(sid, get_settings())  # as the coordinator would: plans, sends the first only
-    first, second = _chunks(sid)
-    assert (first.start, first.stop, second.start, second.stop) == (0, 2, 2, 4)
-    assert first.sent_at is not None and second.sent_at is None
+    chunks = _chunks(sid)
+    # the probe: fail_fast_runs (1) run; then chunks of runs_per_chunk (2)
+    assert [(c.start, c.stop) for c in chunks] == [(0, 1), (1, 3), (3, 4)]
+    assert chunks[0].sent_at is not None and all(c.sent_at is None for c in chunks[1:])
     before = queue_depth(queue)
-    run_chunk(first.id, get_settings(), "w-test")  # passes: the second is released
-    assert _chunks(sid)[1].sent_at is not None
-    assert queue_depth(queue) == before + 1
-    run_chunk(second.id, get_settings(), "w-test")
+    run_chunk(chunks[0].id, get_settings(), "w-test")  # passes: the others are released
+    assert all(c.sent_at is not None for c in _chunks(sid))
+    assert queue_depth(queue) == before + 2
+    for chunk in chunks[1:]:
+        run_chunk(chunk.id, get_settings(), "w-test")
     with session_scope() as s:
         assert s.get(Submission, sid).status == "scored"
+
+
+def test_chunks_are_cut_with_a_small_probe_first():
+    assert fanout.ranges(list(range(10)), 4, first=3) == [(0, 3), (3, 7), (7, 10)]
+    assert fanout.ranges([0, 1, 2, 5, 6], 4, first=1) == [(0, 1), (1, 3), (5, 7)]
+    assert fanout.ranges(list(range(10)), 4) == [(0, 4), (4, 8), (8, 10)]
+    cfg = tiny_config("x-probe")
+    assert cfg.execution.fail_fast and cfg.execution.fail_fast_runs == 1
 
 
 def test_a_failure_in_the_first_chunk_spends_nothing_more(client):
     erin = _account(client, "c-erin")
     sid = _submit(client, erin, "compute-chunks", CRASH).json()["id"]
     run_scoring(sid, get_settings())
-    first, second = _chunks(sid)
+    first, *rest = _chunks(sid)
     run_chunk(first.id, get_settings(), "w-test")
     with session_scope() as s:
         sub = s.get(Submission, sid)
@@ -160,6 +170,6 @@ def test_a_failure_in_the_first_chunk_spends_nothing_more(client):
         assert "Run 1 of 4" in sub.failure_message
         runs = s.scalars(select(Run).where(Run.submission_id == sid)).all()
         assert len(runs) == 1  # the first run failed the submission; nothing more ran
-    first, second = _chunks(sid)
-    assert first.status == "failed"
-    assert second.status == "abandoned" and second.sent_at is None  # never sent
+    first, *rest = _chunks(sid)
+    assert first.status == "failed" and rest
+    assert all(c.status == "abandoned" and c.sent_at is None for c in rest)  # never sent

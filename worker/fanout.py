@@ -48,11 +48,13 @@ class Chunk:
         return range(self.start, self.stop)
 
 
-def ranges(indices: list[int], size: int) -> list[tuple[int, int]]:
-    """Cut sorted ``indices`` into [start, stop) ranges of at most ``size``, each contiguous."""
+def ranges(indices: list[int], size: int, first: int | None = None) -> list[tuple[int, int]]:
+    """Cut sorted ``indices`` into [start, stop) ranges of at most ``size`` (the first one at
+    most ``first``, when given), each contiguous."""
     out: list[tuple[int, int]] = []
     for i in indices:
-        if out and out[-1][1] == i and out[-1][1] - out[-1][0] < size:
+        limit = first if first is not None and len(out) == 1 else size
+        if out and out[-1][1] == i and out[-1][1] - out[-1][0] < limit:
             out[-1] = (out[-1][0], i + 1)
         else:
             out.append((i, i + 1))
@@ -75,8 +77,10 @@ def plan(
     todo: list[int],
     size: int,
     hardware_class: str,
+    first: int | None = None,
 ) -> list[int]:
-    """Replace the owner's chunks by new ones covering ``todo``; returns their ids (unsent).
+    """Replace the owner's chunks by new ones covering ``todo`` (``size`` each, the first one
+    ``first`` when given); returns their ids (unsent), in order.
 
     Chunks of an earlier attempt are deleted: a message still in a queue for one of them
     finds no row and does nothing.
@@ -93,7 +97,7 @@ def plan(
                 hardware_class=hardware_class,
                 status=ChunkStatus.QUEUED,
             )
-            for a, b in ranges(sorted(todo), size)
+            for a, b in ranges(sorted(todo), size, first)
         ]
         s.add_all(rows)
         s.flush()

@@ -259,13 +259,15 @@ def _plan_and_dispatch(ctx: Context, settings: Settings, worker: str | None, inl
                     ).all()
                 )
             todo = [i for i in range(n) if i not in recorded]
+            execution = ctx.config.execution
             chunk_ids = fanout.plan(
                 ChunkKind.RUNS,
                 ctx.competition_id,
                 submission_id,
                 todo,
-                ctx.config.execution.runs_per_chunk,
+                execution.runs_per_chunk,
                 hw,
+                first=execution.fail_fast_runs if execution.fail_fast else None,
             )
             log.info(
                 "%s stage starts: N = %d, %d runs to do in %d chunks on %s",
