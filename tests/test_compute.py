@@ -15,8 +15,9 @@ from server.queue import queue_depth
 from server.services.platform import seed_competition
 from server.settings import get_settings
 from tests.platform import tiny_config
-from worker import fanout, hardware
+from worker import fanout, hardware, warm_sandbox
 from worker.prepare_job import run_preparation
+from worker.sandbox import Sandbox
 from worker.score_job import run_chunk, run_scoring
 
 GOOD = b"def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"
@@ -173,3 +174,36 @@ def test_a_failure_in_the_first_chunk_spends_nothing_more(client):
     first, *rest = _chunks(sid)
     assert first.status == "failed" and rest
     assert all(c.status == "abandoned" and c.sent_at is None for c in rest)  # never sent
+
+
+def test_a_worker_keeps_its_sandbox_between_chunks_of_one_submission(client, monkeypatch):
+    started: list[str] = []
+    real_start = Sandbox.start
+
+    def counting_start(self: Sandbox) -> None:
+        started.append(str(self.code_path))
+        real_start(self)
+
+    monkeypatch.setattr(Sandbox, "start", counting_start)
+    fay = _account(client, "c-fay")
+    a = _submit(client, fay, "compute-chunks").json()["id"]
+    run_scoring(a, get_settings())
+    probe, second, third = _chunks(a)
+    run_chunk(probe.id, get_settings(), "w-test")
+    assert len(started) == 1 and warm_sandbox._kept is not None  # kept: more chunks wait
+    run_chunk(second.id, get_settings(), "w-test")
+    assert len(started) == 1  # the same sandbox ran the second chunk
+
+    b = _submit(client, fay, "compute-chunks").json()["id"]  # another submission: its own
+    run_scoring(b, get_settings())
+    b_chunks = _chunks(b)
+    run_chunk(b_chunks[0].id, get_settings(), "w-test")
+    assert len(started) == 2 and f"{b:08d}" in started[1]
+    run_chunk(third.id, get_settings(), "w-test")  # a again: b's sandbox closed, a new one
+    assert len(started) == 3 and f"{a:08d}" in started[2]
+    for chunk in b_chunks[1:]:
+        run_chunk(chunk.id, get_settings(), "w-test")
+    assert warm_sandbox._kept is None  # the last chunk of a submission keeps nothing
+    with session_scope() as s:
+        assert s.get(Submission, a).status == "scored"
+        assert s.get(Submission, b).status == "scored"

@@ -40,7 +40,7 @@ def test_a_killed_worker_loses_nothing(tmp_path):
     with fresh_postgres_database() as db_url:
         sa_url = db_url.replace("postgresql://", "postgresql+psycopg://")
         config = tiny_config("loss", n_models=12)
-        config.execution.runs_per_chunk = 2  # 6 chunks for two workers
+        config.execution.runs_per_chunk = 2  # a one-run probe, then 6 chunks for two workers
         config.execution.hardware_class = "cpu-test"  # the class that prepares and scores
         create_competition_in(sa_url, config)
         common = {
@@ -104,7 +104,7 @@ def test_a_killed_worker_loses_nothing(tmp_path):
                     chunks = s.scalars(
                         select(WorkChunk).where(WorkChunk.submission_id == sid)
                     ).all()
-                    assert all(c.status == "done" for c in chunks) and len(chunks) == 6
+                    assert all(c.status == "done" for c in chunks) and len(chunks) == 7
                     lost = s.get(WorkChunk, victim_chunk.id)
                     assert lost.attempts == 1 and lost.worker != victim_name  # retried elsewhere
                     survivor = {c.worker for c in chunks} - {victim_name}

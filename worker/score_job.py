@@ -45,7 +45,7 @@ from server.settings import Settings
 from server.splits import public_mask
 from server.storage import Storage
 from server.version import code_version
-from worker import artefacts, fanout, hardware
+from worker import artefacts, fanout, hardware, warm_sandbox
 from worker.budget import ensure_budget
 from worker.jail import Jail, SandboxUnavailable
 from worker.liveness import beating
@@ -328,7 +328,8 @@ def run_chunk(
     if ctx is None:  # cancelled or failed meanwhile
         fanout.finish(chunk_id, worker, ChunkStatus.ABANDONED)
         return
-    work_dir = Storage(settings).submission_dir(sid) / "work" / f"chunk-{chunk_id}"
+    warm: warm_sandbox.WarmSandbox | None = None
+    passed = False
     try:
         with (
             bound(submission_id=sid, competition_id=ctx.competition_id),
@@ -337,7 +338,9 @@ def run_chunk(
             log.info(
                 "chunk %s: runs %d..%d (worker %s)", chunk_id, chunk.start, chunk.stop - 1, worker
             )
-            _run_range(ctx, settings, chunk, worker, work_dir)
+            warm = _sandbox_for(ctx, settings, chunk)
+            _run_range(ctx, settings, chunk, worker, warm)
+            passed = True
     except Cancelled:
         fanout.finish(chunk_id, worker, ChunkStatus.ABANDONED)
         return
@@ -351,7 +354,9 @@ def run_chunk(
         _fail(sid, ctx.competition_id, _infrastructure_failure(), ctx.stage)
         return
     finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+        if warm is not None:  # kept for this submission's next chunk if one waits
+            more = passed and fanout.unfinished(ChunkKind.RUNS, ctx.competition_id, sid) > 1
+            warm_sandbox.give_back(warm, keep=more)
     if release:  # before DONE: a worker lost in between leaves a running chunk, redone
         held = fanout.release_held(ChunkKind.RUNS, ctx.competition_id, sid)
         if held:
@@ -415,56 +420,73 @@ def store_result(sub: Submission, result: dict[str, Any], scoring_version: int) 
     sub.result = json_safe(result)
 
 
-def _run_range(
-    ctx: Context, settings: Settings, chunk: fanout.Chunk, worker: str | None, work_dir
-) -> None:
-    config = ctx.config
-    storage = Storage(settings)
+def _sandbox_for(ctx: Context, settings: Settings, chunk: fanout.Chunk) -> warm_sandbox.WarmSandbox:
+    """This submission's sandbox and trial setup: kept from its previous chunk on this worker,
+    or made now."""
     threads = hardware.cpu_threads(settings.worker_threads)
     torch.set_num_threads(threads)
-    device = hardware.device()
     hw = hardware.worker_class(settings)
     if hw != chunk.hardware_class:
         log.warning("chunk for %s taken by a %s worker", chunk.hardware_class, hw)
-    problem = build_problem(config, data_file_for(config, ctx.slug, storage))
-    budget = ensure_budget(ctx.competition_id, config, hw, problem, device)
-    comp_dir = storage.competition_dir(ctx.slug)
-    storage.pull(comp_dir / artefacts.ORIGINAL)
-    setup = make_setup(
-        config,
-        problem,
-        comp_dir,
-        work_dir,
-        device=device,
-        threads=threads,
-        budget_seconds=budget,
-        jail=_jail(settings),
-    )
-    code = runnable_code(
-        storage.pull(storage.submission_code(ctx.submission_id, ctx.kind)), work_dir
-    )
+    key = (ctx.submission_id, ctx.stage, hw)
+
+    def open_new() -> warm_sandbox.WarmSandbox:
+        config, storage, device = ctx.config, Storage(settings), hardware.device()
+        problem = build_problem(config, data_file_for(config, ctx.slug, storage))
+        budget = ensure_budget(ctx.competition_id, config, hw, problem, device)
+        comp_dir = storage.competition_dir(ctx.slug)
+        storage.pull(comp_dir / artefacts.ORIGINAL)
+        work_dir = storage.submission_dir(ctx.submission_id) / "work" / f"chunk-{chunk.id}"
+        setup = make_setup(
+            config,
+            problem,
+            comp_dir,
+            work_dir,
+            device=device,
+            threads=threads,
+            budget_seconds=budget,
+            jail=_jail(settings),
+        )
+        code = runnable_code(
+            storage.pull(storage.submission_code(ctx.submission_id, ctx.kind)), work_dir
+        )
+        return warm_sandbox.WarmSandbox(key, setup, open_runner(setup, code), work_dir)
+
+    return warm_sandbox.take(key, open_new)
+
+
+def _run_range(
+    ctx: Context,
+    settings: Settings,
+    chunk: fanout.Chunk,
+    worker: str | None,
+    warm: warm_sandbox.WarmSandbox,
+) -> None:
+    storage = Storage(settings)
+    setup, runner = warm.setup, warm.runner
+    budget = setup.budget_seconds
+    hw = hardware.worker_class(settings)
     n = ctx.n_runs
-    with open_runner(setup, code) as runner:
-        for index in chunk.indices:
-            if _cancelled(ctx.submission_id) or not fanout.still_mine(chunk.id, worker):
-                raise Cancelled
-            out_path = storage.run_outputs(ctx.submission_id, index)
-            if _already_recorded(ctx.submission_id, index) and storage.pull(out_path).is_file():
-                continue
-            seed = run_seed(ctx.submission_id, index)
-            _record_run(ctx.submission_id, index, seed, budget, status=RunStatus.RUNNING)
-            log_path = storage.run_log(ctx.submission_id, index)
-            with bound(run=index):
-                started = time.perf_counter()
-                result = run_trial(setup, runner, seed, log_path, out_path)
-                held = time.perf_counter() - started  # sandbox, the function, evaluation
-                log.info("run %s: %s in %.2f s", index, result.outcome, result.seconds or 0.0)
-            storage.push(*(p for p in (out_path, log_path) if p.is_file()))  # before recording
-            _record_run(ctx.submission_id, index, seed, budget, result=result, device=(hw, held))
-            fanout.add_device_seconds(chunk.id, held)
-            failure = verdict(result, index, n, setup)
-            if failure is not None:
-                raise SubmissionFailed(FailureReason(failure[0]), failure[1])
+    for index in chunk.indices:
+        if _cancelled(ctx.submission_id) or not fanout.still_mine(chunk.id, worker):
+            raise Cancelled
+        out_path = storage.run_outputs(ctx.submission_id, index)
+        if _already_recorded(ctx.submission_id, index) and storage.pull(out_path).is_file():
+            continue
+        seed = run_seed(ctx.submission_id, index)
+        _record_run(ctx.submission_id, index, seed, budget, status=RunStatus.RUNNING)
+        log_path = storage.run_log(ctx.submission_id, index)
+        with bound(run=index):
+            started = time.perf_counter()
+            result = run_trial(setup, runner, seed, log_path, out_path)
+            held = time.perf_counter() - started  # sandbox, the function, evaluation
+            log.info("run %s: %s in %.2f s", index, result.outcome, result.seconds or 0.0)
+        storage.push(*(p for p in (out_path, log_path) if p.is_file()))  # before recording
+        _record_run(ctx.submission_id, index, seed, budget, result=result, device=(hw, held))
+        fanout.add_device_seconds(chunk.id, held)
+        failure = verdict(result, index, n, setup)
+        if failure is not None:
+            raise SubmissionFailed(FailureReason(failure[0]), failure[1])
 
 
 class Cancelled(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from celery.signals import celeryd_after_setup
+from celery.signals import celeryd_after_setup, worker_process_shutdown, worker_shutdown
 
 from server.queue import (
     CONTROL_QUEUE,
@@ -24,6 +24,7 @@ from server.settings import get_settings
 from worker import (
     hardware,
     heartbeat,  # noqa: F401 - registers the worker heartbeat signal handlers
+    warm_sandbox,
 )
 from worker.celery_app import app
 from worker.prepare_job import run_preparation, run_reference_chunk
@@ -40,6 +41,13 @@ def _consume_own_class(sender=None, instance=None, **_: object) -> None:
     queue = hardware.run_queue(hardware.worker_class(settings))
     instance.app.amqp.queues.select_add(queue)
     log.info("worker %s takes the queues %s and %s", sender, CONTROL_QUEUE, queue)
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _close_warm_sandbox(**_: object) -> None:
+    """A sandbox kept between chunks ends with the process that kept it."""
+    warm_sandbox.close()
 
 
 @app.task(name=SCORE_SUBMISSION, acks_late=True, bind=True)
