@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,33 +38,13 @@ from sqlalchemy.orm import Session  # noqa: E402
 from server.competition_config import demo_config  # noqa: E402
 from server.models import Run, Submission, WorkChunk  # noqa: E402
 from tests.e2e_scenario import create_competition_in, participant, upload  # noqa: E402
-from tests.platform import running_platform, wait_for_competition  # noqa: E402
+from tests.platform import (  # noqa: E402
+    running_platform,
+    start_worker,
+    stop_workers,
+    wait_for_competition,
+)
 from tests.services import clean_redis_url, fresh_postgres_database  # noqa: E402
-
-ARENA = str(Path(sys.executable).parent / "arena")
-
-
-def start_worker(env: dict[str, str], core: int, log: Path) -> subprocess.Popen:
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            [ARENA, "worker"],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=lambda: os.sched_setaffinity(0, {core}),
-        )
-
-
-def stop(worker: subprocess.Popen) -> None:
-    if worker.poll() is None:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
 
 
 def live_workers(engine) -> int:
@@ -140,7 +118,7 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
         env |= common | {"ARENA_LOG_FORMAT": "text"}
         engine = create_engine(sa_url)
-        workers = [start_worker(env | own_var("worker0"), cores[0], tmp / "worker0.log")]
+        workers = [start_worker(env | own_var("worker0"), tmp / "worker0.log", cores[0])]
         try:
             api_env = {**common, "ARENA_START_WORKER": "false", "ARENA_ACCESS_LOG": "false"}
             api_env |= own_var("api")
@@ -152,7 +130,7 @@ def main() -> None:
                 client = participant(url, "bench")
                 one = [score_once(client, engine, code, f"one{i}.py") for i in range(args.repeats)]
                 workers.append(
-                    start_worker(env | own_var("worker1"), cores[1], tmp / "worker1.log")
+                    start_worker(env | own_var("worker1"), tmp / "worker1.log", cores[1])
                 )
                 deadline = time.monotonic() + 120
                 while live_workers(engine) < 2:
@@ -161,8 +139,7 @@ def main() -> None:
                     time.sleep(0.2)
                 two = [score_once(client, engine, code, f"two{i}.py") for i in range(args.repeats)]
         finally:
-            for w in workers:
-                stop(w)
+            stop_workers(*workers)
             engine.dispose()
     one_median = statistics.median(r["seconds"] for r in one)
     two_median = statistics.median(r["seconds"] for r in two)

@@ -117,8 +117,9 @@ def wait_for_competition(url: str, slug: str, timeout: float = 180.0) -> dict:
     raise AssertionError(f"competition {slug} not prepared after {timeout} s")
 
 
-def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    """`arena worker` in its own session (so that a kill takes its Celery children too)."""
+def start_worker(env: dict[str, str], log_path: Path, core: int | None = None) -> subprocess.Popen:
+    """`arena worker` in its own session (so that a kill takes its Celery children too),
+    pinned to CPU ``core`` when given."""
     arena = str(Path(sys.executable).parent / "arena")
     with open(log_path, "wb") as log:
         return subprocess.Popen(
@@ -128,6 +129,7 @@ def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=None if core is None else lambda: os.sched_setaffinity(0, {core}),
         )
 
 

@@ -437,19 +437,23 @@ def _sandbox_for(ctx: Context, settings: Settings, chunk: fanout.Chunk) -> warm_
         comp_dir = storage.competition_dir(ctx.slug)
         storage.pull(comp_dir / artefacts.ORIGINAL)
         work_dir = storage.submission_dir(ctx.submission_id) / "work" / f"chunk-{chunk.id}"
-        setup = make_setup(
-            config,
-            problem,
-            comp_dir,
-            work_dir,
-            device=device,
-            threads=threads,
-            budget_seconds=budget,
-            jail=_jail(settings),
-        )
-        code = runnable_code(
-            storage.pull(storage.submission_code(ctx.submission_id, ctx.kind)), work_dir
-        )
+        try:
+            setup = make_setup(
+                config,
+                problem,
+                comp_dir,
+                work_dir,
+                device=device,
+                threads=threads,
+                budget_seconds=budget,
+                jail=_jail(settings),
+            )
+            code = runnable_code(
+                storage.pull(storage.submission_code(ctx.submission_id, ctx.kind)), work_dir
+            )
+        except BaseException:
+            shutil.rmtree(work_dir, ignore_errors=True)  # nothing holds it yet
+            raise
         return warm_sandbox.WarmSandbox(key, setup, open_runner(setup, code), work_dir)
 
     return warm_sandbox.take(key, open_new)
