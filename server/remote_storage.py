@@ -96,9 +96,6 @@ class RemoteStore:
         except FileNotFoundError:
             return set()
 
-    def exists(self, path: Path) -> bool:
-        return bool(self.fs.exists(self._key(path)))
-
     def delete(self, path: Path) -> None:
         """Remove ``path`` (a file or a folder) from the store and its tokens from the cache."""
         key = self._key(path)
