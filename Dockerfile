@@ -7,8 +7,9 @@ ARG TORCH_INDEX_URL=
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 ARENA_VAR_DIR=/data
 WORKDIR /app
 
-# the sandbox: bubblewrap, setpriv (util-linux) and an unprivileged user for participant code
-RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap util-linux \
+# the sandbox: bubblewrap, setpriv and umount (util-linux, mount), libseccomp and an
+# unprivileged user for participant code
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap util-linux mount libseccomp2 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --no-create-home --shell /usr/sbin/nologin arena-sandbox
 

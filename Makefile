@@ -23,6 +23,14 @@ system:
 	    || echo "could not install bubblewrap: participant code will not run (see README)"; \
 	  else echo "bubblewrap (bwrap) is missing: install the package 'bubblewrap' (see README)"; fi; \
 	fi
+	@if ! ldconfig -p 2>/dev/null | grep -q libseccomp.so.2; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing libseccomp2 (the sandbox's system-call filter)"; \
+	    (apt-get install -y -qq libseccomp2 >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq libseccomp2 >/dev/null)) \
+	    || echo "could not install libseccomp2: participant code will not run (see README)"; \
+	  else echo "libseccomp2 is missing: install Debian's 'libseccomp2' (see README)"; fi; \
+	fi
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing chromium (for the browser tests)"; \

@@ -13,16 +13,18 @@ from worker.nets import build_model
 from worker.problem import Problem
 from worker.training import ModelOutputs, evaluate
 
-MESSAGE_LIMIT = 500
-
 
 class InvalidOutput(Exception):
     """The returned weights cannot be used; the message is shown to the participant."""
 
 
 def load_returned(path: Path, spec: dict[str, Any]) -> torch.nn.Module:
+    """The returned weights in the organizer's model, loaded strictly. Messages name only the
+    model's own parameters: key names and shapes chosen by participant code could carry hidden
+    data, so they are counted, never shown."""
     model = build_model(spec)
-    expected = sum(t.numel() * 8 for t in model.state_dict().values())  # float64 at most
+    own = model.state_dict()
+    expected = sum(t.numel() * 8 for t in own.values())  # float64 at most
     if path.stat().st_size > expected + (1 << 20):
         raise InvalidOutput(
             f"the returned weights are {path.stat().st_size} bytes, far more than the model's own; "
@@ -30,21 +32,44 @@ def load_returned(path: Path, spec: dict[str, Any]) -> torch.nn.Module:
         )
     try:
         state = load_file(str(path))
-    except Exception as exc:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - whatever the parser says, its text is not shown
         raise InvalidOutput(
-            f"the returned weights could not be read: {exc}"[:MESSAGE_LIMIT]
+            "the returned weights could not be read (not a safetensors file)"
         ) from None
+    missing = [k for k in own if k not in state]
+    unexpected = sum(1 for k in state if k not in own)
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    problems = []
+    if missing:
+        problems.append(f"missing {len(missing)} of the model's tensors ({_names(missing)})")
+    if unexpected:
+        problems.append(f"{unexpected} tensors the model does not have")
+    if wrong:
+        problems.append(
+            "wrong shape for "
+            + ", ".join(f"{k} (expected {tuple(own[k].shape)})" for k in wrong[:5])
+        )
+    if problems:
+        raise InvalidOutput(
+            "the returned weights do not fit the original architecture: " + "; ".join(problems)
+        )
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
+    except RuntimeError:
         raise InvalidOutput(
-            f"the returned weights do not fit the original architecture: {exc}"[:MESSAGE_LIMIT]
+            "the returned weights do not fit the original architecture (a tensor's type cannot "
+            "be loaded into the model)"
         ) from None
     if not all(
         torch.isfinite(p).all() for p in model.state_dict().values() if p.is_floating_point()
     ):
         raise InvalidOutput("the returned weights contain NaN or inf")
     return model
+
+
+def _names(keys: list[str]) -> str:
+    shown = ", ".join(keys[:5])
+    return shown + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
 
 
 def evaluate_returned(

@@ -30,25 +30,73 @@ class SandboxUnavailable(RuntimeError):
     """No working sandbox on this worker: participant code must not run here."""
 
 
+FRESH_PER_RUN = ("/tmp", f"{SANDBOX_ROOT}/home", f"{SANDBOX_ROOT}/out", "/dev/shm")
+RESULT_DIR = f"{SANDBOX_ROOT}/result"
+RUN_FILTER = f"{SANDBOX_ROOT}/run-filter.bpf"
+UNCOVER_PROC = (
+    "for d in /proc/sys /proc/sysrq-trigger /proc/irq /proc/bus; do"
+    ' if mountpoint -q "$d"; then umount "$d" || exit 71; fi; done; exec "$@"'
+)
+CAPS_FOR_THE_ZYGOTE = ("CAP_SYS_ADMIN", "CAP_SETPCAP")  # inside its own user namespace only
+
+
 @dataclass(frozen=True)
 class Jail:
     bwrap: str
-    uid: int | None  # run as this host uid (worker is root); None: an unprivileged user namespace
+    uid: int | None  # the worker is root: bubblewrap runs as this uid; None: as the worker's
     gid: int | None
     ro_paths: tuple[str, ...]
     gpu_devices: tuple[str, ...] = field(default_factory=tuple)
 
     def command(
-        self, host_dir: Path, inner: list[str], env: dict[str, str], tmp_bytes: int
+        self,
+        host_dir: Path,
+        inner: list[str],
+        env: dict[str, str],
+        tmp_bytes: int,
+        seccomp_fd: int | None = None,
     ) -> list[str]:
-        """bwrap argv running ``inner`` with ``host_dir`` laid out as /sandbox (see run_layout)."""
-        args = [
-            self.bwrap,
+        """argv running ``inner`` with ``host_dir`` laid out as /sandbox, in a user namespace
+        of the sandbox user's that can create no other: the zygote keeps CAP_SYS_ADMIN there
+        (and only there) to make each run's namespaces and mounts, and each run's process drops
+        it. ``seccomp_fd`` holds the jail's system-call filter.
+
+        A root worker lays the files out with a first bubblewrap (as root: it can read the
+        Python installation wherever it is, e.g. under /root) and starts the second, the
+        unprivileged one, as the sandbox user inside it; otherwise one bubblewrap does both."""
+        userns = [
+            "--unshare-user", "--disable-userns",
             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session",
+            "--die-with-parent",
         ]  # fmt: skip
+        for cap in CAPS_FOR_THE_ZYGOTE:
+            userns += ["--cap-add", cap]
+        if seccomp_fd is not None:
+            userns += ["--seccomp", str(seccomp_fd)]
+        tail = ["--chdir", SANDBOX_ROOT, "--clearenv"]
+        for key, value in env.items():
+            tail += ["--setenv", key, value]
+        tail += ["--", *inner]
+        devices = [a for dev in self.gpu_devices for a in ("--dev-bind", dev, dev)]
         if self.uid is None:
-            args += ["--unshare-user"]
+            return [self.bwrap, *userns, "--new-session", *self._layout(host_dir, tmp_bytes), *tail]
+        # The first bubblewrap covers parts of its /proc read-only (as root it could write
+        # them); covered, that /proc would not count as fully visible and the kernel would
+        # refuse the second one its own. It is uncovered (nothing is writable there for the
+        # sandbox user) before root is dropped for good.
+        outer = [
+            self.bwrap, "--unshare-pid", "--die-with-parent", "--new-session",
+            "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SYS_ADMIN",
+            *self._layout(host_dir, tmp_bytes), "--",
+            "/bin/sh", "-c", UNCOVER_PROC, "uncover",
+            "/usr/bin/setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all",
+        ]  # fmt: skip
+        second = [self.bwrap, *userns, "--bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+        return outer + second + devices + tail
+
+    def _layout(self, host_dir: Path, tmp_bytes: int) -> list[str]:
+        args: list[str] = []
         made: set[str] = set()
 
         def parents(target: str) -> None:  # world-traversable parents (bwrap copies 0700 otherwise)
@@ -78,28 +126,27 @@ class Jail:
             args += ["--dev-bind", dev, dev]
         args += ["--proc", "/proc", "--dev", "/dev"]
         args += ["--perms", "0755", "--dir", SANDBOX_ROOT]
-        args += ["--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", f"{SANDBOX_ROOT}/home"]
+        args += ["--perms", "0755", "--dir", f"{SANDBOX_ROOT}/home"]
+        args += ["--perms", "0755", "--dir", f"{SANDBOX_ROOT}/out"]
         args += ["--ro-bind", str(host_dir / "submission.py"), f"{SANDBOX_ROOT}/submission.py"]
+        args += ["--ro-bind", str(host_dir / "run-filter.bpf"), RUN_FILTER]
         args += ["--ro-bind", str(host_dir / "run"), f"{SANDBOX_ROOT}/run"]
-        args += ["--bind", str(host_dir / "out"), f"{SANDBOX_ROOT}/out"]
-        args += ["--chdir", f"{SANDBOX_ROOT}/home", "--clearenv"]
-        for key, value in env.items():
-            args += ["--setenv", key, value]
-        args.append("--")
-        if self.uid is not None:
-            args += [
-                "/usr/bin/setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
-                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
-            ]  # fmt: skip
-        return args + inner
+        args += ["--bind", str(host_dir / "result"), RESULT_DIR]
+        return args
 
     def prepare_dir(self, host_dir: Path) -> None:
-        """Give the sandbox user its writable output directory."""
+        """The host side of the layout: the run's data (read-only inside), the result directory
+        that only each run's supervisor writes, and the run's seccomp program."""
+        from worker.seccomp_filters import run_filter
+
         (host_dir / "run").mkdir(mode=0o755, exist_ok=True)
-        out = host_dir / "out"
-        out.mkdir(mode=0o700, exist_ok=True)
+        result = host_dir / "result"
+        result.mkdir(mode=0o700, exist_ok=True)
         if self.uid is not None:
-            os.chown(out, self.uid, self.gid)
+            os.chown(result, self.uid, self.gid)
+        program = host_dir / "run-filter.bpf"
+        program.write_bytes(run_filter())
+        program.chmod(0o644)
         host_dir.chmod(0o755)
 
 
@@ -142,21 +189,42 @@ def detect(user: str = "arena-sandbox") -> Jail:
     return jail
 
 
+def seccomp_memfd() -> int:
+    """A descriptor holding the jail's seccomp program, for bubblewrap's --seccomp."""
+    from worker.seccomp_filters import jail_filter
+
+    fd = os.memfd_create("arena-seccomp", 0)  # inheritable: passed to bubblewrap
+    os.write(fd, jail_filter())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 def _self_test(jail: Jail) -> None:
+    """Build the jail once and isolate one run in it (worker.run_isolation's own check)."""
     import tempfile
+
+    from worker.seccomp_filters import SeccompUnavailable
 
     with tempfile.TemporaryDirectory(prefix="arena-jail-test-") as tmp:
         host = Path(tmp)
         (host / "submission.py").write_text("")
-        jail.prepare_dir(host)
-        argv = jail.command(
-            host, [sys.executable, "-I", "-c", "import worker"], {"PATH": "/usr/bin:/bin"}, 1 << 20
-        )
         try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            jail.prepare_dir(host)
+            fd = seccomp_memfd()
+        except SeccompUnavailable as exc:
+            raise SandboxUnavailable(str(exc)) from None
+        check = [sys.executable, "-I", "-m", "worker.run_isolation", str(1 << 20)]
+        argv = jail.command(host, check, {"PATH": "/usr/bin:/bin"}, 1 << 20, seccomp_fd=fd)
+        try:
+            out = subprocess.run(
+                argv, capture_output=True, text=True, timeout=60, pass_fds=(fd,), cwd="/"
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SandboxUnavailable(f"bubblewrap could not start: {exc}") from None
-        if out.returncode != 0:
+        finally:
+            os.close(fd)
+        if out.returncode != 0 or "isolated" not in out.stdout:
             raise SandboxUnavailable(
-                f"bubblewrap cannot create the sandbox here: {out.stderr.strip()[:500]}"
+                "bubblewrap cannot create the sandbox here: "
+                f"{(out.stderr.strip() or out.stdout.strip())[-800:]}"
             )

@@ -1,13 +1,22 @@
 """Run participant code for one run in a sandbox, under the run's time and resource limits.
 
-upload → … → **sandboxed run** → evaluation. The run's process starts inside the jail of
-:mod:`worker.jail` (bubblewrap; or, only with ARENA_UNSAFE_NO_SANDBOX=1 for development, as a
-plain process) with a minimal environment whose only platform variable is
-``ARENA_BUDGET_SECONDS``. The participant's module is imported first; only then are the run's
-retain/forget/validation data and the original weights put where the process can read them,
-and the clock starts. The worker measures the wall clock until the returned weights are
-written and kills the whole sandbox at budget + grace. Resource limits (rlimits, a memory
-watchdog over the process tree) and a size-capped log complete it.
+upload → … → **sandboxed run** → evaluation. One sandbox (the jail of :mod:`worker.jail`, or,
+only with ARENA_UNSAFE_NO_SANDBOX=1 for development, plain processes) serves one submission: a
+pre-warmed zygote (:mod:`worker.sandbox_zygote`) starts each run in fresh namespaces and mounts
+(:mod:`worker.run_isolation`), so nothing one run leaves behind exists for the next. The run's
+process imports the participant's module first; only then are the run's retain/forget/validation
+data and the original weights put where it can read them, and the clock starts. The worker
+measures the wall clock until the run's supervisor says the process exited, and kills the whole
+sandbox at budget + grace.
+
+Two channels come back from each run. The **status** channel is the supervisor's, which the run
+cannot reach: it alone says that and how the run's process ended and whether weights were
+returned. The **report** channel is written in the run's own process (participant code runs
+there), so it is untrusted: anything on it that is not a valid message (of any length or
+nesting) fails the run as ``crashed``, and what a failure report says is checked against the
+stored upload before any of it is shown (:mod:`worker.failure_report`). Resource limits
+(rlimits, a memory watchdog over the process tree, capped tmpfs mounts) and a size-capped log
+complete it.
 """
 
 from __future__ import annotations
@@ -29,7 +38,8 @@ from pathlib import Path
 from typing import Literal
 
 from worker import sandbox_protocol as proto
-from worker.jail import SANDBOX_ROOT, Jail
+from worker.failure_report import Upload, render
+from worker.jail import FRESH_PER_RUN, RESULT_DIR, RUN_FILTER, SANDBOX_ROOT, Jail, seccomp_memfd
 
 Outcome = Literal[
     "finished", "over_budget", "timed_out", "crashed", "invalid_output", "out_of_memory"
@@ -101,39 +111,6 @@ def _child_env(req: RunRequest, home: str, tmp: str) -> dict[str, str]:
         "MALLOC_ARENA_MAX": "2",
         "ARENA_BUDGET_SECONDS": f"{req.budget_seconds:.3f}",
     }
-
-
-class _Lines:
-    """Line reader over the status pipe with a deadline."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buf = b""
-        self.eof = False
-
-    def read(self, deadline: float) -> dict | None:
-        """The next message, or None on timeout or EOF (check ``eof``)."""
-        while b"\n" not in self.buf:
-            if self.eof:
-                return None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            ready, _, _ = select.select([self.fd], [], [], remaining)
-            if not ready:
-                return None
-            try:
-                chunk = os.read(self.fd, 65536)
-            except OSError:  # the other end was killed (connection reset)
-                chunk = b""
-            if not chunk:
-                self.eof = True
-            self.buf += chunk
-            if len(self.buf) > 1 << 20:  # a flood on the status pipe
-                self.eof = True
-                return {"event": "garbage"}
-        line, self.buf = self.buf.split(b"\n", 1)
-        return proto.decode(line)
 
 
 class _LogSink(threading.Thread):
@@ -220,88 +197,97 @@ def _kill(proc: subprocess.Popen) -> None:
         pass
 
 
-def _dir_bytes(path: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
+class _Channel:
+    """Messages of ``kinds``, one per line, from one pipe. Anything else (a line that does not
+    decode to one of them, a partial line, more than ``cap`` bytes in all) marks it ``broken``;
+    it is still drained, so the writer never blocks on it."""
+
+    def __init__(self, fd: int, kinds: tuple[type, ...], cap: int) -> None:
+        self.fd, self.kinds, self.cap = fd, kinds, cap
+        self.buf = b""
+        self.total = 0
+        self.eof = self.broken = False
+        self.messages: list[tuple[float, object]] = []  # (arrival, message)
+
+    def pump(self) -> None:
+        try:
+            chunk = os.read(self.fd, 65536)
+        except OSError:  # the other end was killed (connection reset)
+            chunk = b""
+        if not chunk:
+            self.eof = True
+            self.broken = self.broken or bool(self.buf)
+            self.buf = b""
+            return
+        self.total += len(chunk)
+        if self.broken:
+            return
+        if self.total > self.cap:
+            self.broken, self.buf = True, b""
+            return
+        self.buf += chunk
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
+            msg = proto.decode(line, self.kinds)
+            if msg is None:
+                self.broken, self.buf = True, b""
+                return
+            self.messages.append((time.monotonic(), msg))
+        if len(self.buf) > proto.MAX_LINE:
+            self.broken, self.buf = True, b""
+
+    def first(self, kind: type) -> tuple[float, object] | None:
+        return next(((t, m) for t, m in self.messages if isinstance(m, kind)), None)
+
+    def last(self, kind: type) -> object | None:
+        found = [m for _, m in self.messages if isinstance(m, kind)]
+        return found[-1] if found else None
 
 
 class _Watch:
-    """Waits for the next message while checking the memory of the sandbox's process tree and
-    the bytes written to its (host-backed) output directory."""
+    """Pumps a run's report and status channels while checking the memory of the sandbox's
+    process tree every WATCH_INTERVAL."""
 
     def __init__(
-        self,
-        proc: subprocess.Popen,
-        lines: _Lines,
-        memory_bytes: int,
-        out_dir: Path | None = None,
-        out_bytes: int = 0,
+        self, proc: subprocess.Popen, report: _Channel, status: _Channel, memory_bytes: int
     ) -> None:
-        self.proc, self.lines, self.memory = proc, lines, memory_bytes
-        self.out_dir, self.out_bytes = out_dir, out_bytes
+        self.proc, self.report, self.status, self.memory = proc, report, status, memory_bytes
         self.out_of_memory = False
-        self.wrote_too_much = False
+        self._checked = time.monotonic()
 
-    def read(self, deadline: float) -> dict | None:
-        while True:
-            msg = self.lines.read(min(deadline, time.monotonic() + WATCH_INTERVAL))
-            if msg is not None or self.lines.eof or time.monotonic() >= deadline:
-                return msg
-            if tree_memory_bytes(self.proc.pid) > self.memory:
-                self.out_of_memory = True
-                _kill(self.proc)
-                return None
-            if self.out_dir is not None and _dir_bytes(self.out_dir) > self.out_bytes:
-                self.wrote_too_much = True
-                _kill(self.proc)
-                return None
-
-
-def _died(
-    proc: subprocess.Popen,
-    box: Sandbox,
-    watch: _Watch,
-    phase: str,
-    limits: RunLimits,
-    elapsed: float | None,
-) -> RunResult:
-    limit_mib = limits.memory_bytes >> 20
-    if watch.wrote_too_much:
-        return RunResult(
-            "crashed", elapsed, None,
-            f"The run wrote more than {limits.tmp_bytes >> 20} MiB to its output directory {phase} and was stopped.",
-        )  # fmt: skip
-    if watch.out_of_memory:
-        return RunResult(
-            "out_of_memory", elapsed, None,
-            f"The run used more than its memory limit of {limit_mib} MiB {phase} and was stopped.",
-        )  # fmt: skip
-    code = box.child_exit_code()
-    if code is not None and code < 0:
-        name = signal.Signals(-code).name
-        hint = f" (the memory limit is {limit_mib} MiB)" if code == -signal.SIGKILL else ""
-        return RunResult(
-            "crashed", elapsed, None, f"The run's process was killed by {name} {phase}{hint}."
-        )
-    return RunResult(
-        "crashed", elapsed, None, f"The run's process exited {phase} with code {code} and no error report."
-    )  # fmt: skip
+    def until(self, deadline: float, done) -> bool:
+        """Until ``done()``, the deadline, the end of the status channel or the memory limit."""
+        while not done():
+            now = time.monotonic()
+            if now >= deadline or self.status.eof or self.out_of_memory:
+                return False
+            open_ = [c for c in (self.report, self.status) if not c.eof]
+            ready, _, _ = select.select(
+                [c.fd for c in open_], [], [], min(deadline - now, WATCH_INTERVAL)
+            )
+            for channel in open_:
+                if channel.fd in ready:
+                    channel.pump()
+            if time.monotonic() - self._checked >= WATCH_INTERVAL:
+                self._checked = time.monotonic()
+                if tree_memory_bytes(self.proc.pid) > self.memory:
+                    self.out_of_memory = True
+                    _kill(self.proc)
+        return True
 
 
 class SandboxDied(RuntimeError):
     """The pre-warmed process is gone or unresponsive; the sandbox must be restarted."""
 
 
-class Sandbox:
-    """One submission's sandbox: a pre-warmed process inside the jail that forks each run.
+class IsolationFailed(RuntimeError):
+    """The platform could not isolate a run (before any participant code ran): its own fault."""
 
-    Participant code only ever runs in the forked children; whenever a run ends abnormally
+
+class Sandbox:
+    """One submission's sandbox: a pre-warmed process inside the jail that starts each run.
+
+    Participant code only ever runs in the runs' own processes; whenever a run ends abnormally
     (time limit, memory, a dead or unresponsive zygote) the whole sandbox is killed and the next
     run starts a new one.
     """
@@ -310,10 +296,11 @@ class Sandbox:
         self, code_path: Path, jail: Jail | None, limits: RunLimits, env_spec: RunRequest
     ) -> None:
         self.code_path, self.jail, self.limits, self.env_spec = code_path, jail, limits, env_spec
+        self.upload = Upload(code_path, "")
         self.proc: subprocess.Popen | None = None
         self.sock = None
         self.host: Path | None = None
-        self.replies: _Lines | None = None
+        self.replies: _Channel | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
@@ -329,40 +316,69 @@ class Sandbox:
         host = self.host
         shutil.copyfile(self.code_path, host / "submission.py")
         (host / "submission.py").chmod(0o644)
-        for sub in ("run", "out", "home"):
-            (host / sub).mkdir()
+        seccomp_fd = None
         if self.jail is not None:
             self.jail.prepare_dir(host)
             self.inside = Path(SANDBOX_ROOT)
+            cfg = {
+                "code": f"{SANDBOX_ROOT}/submission.py",
+                "confined": True,
+                "out_dir": f"{SANDBOX_ROOT}/out",
+                "seccomp": RUN_FILTER,
+                "layout": {
+                    "fresh": list(FRESH_PER_RUN),
+                    "result_dir": RESULT_DIR,
+                    "tmp_bytes": self.limits.tmp_bytes,
+                    "memory_bytes": self.limits.memory_bytes,
+                },
+            }
             env = _child_env(self.env_spec, f"{SANDBOX_ROOT}/home", "/tmp")
-            cwd = None
+            cwd = "/"
+            seccomp_fd = seccomp_memfd()
         else:
+            for sub in ("run", "out", "home", "result"):
+                (host / sub).mkdir()
             self.inside = host
+            cfg = {
+                "code": str(host / "submission.py"),
+                "confined": False,
+                "out_dir": str(host / "out"),
+                "result_dir": str(host / "result"),
+                "home": str(host / "home"),
+            }
             env = _child_env(self.env_spec, str(host / "home"), str(host / "home"))
             cwd = host / "home"
+        self.upload = Upload(self.code_path, str(cfg["code"]))
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         inner = [
             sys.executable, "-I", "-u", "-m", "worker.sandbox_zygote", str(theirs.fileno()),
-            str(self.inside / "submission.py"), str(self.inside / "home"), "1" if self.jail else "0",
+            json.dumps(cfg),
         ]  # fmt: skip
-        argv = self.jail.command(host, inner, env, self.limits.tmp_bytes) if self.jail else inner
-        self.zygote_log = open(host / "zygote.log", "wb")  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen(
-            argv,
-            pass_fds=(theirs.fileno(),),
-            env=env if self.jail is None else {"PATH": "/usr/bin:/bin"},
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=self.zygote_log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=lambda: _preexec(self.limits),
+        argv = (
+            self.jail.command(host, inner, env, self.limits.tmp_bytes, seccomp_fd=seccomp_fd)
+            if self.jail
+            else inner
         )
-        theirs.close()
+        self.zygote_log = open(host / "zygote.log", "wb")  # noqa: SIM115 - closed in close()
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                pass_fds=(theirs.fileno(),) + ((seccomp_fd,) if seccomp_fd is not None else ()),
+                env=env if self.jail is None else {"PATH": "/usr/bin:/bin"},
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=self.zygote_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=lambda: _preexec(self.limits),
+            )
+        finally:
+            theirs.close()
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
         self.sock = ours
-        self.replies = _Lines(ours.fileno())
-        msg = self.replies.read(time.monotonic() + 120)
-        if msg is None or msg.get("event") != "warm":
+        self.replies = _Channel(ours.fileno(), (proto.Answer,), 1 << 20)
+        if self._answer(time.monotonic() + 120) != "warm":
             log = (host / "zygote.log").read_text(errors="replace")[-2000:]
             self.close()
             raise SandboxDied(f"the sandbox did not start: {log}")
@@ -379,7 +395,20 @@ class Sandbox:
             shutil.rmtree(self.host, ignore_errors=True)
             self.host = None
 
-    def _command(self, cmd: str, fds: list[int] | None = None, timeout: float = 30.0) -> dict:
+    def _answer(self, deadline: float) -> str | None:
+        """The zygote's next answer (platform code at both ends), or None."""
+        replies = self.replies
+        while not replies.messages:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or replies.eof or replies.broken:
+                return None
+            ready, _, _ = select.select([replies.fd], [], [], remaining)
+            if ready:
+                replies.pump()
+        _, msg = replies.messages.pop(0)
+        return msg.event
+
+    def _command(self, cmd: str, fds: list[int] | None = None, timeout: float = 30.0) -> str:
         import socket
 
         try:
@@ -390,42 +419,38 @@ class Sandbox:
                 self.sock.sendall(payload)
         except OSError as exc:
             raise SandboxDied(str(exc)) from None
-        msg = self.replies.read(time.monotonic() + timeout)
-        if msg is None:
+        answer = self._answer(time.monotonic() + timeout)
+        if answer is None:
             raise SandboxDied("no answer from the sandbox")
-        return msg
+        return answer
 
     # -- one run ------------------------------------------------------------------------------
     def run(self, req: RunRequest) -> RunResult:
         if self.proc is None:
             self.start()
-        ctrl_r, ctrl_w = os.pipe()
-        stat_r, stat_w = os.pipe()
+        for stale in (self.host / "result").iterdir():
+            stale.unlink()
+        go_r, go_w = os.pipe()
+        report_r, report_w = os.pipe()
         log_r, log_w = os.pipe()
+        status_r, status_w = os.pipe()
         req.log_path.parent.mkdir(parents=True, exist_ok=True)
         sink = _LogSink(log_r, req.log_path, req.limits.log_bytes)
         sink.start()
         clean = False
         try:
             try:
-                self._command("fork", [ctrl_r, stat_w, log_w])
+                self._command("fork", [go_r, report_w, log_w, status_w])
             finally:
-                for fd in (ctrl_r, stat_w, log_w):
+                for fd in (go_r, report_w, log_w, status_w):
                     os.close(fd)
-            lines = _Lines(stat_r)
-            result = _drive(
+            watch = _Watch(
                 self.proc,
-                _Watch(
-                    self.proc,
-                    lines,
-                    req.limits.memory_bytes,
-                    self.host / "out",
-                    req.limits.tmp_bytes,
-                ),
-                ctrl_w,
-                req,
-                self,
+                _Channel(report_r, (proto.Ready, proto.Failed), proto.MAX_REPORT_BYTES),
+                _Channel(status_r, (proto.Exited, proto.Collected, proto.SetupFailed), 1 << 16),
+                req.limits.memory_bytes,
             )
+            result = _drive(watch, go_w, req, self)
             clean = result.outcome not in ("timed_out", "out_of_memory") and self._finish()
             return result
         except SandboxDied:
@@ -436,20 +461,15 @@ class Sandbox:
             else:
                 for f in (self.host / "run").iterdir():  # the data is gone before the next import
                     f.unlink()
-            os.close(stat_r)
-            os.close(ctrl_w)
+            os.close(status_r)
+            os.close(report_r)
+            os.close(go_w)
             sink.join(timeout=30)
-
-    def child_exit_code(self) -> int | None:
-        try:
-            return self._command("wait", timeout=5).get("code")
-        except SandboxDied:
-            return None
 
     def _finish(self) -> bool:
         """Stop everything the run started; True if the sandbox is clean for the next run."""
         try:
-            return self._command("finish", timeout=15).get("event") == "clean"
+            return self._command("finish", timeout=15) == "clean"
         except SandboxDied:
             return False
 
@@ -460,64 +480,117 @@ def execute_run(req: RunRequest) -> RunResult:
         return sandbox.run(req)
 
 
-def _drive(
-    proc: subprocess.Popen, watch: _Watch, ctrl_w: int, req: RunRequest, box: Sandbox
-) -> RunResult:
-    host, inside = box.host, box.inside
-    msg = watch.read(time.monotonic() + req.import_timeout_seconds)
-    if msg is None:
-        if watch.lines.eof or watch.out_of_memory or watch.wrote_too_much:
-            return _died(proc, box, watch, "while importing your file", req.limits, None)
-        return RunResult(
-            "timed_out", None, None,
-            f"Your file's top-level code ran longer than {req.import_timeout_seconds:.0f} s before the first run.",
-        )  # fmt: skip
-    if msg.get("event") == proto.ERROR:
-        return RunResult(_error_kind(msg), None, None, str(msg.get("message", ""))[:4000])
-    if msg.get("event") != proto.READY:
-        return RunResult(
-            "crashed", None, None, "Your code wrote to the platform's control channel."
-        )
+def _exited(watch: _Watch) -> bool:
+    return watch.status.first(proto.Exited) is not None or _setup_failed(watch)
+
+
+def _setup_failed(watch: _Watch) -> bool:
+    return watch.status.first(proto.SetupFailed) is not None
+
+
+def _drive(watch: _Watch, go_w: int, req: RunRequest, box: Sandbox) -> RunResult:
+    limits = req.limits
+    ready = watch.until(
+        time.monotonic() + req.import_timeout_seconds,
+        lambda: (
+            watch.report.broken or watch.report.first(proto.Ready) is not None or _exited(watch)
+        ),
+    )
+    if _setup_failed(watch):
+        raise IsolationFailed(watch.status.first(proto.SetupFailed)[1].error)
+    if watch.report.broken:
+        return _forged(None)
+    if not _exited(watch) and watch.report.first(proto.Ready) is None:
+        if watch.out_of_memory:
+            return _out_of_memory(limits, "while importing your file", None)
+        if not ready and not watch.status.eof:
+            return RunResult(
+                "timed_out", None, None,
+                f"Your file's top-level code ran longer than {req.import_timeout_seconds:.0f} s before the first run.",
+            )  # fmt: skip
+        return RunResult("crashed", None, None, "The run's sandbox stopped unexpectedly.")
+    if _exited(watch):  # ended while importing
+        return _ended(watch, box, req, "while importing your file", None)
 
     # The clock starts when the run's data and weights are handed over (copies, never links:
     # a run must not be able to change what the next one reads).
-    run_dir = host / "run"
+    run_dir = box.host / "run"
     shutil.copyfile(req.data_path, run_dir / proto.INPUT_DATA)
     shutil.copyfile(req.weights_path, run_dir / proto.INPUT_WEIGHTS)
     (run_dir / proto.INPUT_SPEC).write_text(json.dumps(req.spec))
     start = time.monotonic()
-    os.write(
-        ctrl_w,
-        proto.encode(
-            proto.GO,
-            input_dir=str(inside / "run"),
-            output_path=str(inside / "out" / proto.OUTPUT_WEIGHTS),
-        ),
-    )
-    msg = watch.read(start + req.budget_seconds + req.grace_seconds)
-    elapsed = time.monotonic() - start
-    if msg is None:
-        if watch.lines.eof or watch.out_of_memory or watch.wrote_too_much:
-            return _died(proc, box, watch, "during the run", req.limits, elapsed)
+    try:
+        os.write(
+            go_w,
+            proto.encode(
+                proto.GO,
+                input_dir=str(box.inside / "run"),
+                output_path=f"{box.inside / 'out'}/{proto.OUTPUT_WEIGHTS}",
+            ),
+        )
+    except OSError:  # the run's process is gone already
+        pass
+    watch.until(start + req.budget_seconds + req.grace_seconds, lambda: _exited(watch))
+    if _setup_failed(watch):
+        raise IsolationFailed(watch.status.first(proto.SetupFailed)[1].error)
+    exited = watch.status.first(proto.Exited)
+    if exited is None:
+        elapsed = time.monotonic() - start
+        if watch.out_of_memory:
+            return _out_of_memory(limits, "during the run", elapsed)
+        if watch.status.eof:
+            return RunResult("crashed", elapsed, None, "The run's sandbox stopped unexpectedly.")
         return RunResult(
             "timed_out", elapsed, None,
             f"The run was stopped after {elapsed:.1f} s: the budget is {req.budget_seconds:.1f} s "
             f"(+{req.grace_seconds:.1f} s grace).",
         )  # fmt: skip
-    if msg.get("event") == proto.ERROR:
-        return RunResult(_error_kind(msg), elapsed, None, str(msg.get("message", ""))[:4000])
-    if msg.get("event") != proto.DONE:
-        return RunResult(
-            "crashed", elapsed, None, "Your code wrote to the platform's control channel."
+    return _ended(watch, box, req, "during the run", exited[0] - start)
+
+
+def _ended(
+    watch: _Watch, box: Sandbox, req: RunRequest, phase: str, elapsed: float | None
+) -> RunResult:
+    """The run's process exited: collect what it returned and what its report says."""
+    limits = req.limits
+    watch.until(time.monotonic() + 60, lambda: watch.status.first(proto.Collected) is not None)
+    watch.until(time.monotonic() + 5, lambda: watch.report.eof)  # its last report
+    if watch.report.broken:
+        return _forged(elapsed)
+    code = watch.status.first(proto.Exited)[1].code
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        hint = (
+            f" (the memory limit is {limits.memory_bytes >> 20} MiB)"
+            if -code == signal.SIGKILL
+            else ""
         )
-    if not box._finish():  # nothing of the participant's keeps running past "done"
-        box.close()
         return RunResult(
-            "crashed", elapsed, None, "The run's processes could not be stopped after it finished."
+            "crashed", elapsed, None, f"The run's process was killed by {name} {phase}{hint}."
         )
-    returned = host / "out" / proto.OUTPUT_WEIGHTS
-    if not returned.is_file() or returned.is_symlink():
-        return RunResult("invalid_output", elapsed, None, "No returned weights were written.")
+    if code != 0:
+        failed = watch.report.last(proto.Failed)
+        if failed is None:
+            return RunResult(
+                "crashed", elapsed, None,
+                f"The run's process exited {phase} with code {code} and no error report.",
+            )  # fmt: skip
+        reason, message = render(failed, box.upload)
+        return RunResult(reason, elapsed, None, message)
+    if watch.out_of_memory:
+        return _out_of_memory(limits, phase, elapsed)
+    collected = watch.status.first(proto.Collected)
+    returned = box.host / "result" / proto.OUTPUT_WEIGHTS
+    if collected is None or not collected[1].returned or not returned.is_file():
+        problem = collected[1].problem if collected is not None else None
+        text = {
+            "not_a_file": "What was written as the returned weights is not a regular file.",
+        }.get(problem or "", "No returned weights were written.")
+        return RunResult("invalid_output", elapsed, None, text)
+    if elapsed is None:  # exited cleanly before its data existed: nothing it wrote counts
+        return RunResult(
+            "invalid_output", None, None, "The run's process ended before its run began."
+        )
     kept = req.log_path.with_suffix(".safetensors")
     shutil.move(returned, kept)
     if elapsed > req.budget_seconds:
@@ -528,6 +601,16 @@ def _drive(
     return RunResult("finished", elapsed, kept, "")
 
 
-def _error_kind(msg: dict) -> Outcome:
-    kind = msg.get("kind")
-    return kind if kind in ("invalid_output", "out_of_memory") else "crashed"
+def _out_of_memory(limits: RunLimits, phase: str, elapsed: float | None) -> RunResult:
+    return RunResult(
+        "out_of_memory", elapsed, None,
+        f"The run used more than its memory limit of {limits.memory_bytes >> 20} MiB {phase} and was stopped.",
+    )  # fmt: skip
+
+
+def _forged(elapsed: float | None) -> RunResult:
+    return RunResult(
+        "crashed", elapsed, None,
+        "The run wrote something other than the platform's own messages on its report channel "
+        "(participant code may not use it).",
+    )  # fmt: skip

@@ -1,8 +1,14 @@
-"""One participant run, in a process forked from the sandbox's pre-warmed zygote.
+"""One participant run, in the run's own process (PID 1 of the run's namespaces).
 
 Order (SCORING.md §2): import the participant's module (its top-level code runs now, before any
-hidden data exists in the run directory), report ready, wait for the worker's go, then load the
-run's data and weights, call ``unlearning`` and write the returned weights.
+hidden data exist in this run), report ``ready``, wait for the worker's go, then load the run's
+data and weights, call ``unlearning`` and write the returned weights to the run's output
+directory; the process then exits and its supervisor tells the worker.
+
+Everything this process writes on its report channel is treated by the worker as forgeable
+(participant code runs here): a failure is reported as an exception type and frames only, which
+the worker checks against the stored upload. The full traceback, message included, goes to the
+run's log, which organizers read (and which ``arena score-local`` shows on public data).
 """
 
 from __future__ import annotations
@@ -24,49 +30,42 @@ from worker import sandbox_protocol as proto
 from worker.nets import build_model
 from worker.seeding import seed_everything
 
-MESSAGE_LIMIT = 500
-FRAMES_SHOWN = 8
+# exit codes of the run's process (the worker decides from its supervisor's report, not these)
+EXIT_OK, EXIT_FAILED = 0, 1
 
 
-def participant_traceback(exc: BaseException, code_path: str) -> str:
-    """The exception type and message (cut to 500 characters) and the participant's own frames."""
+def type_name(exc: BaseException) -> str:
+    kind = type(exc)
+    module = getattr(kind, "__module__", "") or ""
+    qual = getattr(kind, "__qualname__", kind.__name__)
+    return qual if module == "builtins" else f"{module}.{qual}"
+
+
+def participant_frames(exc: BaseException, code_path: str) -> list[dict]:
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == code_path]
-    lines = []
-    if frames:
-        lines.append("Traceback (most recent call last, your code only):")
-        for f in frames[-FRAMES_SHOWN:]:
-            lines.append(f'  File "{Path(f.filename).name}", line {f.lineno}, in {f.name}')
-            if f.line:
-                lines.append(f"    {f.line}")
-    message = str(exc)
-    if len(message) > MESSAGE_LIMIT:
-        message = message[:MESSAGE_LIMIT] + " …"
-    lines.append(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
-    return "\n".join(lines)
+    return [{"file": f.filename, "line": int(f.lineno or 0), "function": f.name} for f in frames][
+        -50:
+    ]
 
 
-def _kind(exc: BaseException) -> str:
-    text = str(exc)
-    if (
-        isinstance(exc, MemoryError)
-        or "not enough memory" in text
-        or "can't allocate memory" in text
-    ):
-        return "out_of_memory"
-    return "crashed"
-
-
-def run_child(code: str, control_fd: int, status_fd: int) -> int:
+def run_child(code: str, control_fd: int, report_fd: int) -> int:
     """Run one trial; returns the process exit code. Platform imports are already done."""
-    status = os.fdopen(status_fd, "wb", buffering=0)
+    report = os.fdopen(report_fd, "wb", buffering=0)
     control = os.fdopen(control_fd, "rb")
 
     def send(event: str, **fields: object) -> None:
-        status.write(proto.encode(event, **fields))
+        report.write(proto.encode(event, **fields))
 
-    def fail(kind: str, message: str) -> int:
-        send(proto.ERROR, kind=kind, message=message)
-        return 1
+    def fail(phase: str, problem: str, exc: BaseException | None = None) -> int:
+        if exc is not None:
+            traceback.print_exc()  # the full traceback goes to the run's log (organizers only)
+            send(
+                "failed", phase=phase, problem=problem,
+                type=type_name(exc)[:512], frames=participant_frames(exc, code_path),
+            )  # fmt: skip
+        else:
+            send("failed", phase=phase, problem=problem)
+        return EXIT_FAILED
 
     code_path = os.path.abspath(code)
     try:
@@ -76,21 +75,15 @@ def run_child(code: str, control_fd: int, status_fd: int) -> int:
         sys.modules["submission"] = module
         spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: BLE001 - anything the participant's import raises
-        traceback.print_exc()  # the full traceback goes to the run's log (organizers only)
-        return fail(
-            _kind(exc), "Importing your file failed.\n" + participant_traceback(exc, code_path)
-        )
+        return fail("import", "exception", exc)
     unlearning = getattr(module, "unlearning", None)
     if not callable(unlearning):
-        return fail(
-            "crashed",
-            "Your file defines no function `unlearning(net, retain_loader, forget_loader, val_loader)`.",
-        )
-    send(proto.READY)
+        return fail("import", "no_unlearning")
+    send("ready")
 
     line = control.readline()
     if not line:
-        return 1
+        return EXIT_FAILED
     go = json.loads(line)
     run_dir = Path(go["input_dir"])
     output_path = go["output_path"]
@@ -118,30 +111,27 @@ def run_child(code: str, control_fd: int, status_fd: int) -> int:
     try:
         returned = unlearning(net, retain_loader, forget_loader, val_loader)
     except BaseException as exc:  # noqa: BLE001
-        traceback.print_exc()
-        return fail(_kind(exc), participant_traceback(exc, code_path))
+        return fail("run", "exception", exc)
 
-    if isinstance(returned, torch.nn.Module):
-        state = returned.state_dict()
-    elif isinstance(returned, Mapping):
-        state = returned
-    else:
-        return fail(
-            "invalid_output",
-            f"unlearning() must return the model (torch.nn.Module) or its state dict, got {type(returned).__name__}",
-        )
-    tensors = {}
-    for key, value in state.items():
-        if not isinstance(key, str) or not torch.is_tensor(value):
-            return fail("invalid_output", f"the returned state dict has a non-tensor entry {key!r}")
-        tensors[key] = value.detach().to("cpu").contiguous()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    try:
+        if isinstance(returned, torch.nn.Module):
+            state = returned.state_dict()
+        elif isinstance(returned, Mapping):
+            state = returned
+        else:
+            return fail("output", "bad_return")
+        tensors = {}
+        for key, value in state.items():
+            if not isinstance(key, str) or not torch.is_tensor(value):
+                return fail("output", "bad_state_dict")
+            tensors[key] = value.detach().to("cpu").contiguous()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    except BaseException as exc:  # noqa: BLE001 - a state_dict() or .to() of theirs that raises
+        return fail("output", "exception", exc)
     try:
         save_file(tensors, output_path)
-    except Exception as exc:  # noqa: BLE001 - e.g. tensors sharing memory
-        return fail(
-            "invalid_output", f"the returned weights could not be saved: {exc}"[:MESSAGE_LIMIT]
-        )
-    send(proto.DONE)
-    return 0
+    except BaseException:  # noqa: BLE001 - e.g. tensors sharing memory
+        traceback.print_exc()
+        return fail("output", "unsaveable")
+    return EXIT_OK

@@ -1,11 +1,20 @@
-"""The sandbox's pre-warmed process: imports the platform once, then forks one fresh child per run.
+"""The sandbox's pre-warmed process: imports the platform once, then starts each run from nothing.
 
 Started by :mod:`worker.sandbox` inside the jail. The worker sends commands over a Unix socket:
-``fork`` (with the run's control, status and log pipes attached) starts a child that runs
-:func:`worker.sandbox_entry.run_child`; ``finish`` kills every other process in the sandbox (the
-run's child and anything it started), wipes the private writable directories, and answers
-``clean``. Each run thus starts from the same state: a fresh fork of a process that no
-participant code has touched.
+
+- ``fork`` (with the run's go, report, log and status pipes attached) forks the run's
+  **supervisor**, which makes the run's own namespaces and fresh mounts
+  (:func:`worker.run_isolation.isolate_run`) and forks the run's **process**, which enters them
+  (:func:`~worker.run_isolation.enter_run`: its /proc, no capabilities, the run's seccomp filter)
+  and only then imports participant code (:func:`worker.sandbox_entry.run_child`). The
+  supervisor, which the run's process cannot see or signal, waits for it, says on the status
+  pipe how it ended, and copies the returned weights (a regular file, nothing else) to the
+  host directory that only it holds;
+- ``finish`` kills every other process in the sandbox and answers ``clean``.
+
+So each run is a fresh fork of a process that no participant code has touched, in namespaces and
+on mounts that no earlier run has touched. Unconfined (development only, ARENA_UNSAFE_NO_SANDBOX)
+there are no namespaces: the run directories are wiped between runs instead.
 """
 
 from __future__ import annotations
@@ -16,16 +25,21 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import sys
 import time
 
 from worker import sandbox_entry
+from worker import sandbox_protocol as proto
+from worker.run_isolation import IsolationError, RunLayout, enter_run, isolate_run, load_seccomp
 
-WIPE = ("/tmp",)
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
+COPY_CHUNK = 1 << 20
 
 
 def _send(sock: socket.socket, event: str, **fields: object) -> None:
-    sock.sendall((json.dumps({"event": event, **fields}) + "\n").encode())
+    sock.sendall(proto.encode(event, **fields))
 
 
 def _others(confined: bool) -> list[int]:
@@ -39,55 +53,174 @@ def _others(confined: bool) -> list[int]:
 def _kill_all(child: int | None, confined: bool) -> None:
     if child is not None:
         try:
-            os.killpg(child, signal.SIGKILL)
+            os.kill(child, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    for _ in range(50):
-        pids = _others(confined)
-        for pid in pids:
+    for _ in range(250):
+        for pid in _others(confined):
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        while True:  # reap our own children
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-        if not _others(confined):
+        if _reaped_all() and not _others(confined):
             return
         time.sleep(0.02)
 
 
-def _wipe(paths: tuple[str, ...]) -> None:
+def _reaped_all() -> bool:
+    """Reap this process's dead children; True when none is left."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return True
+        if pid == 0:
+            return False
+
+
+def _wipe(paths: tuple[str, ...]) -> None:  # unconfined development mode only
     for root in paths:
         if not os.path.isdir(root):
             continue
         for entry in os.listdir(root):
             path = os.path.join(root, entry)
-            try:
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
                     os.unlink(path)
-            except OSError:
-                pass
+                except OSError:
+                    pass
+
+
+def _collect(out_dir: str, result_fd: int) -> dict:
+    """Copy the run's returned weights (a regular file, never a link, FIFO or device) into
+    the result directory. Runs after the run's process and all it started are gone."""
+    try:
+        src = os.open(
+            os.path.join(out_dir, proto.OUTPUT_WEIGHTS),
+            os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+        )
+    except FileNotFoundError:
+        return {"returned": False, "problem": "missing"}
+    except OSError:
+        return {"returned": False, "problem": "not_a_file"}
+    try:
+        if not stat.S_ISREG(os.fstat(src).st_mode):
+            return {"returned": False, "problem": "not_a_file"}
+        dst = os.open(
+            proto.OUTPUT_WEIGHTS,
+            os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o644,
+            dir_fd=result_fd,
+        )
+        try:
+            while chunk := os.read(src, COPY_CHUNK):
+                os.write(dst, chunk)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+    return {"returned": True}
+
+
+def _run_init(cfg: dict, layout: RunLayout | None, program: bytes, fds: list[int]) -> None:
+    """PID 1 of the run's namespaces (platform code): enters the run's isolation, starts the
+    participant's process, says on the status pipe how it ended, then exits (and the kernel
+    kills whatever the participant left running). Never returns."""
+    go_fd, report_fd, log_fd, status_fd = fds
+    try:
+        os.setsid()
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if layout is not None:
+            try:
+                enter_run(layout)
+            except IsolationError as exc:
+                os.write(status_fd, proto.encode("setup_failed", error=str(exc)[:2000]))
+                os._exit(1)
+        pid = os.fork()
+        if pid == 0:
+            _run_participant(cfg, program if layout is not None else b"", fds)
+        for fd in (go_fd, report_fd, log_fd):
+            os.close(fd)
+        while True:  # reap every orphan until the participant's process ends
+            dead, how = os.wait()
+            if dead == pid:
+                break
+        code = -os.WTERMSIG(how) if os.WIFSIGNALED(how) else os.WEXITSTATUS(how)
+        os.write(status_fd, proto.encode("exited", code=code))
+    finally:
+        os._exit(0)
+
+
+def _run_participant(cfg: dict, program: bytes, fds: list[int]) -> None:
+    """The participant's process: only its own pipes, the run's seccomp filter, then the
+    participant's code. Never returns."""
+    go_fd, report_fd, log_fd, _status_fd = fds
+    code_exit = sandbox_entry.EXIT_FAILED
+    try:
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        keep = sorted({0, 1, 2, go_fd, report_fd})
+        for low, high in zip(keep, keep[1:] + [1 << 20], strict=True):
+            os.closerange(low + 1, high)  # the status pipe, the zygote's socket, the result dir
+        if program:
+            load_seccomp(program)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _libc.prctl(PR_SET_DUMPABLE, 1)  # the run itself is an ordinary process
+        code_exit = sandbox_entry.run_child(cfg["code"], go_fd, report_fd)
+    except BaseException:  # noqa: BLE001
+        code_exit = sandbox_entry.EXIT_FAILED
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code_exit)
+
+
+def _supervise(cfg: dict, layout: RunLayout | None, program: bytes, fds: list[int]) -> None:
+    """The run's supervisor: makes the run's namespaces, waits for them to end, collects the
+    returned weights. Never returns."""
+    go_fd, report_fd, log_fd, status_fd = fds
+    status = os.fdopen(status_fd, "wb", buffering=0)
+    try:
+        if layout is not None:
+            result_fd = isolate_run(layout)
+        else:
+            result_fd = os.open(cfg["result_dir"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            _wipe((cfg["home"], cfg["out_dir"]))
+        pid = os.fork()
+    except (IsolationError, OSError) as exc:
+        status.write(proto.encode("setup_failed", error=str(exc)[:2000]))
+        os._exit(0)
+    if pid == 0:
+        os.close(result_fd)
+        _run_init(cfg, layout, program, fds)
+    for fd in (go_fd, report_fd, log_fd):
+        os.close(fd)
+    os.waitpid(pid, 0)  # the run's namespace is empty once its init is gone
+    try:
+        collected = _collect(cfg["out_dir"], result_fd)
+    except OSError:
+        collected = {"returned": False, "problem": "not_a_file"}
+    status.write(proto.encode("collected", **collected))
+    os._exit(0)
 
 
 def main() -> int:
     sock = socket.socket(fileno=int(sys.argv[1]))
-    code, home, confined = sys.argv[2], sys.argv[3], sys.argv[4] == "1"
-    try:  # participant code (same user) must not read or trace this process
-        ctypes.CDLL(None).prctl(4, 0)  # PR_SET_DUMPABLE 0
-    except OSError:
-        pass
+    cfg = json.loads(sys.argv[2])
+    confined = bool(cfg["confined"])
+    layout = RunLayout(**cfg["layout"]) if confined else None
+    program = open(cfg["seccomp"], "rb").read() if confined else b""  # noqa: SIM115
+    # participant code (same user) must not read or trace this process
+    _libc.prctl(PR_SET_DUMPABLE, 0)
     _send(sock, "warm")
     child: int | None = None
     buf = b""
     while True:
-        data, fds, _, _ = socket.recv_fds(sock, 65536, 3)
+        data, fds, _, _ = socket.recv_fds(sock, 65536, 4)
         if not data:
             _kill_all(child, confined)
             return 0
@@ -95,52 +228,19 @@ def main() -> int:
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
             cmd = json.loads(line).get("cmd")
-            if cmd == "fork" and len(fds) == 3:
-                ctrl_fd, stat_fd, log_fd = fds
+            if cmd == "fork" and len(fds) == 4:
                 pid = os.fork()
                 if pid == 0:
                     sock.close()
-                    os.setsid()
-                    os.dup2(log_fd, 1)
-                    os.dup2(log_fd, 2)
-                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                    try:
-                        ctypes.CDLL(None).prctl(4, 1)  # the run itself is an ordinary process
-                    except OSError:
-                        pass
-                    try:
-                        code_exit = sandbox_entry.run_child(code, ctrl_fd, stat_fd)
-                    except BaseException:  # noqa: BLE001
-                        code_exit = 70
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                    os._exit(code_exit)
+                    _supervise(cfg, layout, program, fds)
                 for fd in fds:
                     os.close(fd)
                 fds = []
                 child = pid
                 _send(sock, "forked")
-            elif cmd == "wait":  # the run's process ended: how?
-                code = None
-                for _ in range(100):
-                    try:
-                        pid, status = os.waitpid(child, os.WNOHANG) if child else (0, 0)
-                    except ChildProcessError:
-                        break
-                    if pid:
-                        code = (
-                            -os.WTERMSIG(status)
-                            if os.WIFSIGNALED(status)
-                            else os.WEXITSTATUS(status)
-                        )
-                        child = None
-                        break
-                    time.sleep(0.02)
-                _send(sock, "exited", code=code)
             elif cmd == "finish":
                 _kill_all(child, confined)
                 child = None
-                _wipe(WIPE + (home,))
                 _send(sock, "clean")
 
 
