@@ -3,9 +3,40 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PlainSerializer
+
+# What participants see of scores is rounded (SCORING.md §8): 4 decimals for scores, their
+# parts, intervals and secondary metrics, 0.1 s for run times. Objects keep full precision
+# (ranks are computed from it); only what is sent is rounded.
+SCORE_DECIMALS = 4
+
+
+def _round_score(value: float | None) -> float | None:
+    return None if value is None else round(float(value), SCORE_DECIMALS)
+
+
+def _round_scores(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, SCORE_DECIMALS)
+    if isinstance(value, list):
+        return [_round_scores(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _round_scores(v) for k, v in value.items()}
+    return value
+
+
+Score = Annotated[float | None, PlainSerializer(_round_score, return_type=float | None)]
+Scores = Annotated[
+    list[float | None] | None,
+    PlainSerializer(lambda v: None if v is None else [_round_score(x) for x in v]),
+]
+ScoreDict = Annotated[dict[str, Any] | None, PlainSerializer(_round_scores)]
+Seconds = Annotated[
+    float | None,
+    PlainSerializer(lambda v: None if v is None else round(float(v), 1), return_type=float | None),
+]
 
 
 class UserCreate(BaseModel):
@@ -139,7 +170,7 @@ class SubmissionAccepted(BaseModel):
 class RunPublic(BaseModel):
     index: int
     status: str
-    seconds: float | None = Field(None, description="The timed call of unlearning().")
+    seconds: Seconds = Field(None, description="The timed call of unlearning().")
     budget_seconds: float
     message: str | None = None
     device: str | None = Field(None, description="The hardware class that ran it.")
@@ -162,13 +193,13 @@ class SubmissionPublic(BaseModel):
     failure_reason: str | None = None
     failure_message: str | None = None
     counts_against_quota: bool
-    score: float | None = None
-    forgetting_quality: float | None = None
-    retain_ratio: float | None = None
-    test_ratio: float | None = None
-    score_ci: list[float | None] | None = None
-    forgetting_quality_ci: list[float | None] | None = None
-    private_score: float | None = Field(
+    score: Score = None
+    forgetting_quality: Score = None
+    retain_ratio: Score = None
+    test_ratio: Score = None
+    score_ci: Scores = None
+    forgetting_quality_ci: Scores = None
+    private_score: Score = Field(
         None, description="Score on the private part; organizers only until the phase closes."
     )
     private_stage: str | None = Field(
@@ -177,26 +208,26 @@ class SubmissionPublic(BaseModel):
         "failed); none for a submission that is not a final candidate.",
     )
     private_stage_message: str | None = None
-    private_score_ci: list[float | None] | None = None
-    private_forgetting_quality: float | None = None
-    overall_score: float | None = Field(
+    private_score_ci: Scores = None
+    private_forgetting_quality: Score = None
+    overall_score: Score = Field(
         None, description="Score over all forget examples (with the private scores' visibility)."
     )
-    overall_score_ci: list[float | None] | None = None
-    overall_forgetting_quality: float | None = None
+    overall_score_ci: Scores = None
+    overall_forgetting_quality: Score = None
     phase: str | None = None
     team: str | None = None
     is_final: bool = False
     scoring_version: int | None = None
     code_version: str | None = None
-    secondary: dict[str, Any] | None = None
+    secondary: ScoreDict = None
     environment: dict[str, Any] | None = None
-    elapsed_seconds: float | None = None
+    elapsed_seconds: Seconds = None
     budget_seconds: float | None = None
     n_unscorable: int | None = None
     epsilon_histogram: dict[str, Any] | None = None
     most_distinguishable: list[int] | None = None
-    accuracy: dict[str, Any] | None = None
+    accuracy: ScoreDict = None
     hardware_class: str | None = None
     device_seconds: float | None = Field(
         None, description="Device time of every run so far (compute accounting)."
@@ -220,19 +251,19 @@ class LeaderboardRow(BaseModel):
     rank: int | None
     name: str
     team: bool = False
-    score: float | None
-    score_ci: list[float | None] | None
-    forgetting_quality: float | None = None
-    retain_ratio: float | None = None
-    test_ratio: float | None = None
+    score: Score
+    score_ci: Scores
+    forgetting_quality: Score = None
+    retain_ratio: Score = None
+    test_ratio: Score = None
     tied_with_next: bool = False
     submissions: int = 0
     last_submitted_at: datetime | None = None
     submission_id: int | None = None
     reference: bool = False
-    mia: float | None = Field(None, description="MIA accuracy (target: the references' own).")
-    avg_gap: float | None = Field(None, description="Average gap to retraining (lower is better).")
-    rf_jsd_x1e4: float | None = Field(None, description="Retrain-free JSD ×10⁴ (lower is better).")
+    mia: Score = Field(None, description="MIA accuracy (target: the references' own).")
+    avg_gap: Score = Field(None, description="Average gap to retraining (lower is better).")
+    rf_jsd_x1e4: Score = Field(None, description="Retrain-free JSD ×10⁴ (lower is better).")
 
 
 class Leaderboard(BaseModel):

@@ -24,6 +24,7 @@ from tests.platform import (
 
 pytestmark = pytest.mark.e2e
 HOSTILE = Path(__file__).parent / "hostile"
+STATE_PROBE = HOSTILE / "state" / "leave_and_look.py"
 
 
 def _expectation(path: Path) -> tuple[str, str]:
@@ -87,15 +88,51 @@ def test_hostile_submissions_fail_alone(tmp_path):
             olivia, "hostile", "retrain.py", (ROOT / "examples" / "retrain.py").read_bytes()
         )
 
+        state_id = upload(mallory, "hostile", "leave_and_look.py", STATE_PROBE.read_bytes())
+
         for path in hostile:
             sub = wait_for_submission(mallory, ids[path.name], timeout=180)
             reason, fragment = _expectation(path)
+            message = sub["failure_message"]
             assert sub["status"] == "failed", (path.name, sub)
-            assert sub["failure_reason"] in reason.split("|"), (path.name, sub["failure_message"])
-            assert fragment in sub["failure_message"], (path.name, sub["failure_message"])
-            assert "LEAKED" not in sub["failure_message"], (path.name, sub["failure_message"])
-            assert sub["counts_against_quota"] is True
+            assert sub["failure_reason"] in reason.split("|"), (path.name, message)
+            assert fragment in message, (path.name, message)
+            assert sub["counts_against_quota"] is True, (path.name, sub)
             assert len(sub["runs"]) == 1  # failed fast, on its first run
+            # what participants see: no message text, nothing the probe chose (SCORING.md §8)
+            for forbidden in (
+                "LEAKED",
+                "Leaked",
+                "ISOLATED",
+                "HIDDEN",
+                "A" * 64,
+                "free submission",
+            ):
+                assert forbidden not in message, (path.name, forbidden, message)
+            log = olivia.get(f"/api/v1/submissions/{ids[path.name]}/logs").json()["runs"][0]["log"]
+            assert "LEAKED" not in log, (path.name, log[-2000:])
+            if "Isolated" in fragment:  # the details are the organizers'
+                assert "ISOLATED" in log, (path.name, log[-2000:])
+        forged = wait_for_submission(mallory, ids["forged_failure.py"])["failure_message"]
+        assert "(3 reported frames do not match your file" in forged
+        hidden_type = wait_for_submission(mallory, ids["exception_named_after_labels.py"])
+        assert 'File "' in hidden_type["failure_message"]  # its real frame is shown
+        assert "arena score-local" in hidden_type["failure_message"]
+
+        # every run starts from nothing: run k+1 (in the same chunk, or the next chunk in the
+        # worker's warm sandbox) finds nothing that run k left, and the submission scores
+        state = wait_for_submission(mallory, state_id, timeout=240)
+        assert state["status"] == "scored", state
+        state_logs = olivia.get(f"/api/v1/submissions/{state_id}/logs").json()["runs"]
+        assert len(state_logs) == 4
+        for run in state_logs:
+            assert "FOUND nothing" in run["log"], run["log"][-2000:]
+            left = run["log"].split("LEFT ", 1)[1].splitlines()[0]
+            for place in ("'/tmp'", "'/sandbox/home'", "'/sandbox/out'", "'/dev/shm'",
+                          "'sysv-shm'", "'sysv-msg'", "'abstract-socket'"):  # fmt: skip
+                assert place in left, (place, left)
+            for read_only in ("'/'", "'/etc'", "'/sandbox'", "'/dev'"):
+                assert read_only not in left, (read_only, left)
 
         for sid in (notebook_id, normal_id):
             sub = wait_for_submission(olivia, sid, timeout=240)

@@ -59,6 +59,11 @@ from worker.hardware import run_queue
 
 log = logging.getLogger(__name__)
 
+LOST_RUNNING_YOUR_CODE = (
+    "The worker running this submission's code was lost on each of its {n} attempts (the "
+    "machine stopped answering while your unlearning() ran: for example it exhausted the "
+    "machine's memory). This counts against your quota."
+)
 LOST_WORKER = (
     "The workers scoring this submission stopped answering {n} times (a machine failure, not your "
     "code's). It does not count against your quota; please submit again later."
@@ -203,9 +208,9 @@ def reap_chunks(settings: Settings, depths: _Depths | None = None) -> dict[str, 
                 .where(Submission.id == sid, Submission.status == SubmissionStatus.RUNNING)
                 .values(
                     status=SubmissionStatus.FAILED,
-                    failure_reason=FailureReason.INFRASTRUCTURE,
-                    failure_message=LOST_WORKER.format(n=attempts),
-                    counts_against_quota=False,
+                    failure_reason=FailureReason.CRASHED,
+                    failure_message=LOST_RUNNING_YOUR_CODE.format(n=attempts),
+                    counts_against_quota=True,
                     finished_at=now,
                 )
             )
@@ -214,7 +219,7 @@ def reap_chunks(settings: Settings, depths: _Depths | None = None) -> dict[str, 
                 .where(Submission.id == sid, Submission.private_stage == PrivateStage.RUNNING)
                 .values(
                     private_stage=PrivateStage.FAILED,
-                    private_stage_message=LOST_WORKER.format(n=attempts),
+                    private_stage_message=LOST_RUNNING_YOUR_CODE.format(n=attempts),
                 )
             )
         for cid, attempts in lost_preparations:

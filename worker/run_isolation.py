@@ -11,11 +11,13 @@ that calls :func:`isolate_run`:
 - every other mount read-only, and the host directory that receives the returned weights hidden
   under an empty read-only mount (the supervisor keeps a descriptor of it).
 
-The supervisor forks the run's process (PID 1 of the new PID namespace) which calls
-:func:`enter_run`: a fresh /proc that shows only the run's processes (and, where the kernel
-supports ``subset=pid``, nothing of the host but them), no capabilities, no file descriptor but
-its own pipes, and the run's seccomp filter; only then is participant code imported. When it
-exits, the kernel kills everything it started and the namespaces and mounts vanish with them.
+The supervisor forks the run's init (PID 1 of the new PID namespace, platform code), which calls
+:func:`enter_run`: a fresh /proc that shows only the run's processes, with the host-wide figures
+(memory, load, CPU times, uptime, swaps, disks, the kernel's command line) replaced by the
+run's own limits, and no capabilities. The init forks the participant's process, which keeps no
+file descriptor but its own pipes and adds the run's seccomp filter before participant code is
+imported. When the init exits, the kernel kills everything the run started and the namespaces
+and mounts vanish with them.
 
 Linux only (ctypes over libc); kernel 5.2 or newer for ``open_tree``/``move_mount``.
 """
@@ -173,18 +175,20 @@ def _proc_text(layout: RunLayout) -> dict[str, str]:
         "Buffers: 0 kB\nCached: 0 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n",
         "loadavg": "0.00 0.00 0.00 1/1 1\n",
         "uptime": "0.00 0.00\n",
+        "stat": "".join(  # the CPUs the run may use, idle (glibc counts them here without /sys)
+            f"cpu{i} 0 0 0 0 0 0 0 0 0 0\n" for i in sorted(os.sched_getaffinity(0))
+        ),
         "swaps": "Filename\tType\tSize\tUsed\tPriority\n",
     }
 
 
-def _mount_proc(layout: RunLayout) -> str:
-    """A /proc of the run's PID namespace; returns what it shows ('pids only' or 'masked')."""
+def _mount_proc(layout: RunLayout) -> None:
+    """A /proc of the run's PID namespace, the host-wide figures in it replaced.
+
+    (``subset=pid`` would hide everything but the processes, /proc/cpuinfo too, which torch
+    reads to pick its vectorised kernels: runs would be slower, so the files are masked.)"""
     flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
-    try:
-        _mount("proc", "/proc", "proc", flags, "subset=pid")
-        return "pids only"
-    except IsolationError:
-        _mount("proc", "/proc", "proc", flags)
+    _mount("proc", "/proc", "proc", flags)
     texts = _proc_text(layout)
     stage = "/tmp/.arena-proc"  # on the run's fresh /tmp, removed before participant code
     os.makedirs(stage, exist_ok=True)
@@ -207,7 +211,6 @@ def _mount_proc(layout: RunLayout) -> str:
         except FileNotFoundError:
             pass
     os.rmdir(stage)
-    return "masked"
 
 
 class _CapHeader(ctypes.Structure):
@@ -244,13 +247,12 @@ def load_seccomp(program: bytes) -> None:
     _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
 
 
-def enter_run(layout: RunLayout) -> str:
+def enter_run(layout: RunLayout) -> None:
     """In the run's init (PID 1 of its namespace), before participant code: its /proc and no
-    capabilities. Returns what /proc shows. The participant's process, its child, then adds
-    the run's seccomp filter (:func:`load_seccomp`)."""
-    shown = _mount_proc(layout)
+    capabilities. The participant's process, its child, then adds the run's seccomp filter
+    (:func:`load_seccomp`)."""
+    _mount_proc(layout)
     drop_capabilities()
-    return shown
 
 
 def _self_test(tmp_bytes: int) -> int:

@@ -596,7 +596,7 @@ def _ended(
     if elapsed > req.budget_seconds:
         return RunResult(
             "over_budget", elapsed, kept,
-            f"The run took {elapsed:.2f} s, over the budget of {req.budget_seconds:.2f} s.",
+            f"The run took {elapsed:.1f} s, over the budget of {req.budget_seconds:.1f} s.",
         )  # fmt: skip
     return RunResult("finished", elapsed, kept, "")
 

@@ -149,6 +149,12 @@ def run_trial(
         outputs = evaluate_returned(result.weights_path, setup.spec, setup.problem, setup.device)
     except InvalidOutput as exc:
         return RunResult("invalid_output", result.seconds, None, str(exc))
+    except Exception:  # noqa: BLE001 - whatever the weights do to the model: not provably ours
+        log.exception("evaluating the returned weights failed")
+        return RunResult(
+            "invalid_output", result.seconds, None,
+            "The returned weights could not be evaluated with the organizer's model.",
+        )  # fmt: skip
     finally:
         result.weights_path.unlink(missing_ok=True)
     artefacts.save_outputs(outputs, outputs_path)
@@ -165,8 +171,8 @@ def verdict(result: RunResult, index: int, n: int, setup: TrialSetup) -> tuple[s
     if result.outcome == "over_budget" and setup.config.scoring.over_budget == "fail":
         return (
             "over_budget",
-            f"Run {index + 1} of {n} went over the budget: {result.seconds:.2f} s of "
-            f"{setup.budget_seconds:.2f} s. Under this competition's policy any run over budget fails "
+            f"Run {index + 1} of {n} went over the budget: {result.seconds:.1f} s of "
+            f"{setup.budget_seconds:.1f} s. Under this competition's policy any run over budget fails "
             "the submission; make your method adapt to ARENA_BUDGET_SECONDS.",
         )
     return None

@@ -1,4 +1,4 @@
-# EXPECT: crashed: ISOLATED environment
+# EXPECT: crashed: unlearning() raised an exception: Isolated
 import os
 
 ALLOWED = {
@@ -19,15 +19,23 @@ ALLOWED = {
 def unlearning(net, retain_loader, forget_loader, val_loader):
     extra = sorted(set(os.environ) - ALLOWED)
     if extra:
-        raise RuntimeError(f"LEAKED environment variables {extra}")
+        raise Leaked(f"LEAKED environment variables {extra}")
     pids = [p for p in os.listdir("/proc") if p.isdigit()]
     if len(pids) > 20:
-        raise RuntimeError(f"LEAKED host /proc: {len(pids)} processes visible")
+        raise Leaked(f"LEAKED host /proc: {len(pids)} processes visible")
     for pid in pids:
         try:
             env = open(f"/proc/{pid}/environ", "rb").read()
         except OSError:
             continue
         if b"DATABASE_URL" in env or b"ARENA_VAR_DIR" in env:
-            raise RuntimeError(f"LEAKED environment of process {pid}")
-    raise RuntimeError(f"ISOLATED environment: {len(os.environ)} variables, {len(pids)} processes")
+            raise Leaked(f"LEAKED environment of process {pid}")
+    raise Isolated(f"ISOLATED environment: {len(os.environ)} variables, {len(pids)} processes")
+
+
+class Isolated(Exception):
+    """The probe found the sandbox holding: the participant sees this type's name only."""
+
+
+class Leaked(Exception):
+    """The probe got through."""

@@ -1,4 +1,4 @@
-# EXPECT: crashed: ISOLATED files
+# EXPECT: crashed: unlearning() raised an exception: Isolated
 import os
 
 SECRETS = {"arena.db", "references.npz", "splits.npz", "original_outputs.npz", "submission.ipynb"}
@@ -25,7 +25,15 @@ def unlearning(net, retain_loader, forget_loader, val_loader):
     with safe_open("/sandbox/run/data.safetensors", "pt") as data:
         found += [k for k in data.keys() if k.startswith("test")]
     if found:
-        raise RuntimeError(f"LEAKED files {found[:5]}")
+        raise Leaked(f"LEAKED files {found[:5]}")
     if os.path.exists("/root/.bash_history") or os.path.isdir("/work/main/var"):
-        raise RuntimeError("LEAKED the worker's home or var directory")
-    raise RuntimeError("ISOLATED files: no database, references, test split or other submissions")
+        raise Leaked("LEAKED the worker's home or var directory")
+    raise Isolated("ISOLATED files: no database, references, test split or other submissions")
+
+
+class Isolated(Exception):
+    """The probe found the sandbox holding: the participant sees this type's name only."""
+
+
+class Leaked(Exception):
+    """The probe got through."""

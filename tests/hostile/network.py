@@ -1,11 +1,11 @@
-# EXPECT: crashed: ISOLATED network
+# EXPECT: crashed: unlearning() raised an exception: Isolated
 import socket
 
 
 def unlearning(net, retain_loader, forget_loader, val_loader):
     interfaces = [name for _, name in socket.if_nameindex()]
     if interfaces != ["lo"]:
-        raise RuntimeError(f"LEAKED network interfaces {interfaces}")
+        raise Leaked(f"LEAKED network interfaces {interfaces}")
     reached = []
     for port in (5432, 6379, 5672, 8000):  # the host's PostgreSQL, Redis, RabbitMQ, API
         try:
@@ -19,5 +19,13 @@ def unlearning(net, retain_loader, forget_loader, val_loader):
     except OSError:
         pass
     if reached:
-        raise RuntimeError(f"LEAKED network reached {reached}")
-    raise RuntimeError("ISOLATED network: only loopback, host ports unreachable")
+        raise Leaked(f"LEAKED network reached {reached}")
+    raise Isolated("ISOLATED network: only loopback, host ports unreachable")
+
+
+class Isolated(Exception):
+    """The probe found the sandbox holding: the participant sees this type's name only."""
+
+
+class Leaked(Exception):
+    """The probe got through."""

@@ -1,4 +1,4 @@
-# EXPECT: crashed: ISOLATED writes
+# EXPECT: crashed: unlearning() raised an exception: Isolated
 import os
 import sys
 
@@ -24,5 +24,13 @@ def unlearning(net, retain_loader, forget_loader, val_loader):
     with open("/tmp/allowed", "w") as fh:  # the private temporary directory is writable
         fh.write("ok")
     if written:
-        raise RuntimeError(f"LEAKED writes to {written}")
-    raise RuntimeError("ISOLATED writes: only the private temporary directory is writable")
+        raise Leaked(f"LEAKED writes to {written}")
+    raise Isolated("ISOLATED writes: only the private temporary directory is writable")
+
+
+class Isolated(Exception):
+    """The probe found the sandbox holding: the participant sees this type's name only."""
+
+
+class Leaked(Exception):
+    """The probe got through."""

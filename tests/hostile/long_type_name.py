@@ -1,0 +1,11 @@
+# EXPECT: crashed: exception: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA…
+class AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA(
+    Exception
+):  # noqa: E501
+    """A name defined in the upload (so shown), longer than the 64 characters shown."""
+
+
+def unlearning(net, retain_loader, forget_loader, val_loader):
+    raise AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA(
+        "its message is not shown"
+    )  # noqa: E501
