@@ -477,6 +477,11 @@ def score_local_cmd(
     err.print(f"budget per run: {local.budget_seconds:.2f} s; full run logs: {local.log_dir}")
     if local.failure is not None:
         err.print(f"[red]failed ({local.failure[0]})[/red]\n{local.failure[1]}")
+        failed_log = local.log_dir / f"run-{len(local.runs) - 1:05d}.log"
+        if failed_log.is_file():  # public data: the full message and traceback may be shown
+            text = failed_log.read_text(errors="replace")
+            err.print(f"\n[bold]The run's log[/bold] ({failed_log}, last 4000 characters):")
+            err.print(text[-4000:], markup=False, highlight=False)
         raise typer.Exit(1)
     r = local.result
     sub = {

@@ -73,7 +73,8 @@ def test_every_run_records_its_device_time_and_totals_add_up(client):
     assert len(runs) == 4
     for run in runs:
         assert run["device"] == hardware.worker_class(get_settings())
-        assert run["device_seconds"] >= run["seconds"] > 0  # the whole run holds the device
+        # run times are shown in 0.1 s steps (SCORING.md §8); device time is accounting, unrounded
+        assert run["device_seconds"] > 0 and run["device_seconds"] + 0.05 >= run["seconds"] >= 0
     assert sub["device_seconds"] == pytest.approx(sum(r["device_seconds"] for r in runs))
 
     mine = client.get("/api/v1/competitions/compute/compute", headers=alice).json()

@@ -125,6 +125,8 @@ def test_score_local_reports_a_crash_with_logs(tmp_path):
     )
     assert out.returncode == 1
     assert "crashed" in out.stderr and "KeyError" in out.stderr
+    assert "KeyError: 'oops'" in out.stderr  # on public data the message itself is shown
+    assert "debug output" in out.stderr
     log = next((tmp_path / "cache").glob("digits-demo-*/local-runs/run-00000.log")).read_text()
     assert "debug output" in log  # locally, the full log is the participant's
 

@@ -146,6 +146,7 @@ def reap_chunks(settings: Settings, depths: _Depths | None = None) -> dict[str, 
             .all()
         )
         for chunk in stale:
+            tries = chunk.attempts + 1  # read before the UPDATE refreshes the object
             guard = (
                 WorkChunk.id == chunk.id,
                 WorkChunk.status == ChunkStatus.RUNNING,
@@ -180,9 +181,9 @@ def reap_chunks(settings: Settings, depths: _Depths | None = None) -> dict[str, 
             ).rowcount:
                 counts["chunks_failed"] += 1
                 if chunk.kind == ChunkKind.RUNS:
-                    lost_submissions.append((chunk.submission_id, chunk.attempts + 1))
+                    lost_submissions.append((chunk.submission_id, tries))
                 else:
-                    lost_preparations.append((chunk.competition_id, chunk.attempts + 1))
+                    lost_preparations.append((chunk.competition_id, tries))
         waiting = s.execute(
             select(WorkChunk.id, WorkChunk.hardware_class, WorkChunk.sent_at).where(
                 WorkChunk.status == ChunkStatus.QUEUED, WorkChunk.sent_at < cutoff
