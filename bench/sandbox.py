@@ -1,8 +1,9 @@
 """Platform overhead per run: everything except the participant's `unlearning` call.
 
 Runs the identity submission (which returns at once) through the real runner (sandbox,
-hand-over, evaluation) on a tiny competition and reports the median wall time per run; the
-baseline, timed in the same run, is starting a bare Python process that imports torch.
+hand-over, evaluation) on a tiny competition and reports the median wall time per run; timed in
+the same run: the same runner unconfined (no jail: what each run's fresh namespaces, mounts and
+filters cost) and, as the baseline, starting a bare Python process that imports torch.
 Last line: one JSON object of the figures.
 
     python bench/sandbox.py [--runs 12]
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -65,23 +67,31 @@ def main() -> None:
             jail=detect(),
         )
         code = ROOT / "examples" / "identity.py"
-        per_run, in_run = [], []
-        with open_runner(setup, code) as runner:
-            for i in range(args.runs + 1):
-                start = time.perf_counter()
-                result = run_trial(setup, runner, i, out / f"log{i}", out / f"out{i}.npz")
-                if i:  # the first run also starts the sandbox: reported on its own
-                    per_run.append(time.perf_counter() - start)
-                    in_run.append(result.seconds or 0.0)
-                else:
-                    first = time.perf_counter() - start
-                assert result.outcome == "finished", result
+
+        def time_runs(jail) -> tuple[float, list[float], list[float]]:
+            per_run, in_run, first = [], [], 0.0
+            with open_runner(replace(setup, jail=jail), code) as runner:
+                for i in range(args.runs + 1):
+                    start = time.perf_counter()
+                    result = run_trial(setup, runner, i, out / f"log{i}", out / f"out{i}.npz")
+                    if i:  # the first run also starts the sandbox: reported on its own
+                        per_run.append(time.perf_counter() - start)
+                        in_run.append(result.seconds or 0.0)
+                    else:
+                        first = time.perf_counter() - start
+                    assert result.outcome == "finished", result
+            return first, per_run, in_run
+
+        first, per_run, in_run = time_runs(setup.jail)
+        # the same runner without the jail: what the per-run namespaces, mounts and filters cost
+        _, bare_per_run, bare_in_run = time_runs(None)
         base = []
         for _ in range(5):
             start = time.perf_counter()
             subprocess.run([sys.executable, "-I", "-c", "import torch"], check=True)
             base.append(time.perf_counter() - start)
     overhead = statistics.median(per_run) - statistics.median(in_run)
+    bare_overhead = statistics.median(bare_per_run) - statistics.median(bare_in_run)
     figures = {
         "runs": args.runs,
         "first_run_s": round(first, 3),
@@ -90,6 +100,8 @@ def main() -> None:
         "overhead_per_run_s_median": round(overhead, 3),
         "baseline_python_import_torch_s_median": round(statistics.median(base), 3),
         "overhead_over_baseline": round(overhead / statistics.median(base), 3),
+        "unconfined_overhead_per_run_s_median": round(bare_overhead, 3),
+        "isolation_cost_per_run_s": round(overhead - bare_overhead, 3),
     }
     print(
         f"overhead per run {overhead:.3f} s (median); a bare `python -c 'import torch'` takes {statistics.median(base):.3f} s"

@@ -63,7 +63,9 @@ def test_a_worker_lost_on_every_attempt_fails_the_submission_as_crashed(tmp_path
         try:
             api_env = {**common, "ARENA_START_WORKER": "false"}
             with running_platform(api_env, tmp_path / "serve.log", require_worker=False) as url:
-                preparer = start_worker(env | {"ARENA_HARDWARE_CLASS": "cpu-test"}, tmp_path / "p.log")
+                preparer = start_worker(
+                    env | {"ARENA_HARDWARE_CLASS": "cpu-test"}, tmp_path / "p.log"
+                )
                 victims.append(preparer)
                 assert wait_for_competition(url, "killer", timeout=240)["status"] == "open"
                 client = participant(url, "kim")

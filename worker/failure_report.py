@@ -2,8 +2,8 @@
 
 The run's process may forge anything it reports, so nothing of it is shown unchecked and no text
 of it is shown at all: the exception's **type** is shown only if it is a Python built-in
-exception, an exception class of a library the platform provides (looked up in modules the
-worker already imported, never imported on demand), or a class the uploaded source defines; each
+exception, an exception class of a library the platform provides (torch, numpy, safetensors, scipy,
+scikit-learn: looked up in the modules already imported, a submodule never imported on demand), or a class the uploaded source defines; each
 **frame** only if its file is the upload, its line exists there and its function is defined
 there around that line (or is module level, a lambda or a comprehension). Source lines are read
 from the stored upload. Names are cut to 64 characters; the exception's message never appears
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import importlib
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -115,6 +116,12 @@ def verified_type(name: str | None, upload: Upload) -> str | None:
         return cut(qual) if ok else None
     # a library's: module.Class[.Inner] resolved through the module dicts only
     parts = name.split(".")
+    if parts[0] not in LIBRARY_ROOTS:
+        return None
+    try:  # the platform's own dependencies; a submodule is never imported on demand
+        importlib.import_module(parts[0])
+    except ImportError:
+        return None
     for split in range(len(parts) - 1, 0, -1):
         mod = sys.modules.get(".".join(parts[:split]))
         if mod is None or parts[0] not in LIBRARY_ROOTS:

@@ -1,12 +1,14 @@
-"""The sandbox's isolation: a bubblewrap command line for one run of participant code.
+"""The sandbox's jail: the bubblewrap command line that starts one submission's sandbox.
 
-Inside: its own network (loopback only), PID, IPC and UTS namespaces; a read-only view of
-/usr, the Python installation, the virtualenv and the `worker` package; a fresh /proc and
-/dev; a size-capped private /tmp and home; the run directory (data appear there only when the
-clock starts) read-only; one writable output directory. Not visible: the test split, reference
+Inside: a user namespace of the sandbox user's that can create no other, with its own network
+(loopback only), PID, IPC and UTS namespaces; a read-only view of /usr, the Python installation,
+the virtualenv and the `worker` package; the run directory (data appear there only when the
+clock starts) read-only; the directory that receives returned weights (each run's supervisor
+hides it from the run); the jail's seccomp filter. Not visible: the test split, reference
 outputs, other submissions, the database, the worker's environment and home, the host's /proc.
-When the worker runs as root, the code runs as a dedicated unprivileged user (so that the
-process-count limit binds); otherwise bubblewrap makes an unprivileged user namespace.
+Each run then gets namespaces and mounts of its own (:mod:`worker.run_isolation`). When the
+worker runs as root, the jail's user is a dedicated unprivileged one (so that no sandbox process
+is ever root on the host); otherwise it is the worker's own.
 """
 
 from __future__ import annotations
