@@ -28,6 +28,22 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def lock_for_write(session: Session) -> None:
+    """Take the database's write lock before the first read of a check-then-write (quotas).
+
+    PostgreSQL locks rows (``with_for_update``) and needs nothing here. SQLite has no row locks
+    and pysqlite opens a transaction only at the first write, so concurrent checks would all read
+    the same counts: the transaction starts with ``BEGIN IMMEDIATE`` (the write lock, waited for
+    up to the busy timeout) before anything is read. Call it before the transaction has written."""
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.dbapi_connection
+    if raw.in_transaction:
+        raise RuntimeError("lock_for_write() after this transaction wrote: take the lock first")
+    raw.execute("BEGIN IMMEDIATE")
+
+
 @lru_cache(maxsize=1)
 def get_engine() -> Engine:
     settings = get_settings()

@@ -36,6 +36,10 @@ class Storage:
         """The uploaded hidden dataset; outside the competition's artefacts (kept on re-preparation)."""
         return self.root / "datasets" / slug / "dataset.npz"
 
+    def staging_file(self, token: str) -> Path:
+        """Where an upload is written before it has an id (same filesystem: moved by rename)."""
+        return self.root / "staging" / f"{token}.part"
+
     def submission_dir(self, submission_id: int) -> Path:
         return self.root / "submissions" / f"{submission_id:08d}"
 

@@ -10,6 +10,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from server.competition_config import CompetitionConfig, PhaseConfig
+from server.db import lock_for_write
 from server.errors import ApiError
 from server.models import Competition, Submission, Team, User
 from server.schemas import Quota
@@ -80,7 +81,9 @@ def quota(session: Session, comp: Competition, user: User | None) -> Quota:
 def claim_slot(
     session: Session, comp: Competition, user: User, phase: PhaseConfig | None
 ) -> Entrant:
-    """Lock the entrant's row and check the limits; 429 with when to retry if they are used."""
+    """Lock the entrant (its row; on SQLite the database's write lock, taken before the first
+    read) and check the limits; 429 with when to retry if they are used."""
+    lock_for_write(session)
     entrant = entrant_of(session, comp, user)
     if entrant.team is not None:
         session.scalar(select(Team).where(Team.id == entrant.team.id).with_for_update())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +14,7 @@ from server.errors import ApiError, not_found
 from server.models import (
     TERMINAL_SUBMISSION_STATUSES,
     Competition,
+    FailureReason,
     RulesAcceptance,
     Submission,
     SubmissionStatus,
@@ -35,12 +37,18 @@ from server.storage import Storage
 
 def _write_durably(path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
+    tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
         fh.write(content)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+STORE_DOWN = (
+    "The platform could not store your file (its shared storage did not answer), so it was not "
+    "queued. It does not count against your quota; please submit again in a few minutes."
+)
 
 
 def create_submission(
@@ -65,30 +73,50 @@ def create_submission(
             f"(GET /api/v1/competitions/{comp.slug}, field participation_rules), then "
             f"POST /api/v1/competitions/{comp.slug}/rules/accept or run `arena accept-rules {comp.slug}`.",
         )
-    entrant = claim_slot(session, comp, user, phase)  # locks the entrant's row until commit
-    sub = Submission(
-        competition_id=comp.id,
-        user_id=user.id,
-        team_id=entrant.team.id if entrant.team is not None else None,
-        phase=phase.name if phase is not None else None,
-        client_ip=(client_ip or "")[:64] or None,
-        filename=upload.filename[:255],
-        kind=upload.kind,
-        sha256=upload.sha256,
-        size_bytes=len(upload.content),
-        status=SubmissionStatus.QUEUED,
-        n_models=cfg.scoring.n_public,
-    )
-    session.add(sub)
-    session.flush()
+    # written and synced before the quota's lock is taken; moved into place by rename under it
+    staged = storage.staging_file(uuid.uuid4().hex)
+    _write_durably(staged, upload.content)
     try:
+        entrant = claim_slot(session, comp, user, phase)  # locks the entrant until commit
+        sub = Submission(
+            competition_id=comp.id,
+            user_id=user.id,
+            team_id=entrant.team.id if entrant.team is not None else None,
+            phase=phase.name if phase is not None else None,
+            client_ip=(client_ip or "")[:64] or None,
+            filename=upload.filename[:255],
+            kind=upload.kind,
+            sha256=upload.sha256,
+            size_bytes=len(upload.content),
+            status=SubmissionStatus.QUEUED,
+            n_models=cfg.scoring.n_public,
+        )
+        session.add(sub)
+        session.flush()
         code_path = storage.submission_code(sub.id, upload.kind)
-        _write_durably(code_path, upload.content)
+        code_path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, code_path)
+        session.commit()  # stored and committed before the 202
+    except BaseException:
+        session.rollback()
+        staged.unlink(missing_ok=True)
+        raise
+    try:
         storage.push(code_path)  # workers elsewhere read it from the shared store
     except OSError:
-        session.rollback()
-        raise
-    session.commit()  # stored and committed before the 202
+        session.execute(
+            update(Submission)
+            .where(Submission.id == sub.id)
+            .values(
+                status=SubmissionStatus.FAILED,
+                failure_reason=FailureReason.INFRASTRUCTURE,
+                failure_message=STORE_DOWN,
+                counts_against_quota=False,
+                finished_at=utcnow(),
+            )
+        )
+        session.commit()
+        raise ApiError(503, STORE_DOWN) from None
     enqueue_scoring(sub.id)
     return sub
 
