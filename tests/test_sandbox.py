@@ -291,3 +291,84 @@ def test_the_notebook_baseline_runs_like_its_py_twin(prepared, tmp_path):
     script = runnable_code(ROOT / "examples" / "finetune.ipynb", tmp_path)
     result = _run(prepared, tmp_path, script)
     assert result.outcome == "finished", result.message
+
+
+def test_only_the_workers_gpu_is_bound_into_the_jail():
+    from worker.jail import gpu_devices
+
+    nodes = ("/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia0", "/dev/nvidia1",
+             "/dev/nvidia2", "/dev/nvidia10", "/dev/nvidiactl", "/dev/nvidia-modeset")  # fmt: skip
+    control = ("/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidiactl", "/dev/nvidia-modeset")
+    assert set(gpu_devices(nodes, "1")) == {*control, "/dev/nvidia1"}
+    assert set(gpu_devices(nodes, "2,10")) == {*control, "/dev/nvidia2", "/dev/nvidia10"}
+    assert gpu_devices(nodes, None) == nodes  # a worker given no GPU of its own: as before
+    assert gpu_devices(nodes, "GPU-8f3a") == nodes  # UUIDs are not device numbers
+
+
+def test_a_directory_flood_is_capped_and_the_kill_is_on_time(prepared, tmp_path):
+    code = """
+    import os
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        made = 0
+        for i in range(1_000_000):  # a million empty files: the tmpfs has 65,536 inodes
+            try:
+                open(f"/sandbox/out/f{i}", "w").close()
+                made += 1
+            except OSError:
+                break
+        print("made", made, flush=True)
+        while True:
+            pass
+    """
+    start = time.monotonic()
+    result = _run(prepared, tmp_path, code, budget=3.0, grace=1.0)
+    assert result.outcome == "timed_out", result
+    assert result.seconds < 4.0 + 0.5, result.seconds  # killed at budget + grace, not later
+    made = int((tmp_path / "run.log").read_text().split("made ")[1].split()[0])
+    assert 60_000 < made < 65_536  # the inode cap, not a million
+    assert time.monotonic() - start < 30
+
+
+def test_one_sandboxs_threads_do_not_count_against_anothers(prepared, tmp_path):
+    """Every sandbox runs as the same user: with a pids cgroup per sandbox, a tenant holding
+    ~240 threads leaves the others free to start theirs."""
+    import threading
+
+    from worker import cgroups
+
+    if cgroups.detect().version is None:
+        pytest.fail("no cgroups on this machine: the per-sandbox process limit is not in force")
+    hog = """
+    import threading, time
+    stop = threading.Event()
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        for _ in range(240):
+            threading.Thread(target=stop.wait, daemon=True).start()
+        time.sleep(6)
+        return net
+    """
+    worker_code = """
+    import threading
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        threads = [threading.Thread(target=lambda: None) for _ in range(100)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return net
+    """
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    held = {}
+    first = threading.Thread(
+        target=lambda: held.update(r=_run(prepared, tmp_path / "a", hog, budget=10.0))
+    )
+    first.start()
+    time.sleep(3.0)  # its threads are up
+    other = _run(prepared, tmp_path / "b", worker_code, budget=10.0)
+    first.join()
+    assert held["r"].outcome == "finished", held["r"]
+    assert other.outcome == "finished", other.message

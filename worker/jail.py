@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -160,6 +161,17 @@ def _python_paths() -> tuple[str, ...]:
     return tuple(sorted(p for p in paths if os.path.isdir(p) and not p.startswith("/usr")))
 
 
+def gpu_devices(nodes: tuple[str, ...], visible: str | None) -> tuple[str, ...]:
+    """The device nodes a jail binds: the driver's control nodes, and of the GPUs
+    (/dev/nvidiaN) only those this worker was given (``CUDA_VISIBLE_DEVICES`` as indices, e.g.
+    from ``arena worker --gpu 2``); all of them when it names none."""
+    gpu = re.compile(r"^/dev/nvidia(\d+)$")
+    if visible is None or not re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*", visible):
+        return nodes
+    wanted = {int(v) for v in visible.split(",")}
+    return tuple(n for n in nodes if not gpu.match(n) or int(gpu.match(n).group(1)) in wanted)
+
+
 def _sandbox_ids(user: str) -> tuple[int, int]:
     for name in (user, FALLBACK_USER):
         try:
@@ -185,7 +197,10 @@ def detect(user: str = "arena-sandbox") -> Jail:
             raise SandboxUnavailable(
                 "/usr/bin/setpriv (util-linux) is needed to drop root in the sandbox"
             )
-    gpus = tuple(str(p) for p in sorted(Path("/dev").glob("nvidia*")))
+    gpus = gpu_devices(
+        tuple(str(p) for p in sorted(Path("/dev").glob("nvidia*"))),
+        os.environ.get("CUDA_VISIBLE_DEVICES"),
+    )
     jail = Jail(bwrap=bwrap, uid=uid, gid=gid, ro_paths=_python_paths(), gpu_devices=gpus)
     _self_test(jail)
     return jail

@@ -37,7 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from worker import cgroups
 from worker import sandbox_protocol as proto
+from worker.cgroups import SandboxGroup
 from worker.failure_report import Upload, render
 from worker.jail import FRESH_PER_RUN, RESULT_DIR, RUN_FILTER, SANDBOX_ROOT, Jail, seccomp_memfd
 
@@ -56,6 +58,7 @@ class RunLimits:
     open_files: int = 1024
     log_bytes: int = 1 << 20  # kept of the run's stdout+stderr (head and tail)
     address_space_limit: bool = True  # RLIMIT_AS breaks CUDA: GPU workers rely on the watchdog
+    cpus: tuple[int, ...] = ()  # the sandbox's cpuset (empty: the worker's own CPUs)
 
 
 @dataclass(frozen=True)
@@ -80,13 +83,20 @@ class RunResult:
     message: str  # participant-visible
 
 
-def _preexec(limits: RunLimits) -> None:  # runs in the child between fork and exec
+# With a pids cgroup per sandbox the per-user process limit must not bind: every sandbox on a
+# host runs as the same user, so one tenant's threads would count against everyone's.
+NPROC_WITH_CGROUP = 1 << 16
+
+
+def _preexec(limits: RunLimits, group: SandboxGroup | None) -> None:  # between fork and exec
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+    if group is not None:
+        group.join()
     caps = [
-        (resource.RLIMIT_NPROC, limits.max_processes),
+        (resource.RLIMIT_NPROC, limits.max_processes if group is None else NPROC_WITH_CGROUP),
         (resource.RLIMIT_FSIZE, limits.max_file_bytes),
         (resource.RLIMIT_NOFILE, limits.open_files),
         (resource.RLIMIT_CORE, 0),
@@ -244,16 +254,51 @@ class _Channel:
         return found[-1] if found else None
 
 
+class _MemoryWatchdog(threading.Thread):
+    """Where no cgroup limits memory: sums the proportional memory of the sandbox's process
+    tree every WATCH_INTERVAL and kills the sandbox past the limit. A thread of its own, so that
+    a slow walk (processes busy forking hold their memory maps' locks) never delays the kill at
+    budget + grace."""
+
+    def __init__(self, proc: subprocess.Popen, memory_bytes: int) -> None:
+        super().__init__(daemon=True)
+        self.proc, self.memory = proc, memory_bytes
+        self.tripped = False
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(WATCH_INTERVAL):
+            if tree_memory_bytes(self.proc.pid) > self.memory:
+                self.tripped = True
+                _kill(self.proc)
+                return
+
+
 class _Watch:
-    """Pumps a run's report and status channels while checking the memory of the sandbox's
-    process tree every WATCH_INTERVAL."""
+    """Pumps a run's report and status channels until a condition, a deadline, the end of the
+    status channel or the memory watchdog's kill; nothing else runs in this loop."""
 
     def __init__(
-        self, proc: subprocess.Popen, report: _Channel, status: _Channel, memory_bytes: int
+        self,
+        proc: subprocess.Popen,
+        report: _Channel,
+        status: _Channel,
+        memory_bytes: int,
+        watchdog: bool,
     ) -> None:
-        self.proc, self.report, self.status, self.memory = proc, report, status, memory_bytes
-        self.out_of_memory = False
-        self._checked = time.monotonic()
+        self.proc, self.report, self.status = proc, report, status
+        self.watchdog = _MemoryWatchdog(proc, memory_bytes) if watchdog else None
+        if self.watchdog is not None:
+            self.watchdog.start()
+
+    @property
+    def out_of_memory(self) -> bool:
+        return self.watchdog is not None and self.watchdog.tripped
+
+    def stop(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stopped.set()
+            self.watchdog.join(timeout=30)
 
     def until(self, deadline: float, done) -> bool:
         """Until ``done()``, the deadline, the end of the status channel or the memory limit."""
@@ -268,11 +313,6 @@ class _Watch:
             for channel in open_:
                 if channel.fd in ready:
                     channel.pump()
-            if time.monotonic() - self._checked >= WATCH_INTERVAL:
-                self._checked = time.monotonic()
-                if tree_memory_bytes(self.proc.pid) > self.memory:
-                    self.out_of_memory = True
-                    _kill(self.proc)
         return True
 
 
@@ -301,6 +341,8 @@ class Sandbox:
         self.sock = None
         self.host: Path | None = None
         self.replies: _Channel | None = None
+        self.group: SandboxGroup | None = None
+        self._oom_seen = 0
 
     # -- life cycle ---------------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
@@ -349,6 +391,12 @@ class Sandbox:
             env = _child_env(self.env_spec, str(host / "home"), str(host / "home"))
             cwd = host / "home"
         self.upload = Upload(self.code_path, str(cfg["code"]))
+        found = cgroups.detect()
+        if self.jail is not None and found.version is not None:
+            self.group = SandboxGroup(
+                found, self.limits.memory_bytes, self.limits.max_processes, self.limits.cpus
+            )
+        group = self.group
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         inner = [
             sys.executable, "-I", "-u", "-m", "worker.sandbox_zygote", str(theirs.fileno()),
@@ -370,7 +418,7 @@ class Sandbox:
                 stdout=self.zygote_log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=lambda: _preexec(self.limits),
+                preexec_fn=lambda: _preexec(self.limits, group),
             )
         finally:
             theirs.close()
@@ -387,6 +435,9 @@ class Sandbox:
         if self.proc is not None:
             _kill(self.proc)
             self.proc = None
+        if self.group is not None:
+            self.group.remove()
+            self.group = None
         if self.sock is not None:
             self.sock.close()
             self.sock = None
@@ -430,6 +481,7 @@ class Sandbox:
             self.start()
         for stale in (self.host / "result").iterdir():
             stale.unlink()
+        self.killed_for_memory()  # count the kernel's kills from this run on
         go_r, go_w = os.pipe()
         report_r, report_w = os.pipe()
         log_r, log_w = os.pipe()
@@ -449,11 +501,20 @@ class Sandbox:
                 _Channel(report_r, (proto.Ready, proto.Failed), proto.MAX_REPORT_BYTES),
                 _Channel(status_r, (proto.Exited, proto.Collected, proto.SetupFailed), 1 << 16),
                 req.limits.memory_bytes,
+                watchdog=self.group is None,  # a cgroup's limit is the kernel's
             )
-            result = _drive(watch, go_w, req, self)
+            try:
+                result = _drive(watch, go_w, req, self)
+            finally:
+                watch.stop()
+            if result.outcome == "crashed" and self.killed_for_memory():
+                phase = "while importing your file" if result.seconds is None else "during the run"
+                result = _out_of_memory(req.limits, phase, result.seconds)
             clean = result.outcome not in ("timed_out", "out_of_memory") and self._finish()
             return result
         except SandboxDied:
+            if self.killed_for_memory():
+                return _out_of_memory(req.limits, "during the run", None)
             return RunResult("crashed", None, None, "The run's sandbox stopped unexpectedly.")
         finally:
             if not clean:
@@ -465,6 +526,18 @@ class Sandbox:
             os.close(report_r)
             os.close(go_w)
             sink.join(timeout=30)
+
+    def killed_for_memory(self) -> bool:
+        """True once the kernel killed a process of this sandbox for its memory limit since the
+        last call (the cgroup's count; never without a cgroup)."""
+        if self.group is None:
+            return False
+        try:
+            kills = self.group.oom_kills()
+        except OSError:
+            return False
+        seen, self._oom_seen = self._oom_seen, kills
+        return kills > seen
 
     def _finish(self) -> bool:
         """Stop everything the run started; True if the sandbox is clean for the next run."""

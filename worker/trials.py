@@ -7,6 +7,7 @@ numbers come from exactly the same runner and scoring code as the server's.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,7 @@ def make_setup(
         limits=RunLimits(
             memory_bytes=config.limits.memory_mb << 20,
             address_space_limit=device.type != "cuda",
+            cpus=tuple(sorted(os.sched_getaffinity(0)))[: max(1, threads)],
         ),
     )
 

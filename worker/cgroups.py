@@ -1,0 +1,175 @@
+"""One control group per sandbox: its memory (shared memory, memfd and tmpfs pages included), its
+processes and its CPUs, enforced by the kernel.
+
+cgroup v2 is used where its memory, pids and cpuset controllers are delegated to the worker; v1
+(the memory, pids and cpuset hierarchies, as root) where that is what the machine has. Which one
+is in force, or that none is (a worker that is not root on a v1 machine: then the memory
+watchdog over the process tree and the per-user process limit are what remains), is detected once
+per worker process (:func:`detect`) and logged at start.
+
+The sandbox's first process joins its group between fork and exec (:meth:`SandboxGroup.join`,
+async-signal-safe enough: a write of "0" to each ``cgroup.procs``), so everything it starts is
+counted from the first instruction. The group is removed once the sandbox is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+ROOT = Path("/sys/fs/cgroup")
+PARENT = "arena-sandboxes"
+V1_CONTROLLERS = ("memory", "pids", "cpuset")
+
+
+@dataclass(frozen=True)
+class Cgroups:
+    version: int | None  # 2, 1 or None (not available)
+    parents: dict[str, Path] = field(default_factory=dict)  # controller (v1) or "" (v2) -> dir
+    reason: str = ""
+
+    @property
+    def protections(self) -> str:
+        if self.version is None:
+            return f"no cgroups ({self.reason}): memory by a watchdog over the process tree, processes by the per-user limit"
+        return f"cgroup v{self.version}: memory (shared memory and tmpfs included), processes and CPUs per sandbox"
+
+
+def _writable(path: Path) -> bool:
+    return path.is_dir() and os.access(path, os.W_OK)
+
+
+def _v2() -> Cgroups | None:
+    if not (ROOT / "cgroup.controllers").is_file():
+        return None
+    me = Path("/proc/self/cgroup").read_text().splitlines()
+    unified = next((line.split(":", 2)[2] for line in me if line.startswith("0::")), None)
+    if unified is None:
+        return None
+    base = ROOT / unified.lstrip("/")
+    wanted = {"memory", "pids", "cpuset"}
+    have = set((base / "cgroup.controllers").read_text().split()) if base.exists() else set()
+    if not wanted <= have or not _writable(base):
+        return None
+    parent = base / PARENT
+    try:
+        parent.mkdir(exist_ok=True)
+        (base / "cgroup.subtree_control").write_text("+memory +pids +cpuset")
+        (parent / "cgroup.subtree_control").write_text("+memory +pids +cpuset")
+    except OSError:
+        return None
+    return Cgroups(2, {"": parent})
+
+
+def _v1() -> Cgroups | None:
+    parents = {}
+    for controller in V1_CONTROLLERS:
+        root = ROOT / controller
+        if not _writable(root):
+            return None
+        parent = root / PARENT
+        try:
+            parent.mkdir(exist_ok=True)
+            if controller == "cpuset":  # a v1 cpuset starts empty: inherit the root's
+                for name in ("cpuset.cpus", "cpuset.mems"):
+                    if not (parent / name).read_text().strip():
+                        (parent / name).write_text((root / name).read_text())
+            if controller == "memory" and (parent / "memory.use_hierarchy").exists():
+                try:
+                    (parent / "memory.use_hierarchy").write_text("1")
+                except OSError:
+                    pass
+        except OSError:
+            return None
+        parents[controller] = parent
+    return Cgroups(1, parents)
+
+
+@lru_cache(maxsize=1)
+def detect() -> Cgroups:
+    found = _v2() or _v1()
+    if found is None:
+        reason = (
+            "the worker is not root"
+            if os.geteuid()
+            else "no writable memory, pids and cpuset controllers"
+        )
+        found = Cgroups(None, reason=reason)
+    log.info("sandbox limits: %s", found.protections)
+    return found
+
+
+class SandboxGroup:
+    """The control group of one sandbox."""
+
+    def __init__(
+        self, cgroups: Cgroups, memory_bytes: int, max_pids: int, cpus: tuple[int, ...]
+    ) -> None:
+        self.cgroups = cgroups
+        name = f"sb-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.dirs = [parent / name for parent in cgroups.parents.values()]
+        for d in self.dirs:
+            d.mkdir()
+        cpu_list = ",".join(str(c) for c in cpus)
+        if cgroups.version == 2:
+            d = self.dirs[0]
+            (d / "memory.max").write_text(str(memory_bytes))
+            if (d / "memory.swap.max").exists():
+                (d / "memory.swap.max").write_text("0")
+            (d / "pids.max").write_text(str(max_pids))
+            if cpu_list:
+                (d / "cpuset.cpus").write_text(cpu_list)
+        else:
+            mem, pids, cpuset = (cgroups.parents[c] / name for c in V1_CONTROLLERS)
+            (mem / "memory.limit_in_bytes").write_text(str(memory_bytes))
+            if (mem / "memory.memsw.limit_in_bytes").exists():  # no swapping past the limit
+                try:
+                    (mem / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
+                except OSError:
+                    pass
+            (pids / "pids.max").write_text(str(max_pids))
+            (cpuset / "cpuset.mems").write_text((cpuset.parent / "cpuset.mems").read_text())
+            (cpuset / "cpuset.cpus").write_text(
+                cpu_list or (cpuset.parent / "cpuset.cpus").read_text()
+            )
+        self.procs = [str(d / "cgroup.procs") for d in self.dirs]
+
+    def join(self) -> None:
+        """Move the calling process into the group (between fork and exec)."""
+        for path in self.procs:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+
+    def oom_kills(self) -> int:
+        """How often the kernel killed a process of this group for its memory limit."""
+        if self.cgroups.version == 2:
+            text = (self.dirs[0] / "memory.events").read_text()
+        else:
+            text = (
+                self.cgroups.parents["memory"] / self.dirs[0].name / "memory.oom_control"
+            ).read_text()
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return 0
+
+    def remove(self) -> None:
+        for d in self.dirs:
+            for _ in range(50):  # the last processes may still be exiting
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
