@@ -15,7 +15,7 @@ from server.config_file import ConfigInvalid, dump_config, parse_config_text, pr
 from server.errors import ApiError
 from server.models import Competition, CompetitionOrganizer, Role, User
 from server.services import audit, competitions, compute, organizing
-from server.services.access import can_create_competitions, require_manager
+from server.services.access import can_create_competitions, require_creator, require_manager
 from server.services.leaderboard import build_leaderboard, to_csv
 from server.web.common import page_user, redirect, render
 from server.web.session import check_csrf
@@ -85,6 +85,7 @@ def create(
 ):
     check_csrf(request, csrf)
     user = _organizer(request, db)
+    require_creator(user)  # before the file is parsed
     try:
         comp = organizing.create(db, user, parse_config_text(config))
     except (ConfigInvalid, ApiError) as exc:
@@ -149,6 +150,7 @@ def update_config(
     check_csrf(request, csrf)
     user = _organizer(request, db)
     comp = competitions.get_competition(db, slug)
+    require_manager(db, user, comp, "change its settings")  # before the file is parsed
     try:
         organizing.update_config(db, user, comp, parse_config_text(config))
     except (ConfigInvalid, ApiError) as exc:

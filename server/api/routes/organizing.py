@@ -32,8 +32,28 @@ CONFIG_BODY = {
 }
 
 
+CONFIG_MAX_BYTES = 1 << 20  # a competition file; its dataset and bundle are uploaded apart
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The body, refused (413) past ``limit`` bytes before more of it is read."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"The competition file is over {limit >> 10} KiB; send a smaller one.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(
+                413, f"The competition file is over {limit >> 10} KiB; send a smaller one."
+            )
+    return bytes(body)
+
+
 async def _config_from(request: Request):
-    body = await request.body()
+    """Parse the body as a competition file. Call it only once the caller may change what it
+    configures: parsing costs CPU that an account without the role must not be able to spend."""
+    body = await _read_capped(request, CONFIG_MAX_BYTES)
     if not body.strip():
         raise ApiError(422, "Send the competition file as the request body (YAML or JSON).")
     try:
@@ -71,6 +91,7 @@ async def update_competition(
 ) -> dict[str, Any]:
     """Replace the settings. Data/model changes send a prepared competition back to draft."""
     comp = competitions.get_competition(db, slug)
+    require_manager(db, user, comp, "change its settings")  # before the body is read or parsed
     cfg = await _config_from(request)
     changed = organizing.update_config(db, user, comp, cfg)
     return {
