@@ -43,8 +43,10 @@ def test_compose_has_every_service_of_the_platform(compose):
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
     assert gpu["command"][:2] == ["arena", "worker"] and "--gpu" in gpu["command"]
     for name in ("worker", "gpu-worker"):  # the sandbox needs namespaces in the container
-        assert "SYS_ADMIN" in services[name]["cap_add"]
-        assert "seccomp=unconfined" in services[name]["security_opt"]
+        assert services[name]["cap_add"] == ["SYS_ADMIN"]  # for the first, root bubblewrap
+        opts = [o.replace("seccomp:", "seccomp=", 1) for o in services[name]["security_opt"]]
+        assert "seccomp=./deploy/seccomp-worker.json" in opts and "seccomp=unconfined" not in opts
+        assert not services[name].get("privileged")
     for name in OUR_IMAGE:  # one storage shared by the API and every worker
         assert any(str(v).startswith("storage:/data") for v in services[name]["volumes"])
     # without a profile, only the CPU platform starts
@@ -94,3 +96,15 @@ def test_the_dockerfile_copies_what_the_package_needs():
     assert "pyproject.toml" in copied and "alembic.ini" in copied
     assert any("bubblewrap" in line for line in lines)  # the sandbox
     assert any("useradd" in line and "arena-sandbox" in line for line in lines)
+
+
+def test_the_worker_seccomp_profile_is_the_one_the_platform_generates():
+    import json
+
+    from worker.seccomp_filters import docker_profile
+
+    profile = json.loads((ROOT / "deploy" / "seccomp-worker.json").read_text())
+    assert profile == docker_profile(), "run: python -m worker.seccomp_filters docker-profile > deploy/seccomp-worker.json"
+    refused = set(profile["syscalls"][0]["names"])
+    assert {"io_uring_setup", "bpf", "perf_event_open", "keyctl", "kexec_load", "init_module"} <= refused
+    assert not {"clone", "unshare", "mount", "setns", "pivot_root"} & refused  # bubblewrap's

@@ -53,9 +53,22 @@ def _start(sender=None, **_: object) -> None:
         target=_loop, args=(hostname, hw, settings.heartbeat_seconds), daemon=True
     ).start()
     start_reaper(settings)
+    _say_protections(settings)
 
 
-@worker_shutdown.connect
+def _say_protections(settings) -> None:
+    """Which of the sandbox's protections are in force on this machine, once at start."""
+    from worker import cgroups
+    from worker.jail import SandboxUnavailable, detect
+
+    try:
+        detect(settings.sandbox_user)
+        log.info("sandbox: bubblewrap jail, per-run namespaces and mounts, seccomp filters")
+    except SandboxUnavailable as exc:
+        log.warning("sandbox: NOT AVAILABLE (%s): participant code will not run here", exc)
+    found = cgroups.detect()
+    if found.version is None:
+        log.warning("sandbox limits are weaker here: %s", found.protections)
 def _stop_beats(**_: object) -> None:
     _stop.set()
     stop_reaper()

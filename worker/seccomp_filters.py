@@ -118,3 +118,28 @@ def run_filter() -> bytes:
 
 def _bits(mask: int) -> list[int]:
     return [1 << i for i in range(mask.bit_length()) if mask >> i & 1]
+
+
+# The worker's container (docker-compose.yml): the jail's refusals minus what bubblewrap itself
+# needs out there (new user namespaces are how it builds the jail).
+CONTAINER_REFUSED = JAIL_REFUSED
+
+
+def docker_profile() -> dict:
+    """A Docker seccomp profile for worker containers, in place of ``seccomp=unconfined``."""
+    return {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+        "syscalls": [
+            {"names": sorted(CONTAINER_REFUSED), "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM},
+        ],
+    }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    if sys.argv[1:] != ["docker-profile"]:
+        raise SystemExit("usage: python -m worker.seccomp_filters docker-profile > deploy/seccomp-worker.json")
+    print(json.dumps(docker_profile(), indent=2))
