@@ -6,8 +6,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from server import errors, web
+from server.api.body_cap import BodyCap
 from server.api.hot_boards import HotBoards
 from server.api.routes import accounts, competitions, organizing, submissions, system, teams
+from server.settings import get_settings
 from server.web.common import FRONTEND, error_page
 
 API_PREFIX = "/api/v1"
@@ -36,6 +38,7 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(FRONTEND / "static")), name="static")
     app.state.html_errors = error_page  # pages answer errors as pages, the API as JSON
     app.add_middleware(HotBoards)  # fresh anonymous public boards, sent from memory
+    app.add_middleware(BodyCap, settings=get_settings())  # outermost: before any body is read
     return app
 
 

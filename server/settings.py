@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=1_000_000, ge=1, description="Largest accepted submission file."
     )
+    max_request_bytes: int = Field(
+        default=64 << 20,
+        ge=1,
+        description="Largest request body of any kind (refused before it is read; datasets: "
+        "ARENA_MAX_DATASET_BYTES). A competition's own submission limit may not exceed it.",
+    )
     max_dataset_bytes: int = Field(
         default=4 << 30, ge=1, description="Largest accepted hidden-dataset upload (.npz)."
     )

@@ -60,3 +60,63 @@ def test_only_managers_make_the_api_parse_and_bodies_are_capped(tmp_path):
         assert r.status_code == 413 and "KiB" in r.json()["detail"]
         r = client.put(f"{API}/competitions/dos", content=big, headers=olga | YAML)
         assert r.status_code == 422 and len(r.json()["problems"]) >= 2000  # the owner: answered
+
+
+def test_request_bodies_are_capped_before_they_are_read(tmp_path):
+    """Over ARENA_MAX_REQUEST_BYTES: 413 with nothing read when the length is declared; when it
+    is not (chunked), refused as soon as the count passes the cap."""
+    import asyncio
+
+    from server.api.body_cap import BodyCap
+    from server.settings import get_settings
+
+    settings = get_settings().model_copy(update={"max_request_bytes": 1 << 20})
+    pieces = {"read": 0}
+
+    async def app(scope, receive, send):  # reads the whole body, then answers 200
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise RuntimeError("client gone")  # what Starlette's parsers raise
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def receive():
+        pieces["read"] += 1
+        return {"type": "http.request", "body": b"x" * (1 << 20), "more_body": True}
+
+    def call(headers):
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        pieces["read"] = 0
+        scope = {"type": "http", "method": "POST", "path": "/api/v1/x", "headers": headers}
+        asyncio.run(BodyCap(app, settings)(scope, receive, send))
+        return sent
+
+    sent = call([(b"content-length", str(64 << 20).encode())])
+    assert sent[0]["status"] == 413 and pieces["read"] == 0  # nothing read
+    sent = call([])  # chunked: 64 MiB would follow
+    assert sent[0]["status"] == 413 and pieces["read"] == 2  # refused at the second MiB
+    assert len([m for m in sent if m["type"] == "http.response.start"]) == 1
+
+    with app_on(f"sqlite:///{tmp_path / 'arena.db'}", tmp_path / "var") as client:
+        real = get_settings()
+        saved, real.max_request_bytes = real.max_request_bytes, 1 << 20
+        client.app.middleware_stack = None  # rebuilt with it at the next request
+        try:
+            mallory = account(client, "mallory-body")
+            r = client.post(
+                f"{API}/competitions/nowhere/submissions",
+                files={"file": ("big.py", b"x" * (3 << 20))},
+                headers=mallory,
+            )
+            assert r.status_code == 413 and "bytes" in r.json()["detail"]
+            assert client.get(f"{API}/competitions").status_code == 200  # the API carries on
+        finally:
+            real.max_request_bytes = saved
+            client.app.middleware_stack = None
