@@ -104,7 +104,16 @@ def test_the_worker_seccomp_profile_is_the_one_the_platform_generates():
     from worker.seccomp_filters import docker_profile
 
     profile = json.loads((ROOT / "deploy" / "seccomp-worker.json").read_text())
-    assert profile == docker_profile(), "run: python -m worker.seccomp_filters docker-profile > deploy/seccomp-worker.json"
+    assert profile == docker_profile(), (
+        "run: python -m worker.seccomp_filters docker-profile > deploy/seccomp-worker.json"
+    )
     refused = set(profile["syscalls"][0]["names"])
-    assert {"io_uring_setup", "bpf", "perf_event_open", "keyctl", "kexec_load", "init_module"} <= refused
+    assert {
+        "io_uring_setup",
+        "bpf",
+        "perf_event_open",
+        "keyctl",
+        "kexec_load",
+        "init_module",
+    } <= refused
     assert not {"clone", "unshare", "mount", "setns", "pivot_root"} & refused  # bubblewrap's

@@ -372,3 +372,30 @@ def test_one_sandboxs_threads_do_not_count_against_anothers(prepared, tmp_path):
     first.join()
     assert held["r"].outcome == "finished", held["r"]
     assert other.outcome == "finished", other.message
+
+
+def test_without_cgroups_shared_memory_still_counts(prepared, tmp_path):
+    """The weaker path (a worker that is not root on a v1 machine): the watchdog adds the
+    run's tmpfs, SysV and memfd memory, reported by its supervisor, to the process tree's."""
+    from dataclasses import replace
+
+    from worker.sandbox import RunLimits
+
+    out, _, spec = prepared
+    code = ROOT / "tests" / "hostile" / "memory_hog_shared.py"
+    request = RunRequest(
+        code_path=code,
+        data_path=out / "data.safetensors",
+        weights_path=out / artefacts.ORIGINAL,
+        spec={"model": spec, "seed": 1, "batch_size": 16, "device": "cpu", "threads": 1},
+        budget_seconds=30.0,
+        grace_seconds=1.0,
+        import_timeout_seconds=30.0,
+        log_path=tmp_path / "run.log",
+        jail=JAIL,
+        limits=RunLimits(memory_bytes=1536 << 20, cgroup=False),
+    )
+    start = time.monotonic()
+    result = execute_run(replace(request))
+    assert result.outcome == "out_of_memory", result
+    assert time.monotonic() - start < 25  # the watchdog, not the budget, stopped it

@@ -6,7 +6,7 @@ import logging
 import socket
 import threading
 
-from celery.signals import setup_logging, worker_ready, worker_shutdown
+from celery.signals import setup_logging, worker_ready
 
 from server import logs
 from server.db import session_scope
@@ -69,6 +69,8 @@ def _say_protections(settings) -> None:
     found = cgroups.detect()
     if found.version is None:
         log.warning("sandbox limits are weaker here: %s", found.protections)
+
+
 def _stop_beats(**_: object) -> None:
     _stop.set()
     stop_reaper()

@@ -59,6 +59,7 @@ class RunLimits:
     log_bytes: int = 1 << 20  # kept of the run's stdout+stderr (head and tail)
     address_space_limit: bool = True  # RLIMIT_AS breaks CUDA: GPU workers rely on the watchdog
     cpus: tuple[int, ...] = ()  # the sandbox's cpuset (empty: the worker's own CPUs)
+    cgroup: bool = True  # False: the weaker limits of a machine without cgroups (tests)
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,7 @@ class _Channel:
         self.total = 0
         self.eof = self.broken = False
         self.messages: list[tuple[float, object]] = []  # (arrival, message)
+        self.usage = 0  # the latest Usage report (bytes)
 
     def pump(self) -> None:
         try:
@@ -242,6 +244,9 @@ class _Channel:
             if msg is None:
                 self.broken, self.buf = True, b""
                 return
+            if isinstance(msg, proto.Usage):  # a stream: only the latest counts
+                self.usage = msg.bytes
+                continue
             self.messages.append((time.monotonic(), msg))
         if len(self.buf) > proto.MAX_LINE:
             self.broken, self.buf = True, b""
@@ -260,15 +265,16 @@ class _MemoryWatchdog(threading.Thread):
     a slow walk (processes busy forking hold their memory maps' locks) never delays the kill at
     budget + grace."""
 
-    def __init__(self, proc: subprocess.Popen, memory_bytes: int) -> None:
+    def __init__(self, proc: subprocess.Popen, memory_bytes: int, status: _Channel) -> None:
         super().__init__(daemon=True)
-        self.proc, self.memory = proc, memory_bytes
+        self.proc, self.memory, self.status = proc, memory_bytes, status
         self.tripped = False
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(WATCH_INTERVAL):
-            if tree_memory_bytes(self.proc.pid) > self.memory:
+            shared = self.status.usage  # tmpfs, SysV and memfd, from the run's supervisor
+            if tree_memory_bytes(self.proc.pid) + shared > self.memory:
                 self.tripped = True
                 _kill(self.proc)
                 return
@@ -287,7 +293,7 @@ class _Watch:
         watchdog: bool,
     ) -> None:
         self.proc, self.report, self.status = proc, report, status
-        self.watchdog = _MemoryWatchdog(proc, memory_bytes) if watchdog else None
+        self.watchdog = _MemoryWatchdog(proc, memory_bytes, status) if watchdog else None
         if self.watchdog is not None:
             self.watchdog.start()
 
@@ -392,11 +398,12 @@ class Sandbox:
             cwd = host / "home"
         self.upload = Upload(self.code_path, str(cfg["code"]))
         found = cgroups.detect()
-        if self.jail is not None and found.version is not None:
+        if self.jail is not None and found.version is not None and self.limits.cgroup:
             self.group = SandboxGroup(
                 found, self.limits.memory_bytes, self.limits.max_processes, self.limits.cpus
             )
         group = self.group
+        cfg["report_usage"] = group is None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         inner = [
             sys.executable, "-I", "-u", "-m", "worker.sandbox_zygote", str(theirs.fileno()),
@@ -499,7 +506,11 @@ class Sandbox:
             watch = _Watch(
                 self.proc,
                 _Channel(report_r, (proto.Ready, proto.Failed), proto.MAX_REPORT_BYTES),
-                _Channel(status_r, (proto.Exited, proto.Collected, proto.SetupFailed), 1 << 16),
+                _Channel(
+                    status_r,
+                    (proto.Exited, proto.Collected, proto.SetupFailed, proto.Usage),
+                    1 << 30,  # usage reports stream for as long as the run lasts
+                ),
                 req.limits.memory_bytes,
                 watchdog=self.group is None,  # a cgroup's limit is the kernel's
             )

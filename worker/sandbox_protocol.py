@@ -73,6 +73,13 @@ class Collected(_Strict):
     problem: Literal["missing", "not_a_file", "too_large"] | None = None
 
 
+class Usage(_Strict):
+    """Status, without a cgroup only: the run's shared memory (tmpfs, SysV, memfd) in bytes."""
+
+    event: Literal["usage"]
+    bytes: Annotated[int, Field(ge=0)]
+
+
 class SetupFailed(_Strict):
     """Status: the platform could not isolate the run (no participant code ran)."""
 
@@ -87,7 +94,7 @@ class Answer(_Strict):
 
 
 Report = Ready | Failed
-Status = Exited | Collected | SetupFailed
+Status = Exited | Collected | SetupFailed | Usage
 
 
 def encode(event: str, **fields: Any) -> bytes:

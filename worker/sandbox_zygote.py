@@ -199,13 +199,68 @@ def _supervise(cfg: dict, layout: RunLayout | None, program: bytes, fds: list[in
         _run_init(cfg, layout, program, fds)
     for fd in (go_fd, report_fd, log_fd):
         os.close(fd)
-    os.waitpid(pid, 0)  # the run's namespace is empty once its init is gone
+    if layout is not None and cfg.get("report_usage"):
+        _wait_reporting_usage(pid, layout, status)
+    else:
+        os.waitpid(pid, 0)  # the run's namespace is empty once its init is gone
     try:
         collected = _collect(cfg["out_dir"], result_fd)
     except OSError:
         collected = {"returned": False, "problem": "not_a_file"}
     status.write(proto.encode("collected", **collected))
     os._exit(0)
+
+
+USAGE_INTERVAL = 0.2
+
+
+def _shared_memory_bytes(layout: RunLayout) -> int:
+    """Memory that no process's proportional set size shows: the run's tmpfs pages, its SysV
+    segments (resident, attached or not) and its memfd files (their size, held open by any
+    process of the run). The supervisor sees all three: it is in the run's mount and IPC
+    namespaces, and the run's processes are visible in its /proc."""
+    total = 0
+    for mount in layout.fresh:
+        try:
+            st = os.statvfs(mount)
+            total += (st.f_blocks - st.f_bfree) * st.f_frsize
+        except OSError:
+            pass
+    try:
+        with open("/proc/sysvipc/shm") as fh:
+            header = fh.readline().split()
+            rss = header.index("rss") if "rss" in header else header.index("size")
+            for line in fh:
+                total += int(line.split()[rss])
+    except (OSError, ValueError, IndexError):
+        pass
+    seen: set[int] = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if not os.readlink(f"/proc/{pid}/fd/{fd}").startswith("/memfd:"):
+                    continue
+                st = os.stat(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_size
+    return total
+
+
+def _wait_reporting_usage(pid: int, layout: RunLayout, status) -> None:
+    """Without a cgroup: wait for the run's init, telling the worker (which adds it to the
+    process tree's memory) what the run holds in shared memory every USAGE_INTERVAL."""
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        status.write(proto.encode("usage", bytes=_shared_memory_bytes(layout)))
+        time.sleep(USAGE_INTERVAL)
 
 
 def main() -> int:

@@ -129,9 +129,19 @@ def docker_profile() -> dict:
     """A Docker seccomp profile for worker containers, in place of ``seccomp=unconfined``."""
     return {
         "defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+        "architectures": [
+            "SCMP_ARCH_X86_64",
+            "SCMP_ARCH_X86",
+            "SCMP_ARCH_X32",
+            "SCMP_ARCH_AARCH64",
+            "SCMP_ARCH_ARM",
+        ],
         "syscalls": [
-            {"names": sorted(CONTAINER_REFUSED), "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM},
+            {
+                "names": sorted(CONTAINER_REFUSED),
+                "action": "SCMP_ACT_ERRNO",
+                "errnoRet": errno.EPERM,
+            },
         ],
     }
 
@@ -141,5 +151,7 @@ if __name__ == "__main__":
     import sys
 
     if sys.argv[1:] != ["docker-profile"]:
-        raise SystemExit("usage: python -m worker.seccomp_filters docker-profile > deploy/seccomp-worker.json")
+        raise SystemExit(
+            "usage: python -m worker.seccomp_filters docker-profile > deploy/seccomp-worker.json"
+        )
     print(json.dumps(docker_profile(), indent=2))
