@@ -55,9 +55,21 @@ def test_only_managers_make_the_api_parse_and_bodies_are_capped(tmp_path):
             r = client.post(f"{API}/competitions", content=big, headers=mallory | YAML)
             assert r.status_code == 403
             assert compose.call_count == 0 and load.call_count == 0  # refused before parsing
+        r = client.put(
+            f"{API}/competitions/dos/dataset",
+            files={"file": ("d.npz", b"\0" * (5 << 20))},
+            headers=mallory,
+        )
+        assert r.status_code == 403 and "Only the organizers" in r.json()["detail"]
+        assert not list((tmp_path / "var").rglob("upload-*.part"))  # nothing of it stored
+        spec = client.get("/openapi.json").json()["paths"]["/api/v1/competitions/{slug}/dataset"]
+        assert (
+            "file"
+            in spec["put"]["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+        )
         huge = "#" * (2 << 20)
         r = client.put(f"{API}/competitions/dos", content=huge, headers=olga | YAML)
-        assert r.status_code == 413 and "KiB" in r.json()["detail"]
+        assert r.status_code == 413 and "over" in r.json()["detail"]
         r = client.put(f"{API}/competitions/dos", content=big, headers=olga | YAML)
         assert r.status_code == 422 and len(r.json()["problems"]) >= 2000  # the owner: answered
 

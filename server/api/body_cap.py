@@ -3,9 +3,9 @@
 A body that declares a length over the cap is refused with 413 before a byte of it is read; a
 body without a declared length (chunked) is counted as it arrives and refused the moment it goes
 over (the route sees the client leave, and its answer is replaced by the 413). Routes keep their
-own, smaller limits (a competition's submission size, a competition file's 1 MiB); this cap is
-what no request can pass: ``max_request_bytes``, or ``max_dataset_bytes`` for the organizers'
-dataset uploads.
+own, smaller limits (a competition's submission size); this cap is what no request can pass:
+``max_request_bytes`` for submission uploads, ``max_dataset_bytes`` for the organizers' dataset
+uploads, 1 MiB for every other body (JSON, forms, competition files).
 """
 
 from __future__ import annotations
@@ -17,16 +17,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.settings import Settings
 
 WITH_BODY = {"POST", "PUT", "PATCH"}
+OTHER_BODY_BYTES = 1 << 20  # JSON, forms and competition files
 
 
 class BodyCap:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.general = settings.max_request_bytes
+        self.uploads = settings.max_request_bytes
         self.dataset = max(settings.max_dataset_bytes, settings.max_request_bytes)
+        self.other = min(OTHER_BODY_BYTES, settings.max_request_bytes)
 
     def limit_for(self, path: str) -> int:
-        return self.dataset if path.rstrip("/").endswith("/dataset") else self.general
+        """Files where files are sent (a submission, a dataset); everything else is a form or
+        JSON that a few KiB hold, capped at 1 MiB so that parsing it costs next to nothing."""
+        path = path.rstrip("/")
+        if path.endswith("/dataset"):
+            return self.dataset
+        if path.endswith("/submissions") or path.endswith("/submit"):
+            return self.uploads
+        return self.other
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WITH_BODY:

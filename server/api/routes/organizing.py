@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession
 from server.config_file import ConfigInvalid, dump_config, parse_config_text, validate_config_data
@@ -115,22 +117,57 @@ def competition_config(
     return Response(dump_config(cfg), media_type="application/yaml")
 
 
-@router.put("/competitions/{slug}/dataset")
-def upload_dataset(
+DATASET_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "An .npz with x, y and optionally group.",
+                        }
+                    },
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+
+
+@router.put("/competitions/{slug}/dataset", openapi_extra=DATASET_BODY)
+async def upload_dataset(
     slug: str,
+    request: Request,
     db: DbSession,
     user: CurrentUser,
     settings: AppSettings,
     storage: AppStorage,
-    file: UploadFile | None = File(None, description="An .npz with x, y and optionally group."),
 ) -> dict[str, Any]:
-    """Upload the hidden dataset (organizers); returns shapes, class balance and split sizes."""
-    comp = competitions.get_competition(db, slug)
-    if file is None:
+    """Upload the hidden dataset (organizers); returns shapes, class balance and split sizes.
+    The caller's role is checked before the body (up to ARENA_MAX_DATASET_BYTES) is read."""
+
+    def allowed():
+        comp = competitions.get_competition(db, slug)
+        require_manager(db, user, comp, "upload its dataset")
+        return comp
+
+    comp = await run_in_threadpool(allowed)
+    form = await request.form(max_files=1, max_fields=4)
+    file = form.get("file")
+    if not isinstance(file, StarletteUploadFile):
         raise ApiError(400, "No file: send the .npz as the multipart form field 'file'.")
-    return organizing.upload_dataset(
-        db, storage, settings, user, comp, file.filename or "dataset.npz", file.file
-    )
+    try:
+        return await run_in_threadpool(
+            organizing.upload_dataset,
+            db, storage, settings, user, comp, file.filename or "dataset.npz", file.file,
+        )  # fmt: skip
+    finally:
+        await form.close()
 
 
 @router.get("/competitions/{slug}/dataset")
