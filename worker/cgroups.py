@@ -91,9 +91,24 @@ def _v1() -> Cgroups | None:
     return Cgroups(1, parents)
 
 
+def _remove_stale(found: Cgroups) -> None:
+    """Groups of sandboxes whose worker died without removing them (their processes are gone
+    with the sandbox): removed, so that a host's hierarchy does not fill up."""
+    for parent in found.parents.values():
+        for group in parent.glob("sb-*"):
+            pid = group.name.split("-")[1]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                try:
+                    group.rmdir()
+                except OSError:
+                    pass
+
+
 @lru_cache(maxsize=1)
 def detect() -> Cgroups:
     found = _v2() or _v1()
+    if found is not None:
+        _remove_stale(found)
     if found is None:
         reason = (
             "the worker is not root"

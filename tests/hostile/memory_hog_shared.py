@@ -1,6 +1,5 @@
 # EXPECT: out_of_memory: memory
 import ctypes
-import mmap
 import os
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -8,15 +7,14 @@ IPC_PRIVATE, IPC_CREAT, IPC_RMID = 0, 0o1000, 0
 libc.shmat.restype = ctypes.c_void_p
 
 
-def unlearning(net, retain_loader, forget_loader, val_loader):
+def hog() -> None:
     """Memory the old watchdog never saw: unmapped memfd pages, detached SysV segments and tmpfs
     files take no Pss in any process, and RLIMIT_AS does not count them either."""
+    chunk = b"\1" * (64 << 20)
     while True:
         fd = os.memfd_create("hog")
-        os.ftruncate(fd, 256 << 20)
-        with mmap.mmap(fd, 256 << 20) as m:
-            for i in range(0, 256 << 20, 4096):
-                m[i] = 1
+        for _ in range(4):
+            os.write(fd, chunk)  # 256 MiB resident in the memfd, mapped nowhere
         seg = libc.shmget(IPC_PRIVATE, 256 << 20, IPC_CREAT | 0o600)
         if seg >= 0:
             addr = libc.shmat(seg, None, 0)
@@ -25,4 +23,11 @@ def unlearning(net, retain_loader, forget_loader, val_loader):
                 libc.shmdt(ctypes.c_void_p(addr))
             libc.shmctl(seg, IPC_RMID, None)  # detached and gone from every map, still resident
         with open(f"/dev/shm/hog{fd}", "wb") as fh:
-            fh.write(b"x" * (64 << 20))
+            fh.write(chunk)
+
+
+hog()  # at import: the limit holds off the clock too (and a busy machine's 3 s budget is no race)
+
+
+def unlearning(net, retain_loader, forget_loader, val_loader):
+    return net
