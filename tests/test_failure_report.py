@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from worker import sandbox_protocol as proto
 from worker.failure_report import Upload, render, verified_frames, verified_type
 
-REPORT = (proto.Ready, proto.Failed)
+REPORT = proto.REPORT
 SOURCE = textwrap.dedent(
     """\
     import torch

@@ -16,7 +16,7 @@ from worker.evaluation import InvalidOutput, evaluate_returned
 from worker.jail import detect
 from worker.preparation import prepare, spec_for
 from worker.problem import build_problem
-from worker.sandbox import RunRequest, execute_run
+from worker.sandbox import RunLimits, RunRequest, execute_run
 from worker.trials import write_run_data
 
 JAIL = detect()  # the real sandbox: tests fail (never skip) where it cannot be built
@@ -39,6 +39,7 @@ def _run(
     budget: float = 3.0,
     grace: float = 1.0,
     import_timeout: float = 30.0,
+    limits: RunLimits | None = None,
 ):
     out, _, spec = prepared
     if isinstance(code, str):
@@ -57,6 +58,7 @@ def _run(
             import_timeout_seconds=import_timeout,
             log_path=tmp_path / "run.log",
             jail=JAIL,
+            limits=limits or RunLimits(),
         )
     )
 
@@ -236,13 +238,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_the_output_directory_is_a_capped_tmpfs(prepared, tmp_path):
-    from dataclasses import replace
-
-    from worker.sandbox import RunLimits
-
-    out, _, spec = prepared
-    code = tmp_path / "submission.py"
-    code.write_text(
+    code = (
         "import os, time\n"
         "def unlearning(net, retain_loader, forget_loader, val_loader):\n"
         "    for i in range(100):\n"
@@ -251,20 +247,8 @@ def test_the_output_directory_is_a_capped_tmpfs(prepared, tmp_path):
         "    time.sleep(5)\n"
         "    return net\n"
     )
-    request = RunRequest(
-        code_path=code,
-        data_path=out / "data.safetensors",
-        weights_path=out / artefacts.ORIGINAL,
-        spec={"model": spec, "seed": 1, "batch_size": 16, "device": "cpu", "threads": 1},
-        budget_seconds=8.0,
-        grace_seconds=1.0,
-        import_timeout_seconds=30.0,
-        log_path=tmp_path / "run.log",
-        jail=JAIL,
-        limits=RunLimits(tmp_bytes=32 << 20),
-    )
     start = time.monotonic()
-    result = execute_run(replace(request))
+    result = _run(prepared, tmp_path, code, budget=8.0, limits=RunLimits(tmp_bytes=32 << 20))
     assert result.outcome == "crashed" and result.message.startswith(
         "unlearning() raised an exception: OSError"
     ), result.message
@@ -377,25 +361,9 @@ def test_one_sandboxs_threads_do_not_count_against_anothers(prepared, tmp_path):
 def test_without_cgroups_shared_memory_still_counts(prepared, tmp_path):
     """The weaker path (a worker that is not root on a v1 machine): the watchdog adds the
     run's tmpfs, SysV and memfd memory, reported by its supervisor, to the process tree's."""
-    from dataclasses import replace
-
-    from worker.sandbox import RunLimits
-
-    out, _, spec = prepared
     code = ROOT / "tests" / "hostile" / "memory_hog_shared.py"
-    request = RunRequest(
-        code_path=code,
-        data_path=out / "data.safetensors",
-        weights_path=out / artefacts.ORIGINAL,
-        spec={"model": spec, "seed": 1, "batch_size": 16, "device": "cpu", "threads": 1},
-        budget_seconds=30.0,
-        grace_seconds=1.0,
-        import_timeout_seconds=30.0,
-        log_path=tmp_path / "run.log",
-        jail=JAIL,
-        limits=RunLimits(memory_bytes=1536 << 20, cgroup=False),
-    )
     start = time.monotonic()
-    result = execute_run(replace(request))
+    limits = RunLimits(memory_bytes=1536 << 20, cgroup=False)
+    result = _run(prepared, tmp_path, code, budget=30.0, limits=limits)
     assert result.outcome == "out_of_memory", result
     assert time.monotonic() - start < 25  # the watchdog, not the budget, stopped it

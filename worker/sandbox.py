@@ -505,12 +505,8 @@ class Sandbox:
                     os.close(fd)
             watch = _Watch(
                 self.proc,
-                _Channel(report_r, (proto.Ready, proto.Failed), proto.MAX_REPORT_BYTES),
-                _Channel(
-                    status_r,
-                    (proto.Exited, proto.Collected, proto.SetupFailed, proto.Usage),
-                    1 << 30,  # usage reports stream for as long as the run lasts
-                ),
+                _Channel(report_r, proto.REPORT, proto.MAX_REPORT_BYTES),
+                _Channel(status_r, proto.STATUS, 1 << 30),  # usage reports stream all run long
                 req.limits.memory_bytes,
                 watchdog=self.group is None,  # a cgroup's limit is the kernel's
             )

@@ -93,8 +93,8 @@ class Answer(_Strict):
     event: Literal["warm", "forked", "clean", "busy"]
 
 
-Report = Ready | Failed
-Status = Exited | Collected | SetupFailed | Usage
+REPORT = (Ready, Failed)  # what the run's process may write
+STATUS = (Exited, Collected, SetupFailed, Usage)  # what the run's init and supervisor write
 
 
 def encode(event: str, **fields: Any) -> bytes:
