@@ -18,6 +18,12 @@ from rich.table import Table
 
 from cli.client import ArenaClient, ClientError
 from cli.organizer import competition_app, team_app
+from cli.results_view import (
+    local_progress,
+    show_local_failure,
+    show_local_result,
+    show_result,
+)
 
 app = typer.Typer(help="Unlearning Arena: machine-unlearning competitions.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -331,37 +337,6 @@ def login(
     print(token)
 
 
-def _show_result(sub: dict) -> None:
-    if sub["status"] == "scored":
-        table = Table(title=f"Submission {sub['id']} scored")
-        cols = ("score", "95% interval", "F", "retain ratio", "test ratio", "runs", "run time")
-        for col in (*cols, "device time"):
-            table.add_column(col)
-        ci = sub.get("score_ci") or [None, None]
-        table.add_row(
-            f"{sub['score']:.4f}",
-            f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci[0] is not None else "",
-            f"{sub['forgetting_quality']:.4f}",
-            f"{sub['retain_ratio']:.4f}",
-            f"{sub['test_ratio']:.4f}",
-            f"{sub['runs_done']}/{sub['n_models']}",
-            f"{sub['elapsed_seconds']:.1f} s" if sub.get("elapsed_seconds") else "",
-            f"{sub['device_seconds']:.1f} s" if sub.get("device_seconds") else "",
-        )
-        console.print(table)
-    elif sub["status"] == "failed":
-        err.print(f"[red]Submission {sub['id']} failed ({sub['failure_reason']})[/red]")
-        err.print(sub.get("failure_message") or "")
-        if not sub.get("counts_against_quota", True):
-            err.print("(this failure does not count against your quota)")
-    else:
-        spent = f", {sub['device_seconds']:.1f} device-seconds" if sub.get("device_seconds") else ""
-        console.print(
-            f"Submission {sub['id']}: {sub['status']} "
-            f"({sub['runs_done']}/{sub['n_models']} runs{spent})"
-        )
-
-
 def _follow(client: ArenaClient, submission_id: int, poll: float) -> dict:
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -411,7 +386,7 @@ def submit(
         sub = _follow(client, accepted["id"], poll)
     except ClientError as exc:
         _fail(str(exc))
-    _show_result(sub)
+    show_result(sub)
     if sub["status"] != "scored":
         raise typer.Exit(1)
 
@@ -451,65 +426,15 @@ def score_local_cmd(
         validate_upload(file.name, file.read_bytes(), 10**9)
     except (ValueError, ApiError) as exc:
         _fail(getattr(exc, "detail", str(exc)))
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                label = {
-                    "original": "training the original model",
-                    "references": "training reference models",
-                    "runs": "running your unlearning",
-                }.get(stage, stage)
-                tasks[stage] = bar.add_task(label, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with local_progress() as progress:
         local = score_local(
             file, cfg, cache_dir or _default_cache(), threads=threads, progress=progress
         )
     err.print(f"budget per run: {local.budget_seconds:.2f} s; full run logs: {local.log_dir}")
     if local.failure is not None:
-        err.print(f"[red]failed ({local.failure[0]})[/red]\n{local.failure[1]}")
-        failed_log = local.log_dir / f"run-{len(local.runs) - 1:05d}.log"
-        if failed_log.is_file():  # public data: the full message and traceback may be shown
-            text = failed_log.read_text(errors="replace")
-            err.print(f"\n[bold]The run's log[/bold] ({failed_log}, last 4000 characters):")
-            err.print(text[-4000:], markup=False, highlight=False)
+        show_local_failure(local)
         raise typer.Exit(1)
-    r = local.result
-    sub = {
-        "id": "local",
-        "status": "scored",
-        "score": r["score"],
-        "score_ci": r["score_ci"],
-        "forgetting_quality": r["forgetting_quality"],
-        "retain_ratio": r["retain_ratio"],
-        "test_ratio": r["test_ratio"],
-        "runs_done": len(local.runs),
-        "n_models": cfg.scoring.n_public,
-        "elapsed_seconds": sum(x.seconds or 0 for x in local.runs),
-    }
-    _show_result(sub)
-    sec = r["secondary"]
-    console.print(
-        f"MIA {sec['mia']:.3f} (retrained: {sec['mia_target']:.3f}) · avg gap {sec['avg_gap']:.4f} · "
-        f"RF-JSD×10⁴ {sec['rf_jsd_x1e4']:.2f} · JSD to retrained×10⁴ {sec['jsd_to_retrained_x1e4']:.2f}"
-    )
-    console.print("ε histogram (examples per bucket): " + histogram_text(r["epsilon_histogram"]))
-
-
-def histogram_text(hist: dict) -> str:
-    edges, counts = hist["edges"], hist["counts"]
-    parts = [f"[{lo:g},{hi:g}):{c}" for lo, hi, c in zip(edges, edges[1:], counts, strict=False)]
-    parts.append(f"≥{edges[-1]:g}:{counts[-1]}")
-    return "  ".join(parts)
+    show_local_result(local, cfg.scoring.n_public)
 
 
 @baselines_app.command("run")
@@ -587,7 +512,7 @@ def baselines_run(
 def status(submission_id: int, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
     """Show a submission's status and score."""
     try:
-        _show_result(_client(url, token).submission(submission_id))
+        show_result(_client(url, token).submission(submission_id))
     except ClientError as exc:
         _fail(str(exc))
 
