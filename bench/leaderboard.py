@@ -28,13 +28,13 @@ for name in ("DATABASE_URL", "ARENA_DATABASE_URL"):
 
 import numpy as np  # noqa: E402
 
-from server.competition_config import CompetitionConfig  # noqa: E402
-from server.db import session_scope  # noqa: E402
-from server.migrate import upgrade_database  # noqa: E402
-from server.models import Submission, User  # noqa: E402
+from core.competition_config import CompetitionConfig  # noqa: E402
+from core.db import session_scope  # noqa: E402
+from core.migrate import upgrade_database  # noqa: E402
+from core.models import Submission, User  # noqa: E402
+from core.settings import get_settings  # noqa: E402
 from server.services.competitions import create_competition  # noqa: E402
 from server.services.leaderboard import build_leaderboard  # noqa: E402
-from server.settings import get_settings  # noqa: E402
 
 
 def seed(entrants: int, forget: int) -> str:

@@ -46,9 +46,9 @@ def seed(url: str, submissions: int, participants: int) -> None:
     from sqlalchemy import create_engine, insert
     from sqlalchemy.orm import Session
 
-    from server.competition_config import CompetitionConfig
-    from server.migrate import upgrade_database
-    from server.models import Competition, Submission, User
+    from core.competition_config import CompetitionConfig
+    from core.migrate import upgrade_database
+    from core.models import Competition, Submission, User
 
     sa_url = url.replace("postgresql://", "postgresql+psycopg://")
     upgrade_database(sa_url)
@@ -119,7 +119,7 @@ def seed(url: str, submissions: int, participants: int) -> None:
 def uncached_board_seconds(url: str, repeats: int = 3) -> float:
     os.environ["DATABASE_URL"] = url
     os.environ["ARENA_LEADERBOARD_CACHE_SECONDS"] = "0"
-    from server.db import session_scope
+    from core.db import session_scope
     from server.services.leaderboard import build_leaderboard
     from server.services.lookup import get_competition
 

@@ -1,6 +1,6 @@
 """Reference training: N demo models trained batched versus one by one, in one run, for
 N = 32 and N = 128 (the loop is the baseline). Times are medians of --repeats. Batched is what preparation uses for the demo's
-MLP (stacked weights, worker/stacked_mlp.py); the generic torch.func + vmap path, which other
+MLP (stacked weights, worker/ml/stacked_mlp.py); the generic torch.func + vmap path, which other
 architectures take, is timed beside it. Last line: one JSON object.
 
     python bench/references.py [--sizes 32,128] [--threads 0] [--repeats 3]
@@ -19,11 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from server.competition_config import demo_config  # noqa: E402
-from worker.batched_training import train_models_batched  # noqa: E402
-from worker.preparation import init_model, spec_for  # noqa: E402
-from worker.problem import Problem, build_problem  # noqa: E402
-from worker.training import evaluate, train_model  # noqa: E402
+from core.competition_config import demo_config  # noqa: E402
+from worker.ml.batched import train_models_batched  # noqa: E402
+from worker.ml.preparation import init_model, spec_for  # noqa: E402
+from worker.ml.problem import Problem, build_problem  # noqa: E402
+from worker.ml.training import evaluate, train_model  # noqa: E402
 
 
 def mean_test_acc(models: list[torch.nn.Module], problem: Problem) -> float:

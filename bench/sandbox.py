@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from server.competition_config import CompetitionConfig  # noqa: E402
-from worker.jail import detect  # noqa: E402
-from worker.preparation import prepare  # noqa: E402
-from worker.problem import build_problem  # noqa: E402
-from worker.trials import make_setup, open_runner, run_trial  # noqa: E402
+from core.competition_config import CompetitionConfig  # noqa: E402
+from worker.ml.preparation import prepare  # noqa: E402
+from worker.ml.problem import build_problem  # noqa: E402
+from worker.pipeline.trials import make_setup, open_runner, run_trial  # noqa: E402
+from worker.sandbox.jail import detect  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

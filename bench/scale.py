@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from server.competition_config import demo_config  # noqa: E402
-from server.models import Run, Submission, WorkChunk  # noqa: E402
+from core.competition_config import demo_config  # noqa: E402
+from core.models import Run, Submission, WorkChunk  # noqa: E402
 from tests.e2e_scenario import create_competition_in, participant, upload  # noqa: E402
 from tests.platform import (  # noqa: E402
     running_platform,
@@ -50,7 +50,7 @@ from tests.services import clean_redis_url, fresh_postgres_database  # noqa: E40
 def live_workers(engine) -> int:
     from datetime import timedelta
 
-    from server.models import WorkerHeartbeat, utcnow
+    from core.models import WorkerHeartbeat, utcnow
 
     with Session(engine) as s:
         cutoff = utcnow() - timedelta(seconds=5)

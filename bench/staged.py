@@ -28,17 +28,17 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.stats import kendalltau  # noqa: E402
 
-from server.competition_config import CompetitionConfig, demo_config  # noqa: E402
-from worker import artefacts  # noqa: E402
-from worker.preparation import (  # noqa: E402
+from core.competition_config import CompetitionConfig, demo_config  # noqa: E402
+from worker.jobs.score import run_seed  # noqa: E402
+from worker.ml import artefacts  # noqa: E402
+from worker.ml.preparation import (  # noqa: E402
     finish_references,
     prepare_original,
     train_references,
 )
-from worker.problem import build_problem  # noqa: E402
-from worker.results import score_outputs  # noqa: E402
-from worker.score_job import run_seed  # noqa: E402
-from worker.trials import jail_for, make_setup, open_runner, run_trial  # noqa: E402
+from worker.ml.problem import build_problem  # noqa: E402
+from worker.pipeline.finalize import score_outputs  # noqa: E402
+from worker.pipeline.trials import jail_for, make_setup, open_runner, run_trial  # noqa: E402
 
 METHODS = (
     "identity",

@@ -16,14 +16,22 @@ from typing import Any
 
 import torch
 
-from server.competition_config import CompetitionConfig, demo_config
-from worker import artefacts, hardware
-from worker.preparation import prepare
-from worker.problem import build_problem
-from worker.results import score_outputs
-from worker.sandbox import RunResult
-from worker.score_job import run_seed
-from worker.trials import jail_for, make_setup, open_runner, run_trial, runnable_code, verdict
+from core.competition_config import CompetitionConfig, demo_config
+from worker import hardware
+from worker.jobs.score import run_seed
+from worker.ml import artefacts
+from worker.ml.preparation import prepare
+from worker.ml.problem import build_problem
+from worker.pipeline.finalize import score_outputs
+from worker.pipeline.trials import (
+    jail_for,
+    make_setup,
+    open_runner,
+    run_trial,
+    runnable_code,
+    verdict,
+)
+from worker.sandbox.runner import RunResult
 
 PUBLIC_COMPETITIONS: dict[str, Callable[[], CompetitionConfig]] = {"digits-demo": demo_config}
 Progress = Callable[[str, int, int], None]

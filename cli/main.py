@@ -62,8 +62,8 @@ def _fail(message: str, code: int = 1) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the Alembic migrations to DATABASE_URL (default: SQLite under ./var)."""
-    from server.migrate import upgrade_database
-    from server.settings import get_settings
+    from core.migrate import upgrade_database
+    from core.settings import get_settings
 
     settings = get_settings()
     settings.ensure_dirs()
@@ -82,9 +82,9 @@ def admin_create_user(
     """Create an account with a role (the first admin comes from here)."""
     from pydantic import ValidationError
 
-    from server.db import session_scope
-    from server.errors import ApiError
-    from server.models import Role
+    from core.db import session_scope
+    from core.errors import DomainError
+    from core.models import Role
     from server.schemas import UserCreate
     from server.services.users import create_user
 
@@ -95,7 +95,7 @@ def admin_create_user(
         UserCreate(username=username, password=secret)
         with session_scope() as s:
             create_user(s, username, secret, Role(role))
-    except ApiError as exc:
+    except DomainError as exc:
         _fail(exc.detail)
     except ValidationError as exc:  # bad username or password
         _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
@@ -105,9 +105,9 @@ def admin_create_user(
 @admin_app.command("set-role")
 def admin_set_role(username: str, role: str) -> None:
     """Promote or demote an account (admin, organizer or participant)."""
-    from server.db import session_scope
-    from server.errors import ApiError
-    from server.models import Role
+    from core.db import session_scope
+    from core.errors import DomainError
+    from core.models import Role
     from server.services.users import set_role
 
     if role not in ROLES:
@@ -115,7 +115,7 @@ def admin_set_role(username: str, role: str) -> None:
     try:
         with session_scope() as s:
             set_role(s, username, Role(role))
-    except ApiError as exc:
+    except DomainError as exc:
         _fail(exc.detail)
     console.print(f"{username!r} is now {role}")
 
@@ -123,8 +123,8 @@ def admin_set_role(username: str, role: str) -> None:
 @app.command("seed-demo")
 def seed_demo() -> None:
     """Create the digits-demo competition (if missing) and queue its preparation."""
-    from server.db import session_scope
-    from server.queue import enqueue_preparation
+    from core.db import session_scope
+    from core.queue import enqueue_preparation
     from server.services.platform import seed_demo as seed
 
     with session_scope() as s:
@@ -153,10 +153,10 @@ def serve(
     from kombu.utils.url import maybe_sanitize_url
 
     from cli.serve import start_worker, stop_worker
-    from server.db import session_scope
-    from server.migrate import upgrade_database
+    from core.db import session_scope
+    from core.migrate import upgrade_database
+    from core.settings import get_settings
     from server.services.platform import enqueue_pending, recover_interrupted, seed_demo
-    from server.settings import get_settings
 
     settings = get_settings()
     settings.ensure_dirs()
@@ -201,9 +201,9 @@ def retention(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, delete nothing.")] = False,
 ) -> None:
     """Apply the retention policy (ARENA_RETENTION_DAYS, ARENA_LOG_COMPACT_DAYS)."""
-    from server.db import session_scope
-    from server.retention import apply_retention
-    from server.settings import get_settings
+    from core.db import session_scope
+    from core.retention import apply_retention
+    from core.settings import get_settings
 
     with session_scope() as s:
         report = apply_retention(s, get_settings(), dry_run=dry_run)
@@ -217,9 +217,9 @@ def retention(
 @app.command()
 def backup(dest: Path) -> None:
     """Back up the database and the artefacts into the new directory DEST."""
-    from server.backup import BackupError
-    from server.backup import backup as run_backup
-    from server.settings import get_settings
+    from core.backup import BackupError
+    from core.backup import backup as run_backup
+    from core.settings import get_settings
 
     try:
         manifest = run_backup(get_settings(), dest)
@@ -234,9 +234,9 @@ def restore(
     force: Annotated[bool, typer.Option("--force", help="Replace existing data.")] = False,
 ) -> None:
     """Restore a backup made by `arena backup` (stop the platform first)."""
-    from server.backup import BackupError
-    from server.backup import restore as run_restore
-    from server.settings import get_settings
+    from core.backup import BackupError
+    from core.backup import restore as run_restore
+    from core.settings import get_settings
 
     try:
         manifest = run_restore(get_settings(), src, force=force)
@@ -248,8 +248,8 @@ def restore(
 @app.command()
 def reap() -> None:
     """Requeue lost work once (workers do this every ARENA_REAPER_INTERVAL_SECONDS)."""
-    from server.settings import get_settings
-    from worker.reaper import reap as reap_once
+    from core.settings import get_settings
+    from worker.jobs.reap import reap as reap_once
 
     console.print(reap_once(get_settings()))
 
@@ -279,7 +279,7 @@ def worker(
 ) -> None:
     """Run one Celery worker (for deployments with a real broker)."""
     from cli.serve import worker_command
-    from server.settings import get_settings
+    from core.settings import get_settings
 
     if hardware_class is not None:
         os.environ["ARENA_HARDWARE_CLASS"] = hardware_class
@@ -418,13 +418,13 @@ def score_local_cmd(
 ) -> None:
     """Score a submission locally on public data, with the platform's own runner and scoring."""
     from cli.local import local_config, score_local
-    from server.errors import ApiError
+    from core.errors import DomainError
     from server.services.uploads import validate_upload
 
     try:
         cfg = local_config(competition, n_models)
         validate_upload(file.name, file.read_bytes(), 10**9)
-    except (ValueError, ApiError) as exc:
+    except (ValueError, DomainError) as exc:
         _fail(getattr(exc, "detail", str(exc)))
     with local_progress() as progress:
         local = score_local(

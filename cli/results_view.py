@@ -65,7 +65,7 @@ def local_progress():
 
 def show_local_failure(local) -> None:
     """The failure, then the failing run's log: on public data its full message may be shown."""
-    from worker.failure_report import WHERE_THE_MESSAGE_IS  # here the log follows instead
+    from worker.sandbox.failure_report import WHERE_THE_MESSAGE_IS  # here the log follows instead
 
     message = local.failure[1].replace("\n" + WHERE_THE_MESSAGE_IS, "")
     err.print(f"[red]failed ({local.failure[0]})[/red]\n{message}")

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 
-from server.settings import Settings
+from core.settings import Settings
 
 
 def worker_command(settings: Settings, concurrency: int = 1) -> list[str]:

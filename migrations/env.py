@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from server.db import make_engine
-from server.models import Base
-from server.settings import get_settings
+from core.db import make_engine
+from core.models import Base
+from core.settings import get_settings
 
 config = context.config
 target_metadata = Base.metadata

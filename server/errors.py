@@ -1,4 +1,4 @@
-"""Errors the services raise, and the handlers that turn every failure into a readable JSON reply.
+"""From failures to readable replies: domain errors to HTTP statuses, and every other failure.
 
 A client always gets ``{"detail": "<what is wrong and how to fix it>"}``: validation errors
 are flattened to one sentence per field, database outages become 503 with Retry-After, and
@@ -8,7 +8,6 @@ anything unexpected is a 500 without a traceback (which goes to the log).
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,24 +15,52 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.errors import (
+    BadRequest,
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unavailable,
+    UnsupportedType,
+)
+
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
-    def __init__(
-        self,
-        status_code: int,
-        detail: str,
-        headers: dict[str, str] | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status_code, self.detail, self.headers = status_code, detail, headers
-        self.extra = extra or {}
+HTTP_STATUS: dict[type[DomainError], int] = {
+    BadRequest: 400,
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    TooLarge: 413,
+    UnsupportedType: 415,
+    Invalid: 422,
+    RateLimited: 429,
+    Unavailable: 503,
+}
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, f"{what} not found")
+def http_status(exc: DomainError) -> int:
+    """The HTTP status of a domain error: the one mapping from refusals to status codes."""
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 400
+
+
+def _headers(exc: DomainError) -> dict[str, str] | None:
+    headers = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, NotAuthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    return headers or None
 
 
 def _field(loc: tuple) -> str:
@@ -62,15 +89,16 @@ def _wants_page(request: Request) -> bool:
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError):
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, exc: DomainError):
+        status = http_status(exc)
         html = getattr(request.app.state, "html_errors", None)
         if html is not None and _wants_page(request):
-            if exc.status_code == 401 and request.method == "GET":
+            if status == 401 and request.method == "GET":
                 return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-            return html(request, exc.status_code, exc.detail)
+            return html(request, status, exc.detail)
         return JSONResponse(
-            {"detail": exc.detail, **exc.extra}, status_code=exc.status_code, headers=exc.headers
+            {"detail": exc.detail, **exc.extra}, status_code=status, headers=_headers(exc)
         )
 
     @app.exception_handler(RequestValidationError)

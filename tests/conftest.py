@@ -25,8 +25,8 @@ def var_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def migrated_db(var_dir):
-    from server.migrate import upgrade_database
-    from server.settings import get_settings
+    from core.migrate import upgrade_database
+    from core.settings import get_settings
 
     settings = get_settings()
     settings.ensure_dirs()

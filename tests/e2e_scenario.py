@@ -11,11 +11,11 @@ import httpx
 import numpy as np
 from sqlalchemy.orm import Session
 
-from server.competition_config import CompetitionConfig
-from server.db import make_engine
-from server.migrate import upgrade_database
+from core.competition_config import CompetitionConfig
+from core.db import make_engine
+from core.migrate import upgrade_database
+from core.splits import public_mask
 from server.services.platform import seed_competition
-from server.splits import public_mask
 from tests.platform import wait_for_competition, wait_for_submission
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 from fastapi.testclient import TestClient
 
-from server import db as server_db
+from core import db as server_db
+from core.db import session_scope
+from core.migrate import upgrade_database
+from core.models import Role
+from core.settings import get_settings
 from server.app import create_app
-from server.db import session_scope
-from server.migrate import upgrade_database
-from server.models import Role
 from server.services.users import create_user
-from server.settings import get_settings
 
 PASSWORD = "correct horse battery"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from server.competition_config import CompetitionConfig
+from core.competition_config import CompetitionConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,11 +6,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from core.db import session_scope
+from core.models import ApiToken, Submission, User
+from core.settings import get_settings
 from server.app import create_app
-from server.db import session_scope
-from server.models import ApiToken, Submission, User
 from server.services.platform import seed_competition
-from server.settings import get_settings
 from tests.platform import tiny_config
 
 GOOD = b"def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"

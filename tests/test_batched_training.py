@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from tests.platform import tiny_config
-from worker.batched_training import can_batch, train_models_batched
-from worker.nets import build_model
-from worker.preparation import init_model, spec_for
-from worker.problem import build_problem
-from worker.stacked_mlp import is_plain_mlp, train_mlps_stacked
-from worker.training import evaluate, train_model
+from worker.ml.batched import can_batch, train_models_batched
+from worker.ml.nets import build_model
+from worker.ml.preparation import init_model, spec_for
+from worker.ml.problem import build_problem
+from worker.ml.stacked_mlp import is_plain_mlp, train_mlps_stacked
+from worker.ml.training import evaluate, train_model
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,7 @@ def test_the_stacked_path_takes_plain_mlps_only():
 
 def test_a_two_hidden_layer_mlp_on_image_shaped_inputs_matches_the_loop():
     """Inputs with more than one axis are flattened as MLP.forward flattens them."""
-    from worker.problem import Tensors
+    from worker.ml.problem import Tensors
 
     gen = torch.Generator().manual_seed(0)
     data = Tensors(

@@ -8,17 +8,19 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from core.db import session_scope
+from core.models import Competition, Run, Submission, User, WorkChunk
+from core.queue import queue_depth
+from core.settings import get_settings
 from server.app import create_app
-from server.db import session_scope
-from server.models import Competition, Run, Submission, User, WorkChunk
-from server.queue import queue_depth
 from server.services.platform import seed_competition
-from server.settings import get_settings
 from tests.platform import tiny_config
-from worker import fanout, hardware, warm_sandbox
-from worker.prepare_job import run_preparation
-from worker.sandbox import Sandbox
-from worker.score_job import run_chunk, run_scoring
+from worker import hardware
+from worker.jobs.prepare import run_preparation
+from worker.jobs.score import run_chunk, run_scoring
+from worker.pipeline import fanout
+from worker.sandbox import warm as warm_sandbox
+from worker.sandbox.runner import Sandbox
 
 GOOD = b"def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"
 CRASH = (

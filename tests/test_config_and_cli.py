@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from server.competition_config import CompetitionConfig, demo_config
-from server.settings import Settings
+from core.competition_config import CompetitionConfig, demo_config
+from core.settings import Settings
 from tests.platform import ROOT, free_port
 
 ARENA = str(Path(sys.executable).parent / "arena")

@@ -7,9 +7,9 @@ from unittest import mock
 
 import yaml
 
-from server import config_file
-from server.config_file import ConfigInvalid, parse_config_text, problems_by_line
-from server.models import Role
+from core import config_file
+from core.config_file import ConfigInvalid, parse_config_text, problems_by_line
+from core.models import Role
 from tests.organizer_flow import account, app_on, competition_yaml
 
 API = "/api/v1"
@@ -79,8 +79,8 @@ def test_request_bodies_are_capped_before_they_are_read(tmp_path):
     is not (chunked), refused as soon as the count passes the cap."""
     import asyncio
 
+    from core.settings import get_settings
     from server.api.body_cap import BodyCap
-    from server.settings import get_settings
 
     settings = get_settings().model_copy(update={"max_request_bytes": 1 << 20})
     pieces = {"read": 0}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from server.settings import Settings
+from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ARENA = str(Path(sys.executable).parent / "arena")
@@ -69,7 +69,7 @@ def test_the_services_environment_is_made_of_settings(compose):
     for name in OUR_IMAGE:
         env = compose["services"][name]["environment"]
         unknown = set(env) - known
-        assert not unknown, f"{name}: {unknown} are not settings (server/settings.py)"
+        assert not unknown, f"{name}: {unknown} are not settings (core/settings.py)"
         Settings.model_validate(
             {k.removeprefix("ARENA_").lower(): v for k, v in env.items()}
         )  # and their values validate
@@ -101,11 +101,11 @@ def test_the_dockerfile_copies_what_the_package_needs():
 def test_the_worker_seccomp_profile_is_the_one_the_platform_generates():
     import json
 
-    from worker.seccomp_filters import docker_profile
+    from worker.sandbox.seccomp import docker_profile
 
     profile = json.loads((ROOT / "deploy" / "seccomp-worker.json").read_text())
     assert profile == docker_profile(), (
-        "run: python -m worker.seccomp_filters docker-profile > deploy/seccomp-worker.json"
+        "run: python -m worker.sandbox.seccomp docker-profile > deploy/seccomp-worker.json"
     )
     refused = set(profile["syscalls"][0]["names"])
     assert {

@@ -9,8 +9,8 @@ import textwrap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker import sandbox_protocol as proto
-from worker.failure_report import Upload, render, verified_frames, verified_type
+from worker.sandbox import protocol as proto
+from worker.sandbox.failure_report import Upload, render, verified_frames, verified_type
 
 REPORT = proto.REPORT
 SOURCE = textwrap.dedent(

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from server.db import make_engine
-from server.models import Competition, CompetitionOrganizer, Role, User
+from core.db import make_engine
+from core.models import Competition, CompetitionOrganizer, Role, User
 from tests.e2e_scenario import create_competition_in, participant, upload
 from tests.platform import (
     ROOT,

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from server.db import session_scope
-from server.models import Competition, Run, Submission, User
+from core.db import session_scope
+from core.models import Competition, Run, Submission, User
+from core.settings import get_settings
+from core.storage import Storage
 from server.security import hash_password
 from server.services.platform import seed_competition
-from server.settings import get_settings
-from server.storage import Storage
 from tests.platform import ROOT, tiny_config
-from worker import artefacts
-from worker.prepare_job import run_preparation
-from worker.score_job import run_scoring, run_seed
+from worker.jobs.prepare import run_preparation
+from worker.jobs.score import run_scoring, run_seed
+from worker.ml import artefacts
 
 SLOW = b"""
 import time
@@ -167,7 +167,8 @@ def test_a_competition_can_score_with_the_exact_rules(migrated_db):
 
 
 def test_worker_refuses_to_run_code_without_a_sandbox(competition, monkeypatch):
-    from worker import jail, score_job
+    from worker.jobs import score as score_job
+    from worker.sandbox import jail
 
     def no_sandbox(user, allow_unconfined):
         raise jail.SandboxUnavailable("bubblewrap (bwrap) is not installed")
@@ -182,7 +183,7 @@ def test_worker_refuses_to_run_code_without_a_sandbox(competition, monkeypatch):
 
 
 def test_jail_detection_says_what_is_missing(monkeypatch):
-    from worker import jail
+    from worker.sandbox import jail
 
     monkeypatch.setattr(jail.shutil, "which", lambda name: None)
     jail.detect.cache_clear()
@@ -209,7 +210,7 @@ def test_worker_logs_carry_submission_and_run_ids(competition, capfd):
     import json
     import logging
 
-    from server import logs
+    from core import logs
 
     logs.configure("json")
     try:

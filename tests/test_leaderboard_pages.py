@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from core.db import session_scope
+from core.models import Competition, Submission, User
 from server.app import create_app
-from server.db import session_scope
-from server.models import Competition, Submission, User
 from server.services.platform import seed_competition
 from tests.platform import tiny_config
 
@@ -128,7 +128,7 @@ def test_the_board_cache_serves_until_invalidated_and_never_stampedes():
 
 
 def test_cached_boards_follow_changes_made_through_the_api(client):
-    from server.settings import get_settings
+    from core.settings import get_settings
 
     settings = get_settings()
     settings.leaderboard_cache_seconds = 60
@@ -147,8 +147,8 @@ def test_cached_boards_follow_changes_made_through_the_api(client):
 
 
 def test_anonymous_reads_come_from_memory_until_the_board_changes(client):
+    from core.settings import get_settings
     from server.services import board_cache
-    from server.settings import get_settings
 
     settings = get_settings()
     settings.leaderboard_cache_seconds = 60

@@ -6,9 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from server.db import make_engine
-from server.migrate import upgrade_database
-from server.models import Base
+from core.db import make_engine
+from core.migrate import upgrade_database
+from core.models import Base
 from tests.services import fresh_postgres_database
 
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from server.competition_config import CompetitionConfig, RecipeConfig, demo_config
-from server.config_file import ConfigInvalid, parse_config_text
-from server.splits import SplitError, make_splits, public_mask
+from core.competition_config import CompetitionConfig, RecipeConfig, demo_config
+from core.config_file import ConfigInvalid, parse_config_text
+from core.splits import SplitError, make_splits, public_mask
 from tests.platform import ROOT, tiny_config
-from worker.nets import REGISTRY, build_model
-from worker.preparation import prepare, reference_file
-from worker.problem import Tensors
-from worker.training import class_weights, train_model
+from worker.ml.nets import REGISTRY, build_model
+from worker.ml.preparation import prepare, reference_file
+from worker.ml.problem import Tensors
+from worker.ml.training import class_weights, train_model
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from server.db import session_scope
-from server.models import Competition, Role, Submission
-from server.settings import get_settings
+from core.db import session_scope
+from core.models import Competition, Role, Submission
+from core.settings import get_settings
 from tests.organizer_flow import (
     FINETUNE,
     IDENTITY,
@@ -24,9 +24,9 @@ from tests.organizer_flow import (
     dataset_npz,
 )
 from tests.services import fresh_postgres_database
-from worker.prepare_job import run_preparation
-from worker.rescore_job import run_rescoring
-from worker.score_job import run_scoring
+from worker.jobs.prepare import run_preparation
+from worker.jobs.rescore import run_rescoring
+from worker.jobs.score import run_scoring
 
 API = "/api/v1"
 YAML = {"Content-Type": "application/yaml"}

@@ -9,14 +9,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from server.db import session_scope
-from server.models import Competition, Run, Submission, User, WorkChunk, utcnow
-from server.queue import CONTROL_QUEUE, enqueue_scoring, queue_depth
+from core.db import session_scope
+from core.models import Competition, Run, Submission, User, WorkChunk, utcnow
+from core.queue import CONTROL_QUEUE, enqueue_scoring, queue_depth
+from core.settings import get_settings
 from server.services.platform import seed_competition
-from server.settings import get_settings
 from tests.platform import tiny_config
 from worker.hardware import run_queue
-from worker.reaper import reap
+from worker.jobs.reap import reap
 
 
 @pytest.fixture

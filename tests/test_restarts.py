@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from server.storage import Storage
+from core.storage import Storage
 from tests.e2e_scenario import create_competition_in, participant
 from tests.platform import running_platform, tiny_config, wait_for_competition, wait_for_submission
 from tests.private_servers import private_servers

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import psycopg
 
-from server.db import session_scope
-from server.models import Submission, User, utcnow
-from server.retention import apply_retention, read_log
+from core.db import session_scope
+from core.models import Submission, User, utcnow
+from core.retention import apply_retention, read_log
+from core.settings import get_settings
+from core.storage import Storage
 from server.services.platform import seed_competition
-from server.settings import get_settings
-from server.storage import Storage
 from tests.platform import ROOT, tiny_config
 from tests.services import fresh_postgres_database
 

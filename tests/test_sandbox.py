@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from tests.platform import ROOT, tiny_config
-from worker import artefacts
-from worker.evaluation import InvalidOutput, evaluate_returned
-from worker.jail import detect
-from worker.preparation import prepare, spec_for
-from worker.problem import build_problem
-from worker.sandbox import RunLimits, RunRequest, execute_run
-from worker.trials import write_run_data
+from worker.ml import artefacts
+from worker.ml.evaluation import InvalidOutput, evaluate_returned
+from worker.ml.preparation import prepare, spec_for
+from worker.ml.problem import build_problem
+from worker.pipeline.trials import write_run_data
+from worker.sandbox.jail import detect
+from worker.sandbox.runner import RunLimits, RunRequest, execute_run
 
 JAIL = detect()  # the real sandbox: tests fail (never skip) where it cannot be built
 
@@ -270,7 +270,7 @@ def test_every_baseline_runs_in_the_sandbox_and_returns_a_valid_model(prepared, 
 
 
 def test_the_notebook_baseline_runs_like_its_py_twin(prepared, tmp_path):
-    from worker.trials import runnable_code
+    from worker.pipeline.trials import runnable_code
 
     script = runnable_code(ROOT / "examples" / "finetune.ipynb", tmp_path)
     result = _run(prepared, tmp_path, script)
@@ -278,7 +278,7 @@ def test_the_notebook_baseline_runs_like_its_py_twin(prepared, tmp_path):
 
 
 def test_only_the_workers_gpu_is_bound_into_the_jail():
-    from worker.jail import gpu_devices
+    from worker.sandbox.jail import gpu_devices
 
     nodes = ("/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia0", "/dev/nvidia1",
              "/dev/nvidia2", "/dev/nvidia10", "/dev/nvidiactl", "/dev/nvidia-modeset")  # fmt: skip
@@ -319,7 +319,7 @@ def test_one_sandboxs_threads_do_not_count_against_anothers(prepared, tmp_path):
     ~240 threads leaves the others free to start theirs."""
     import threading
 
-    from worker import cgroups
+    from worker.sandbox import cgroups
 
     if cgroups.detect().version is None:
         pytest.fail("no cgroups on this machine: the per-sandbox process limit is not in force")

@@ -9,9 +9,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+from core.db import session_scope
+from core.models import Role
 from server.app import create_app
-from server.db import session_scope
-from server.models import Role
 from server.services.platform import seed_competition
 from server.services.users import create_user, issue_token
 from tests.platform import tiny_config

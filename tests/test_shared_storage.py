@@ -22,10 +22,10 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from server.db import make_engine
-from server.models import Competition, CompetitionOrganizer, Role, User
-from server.settings import Settings
-from server.storage import Storage
+from core.db import make_engine
+from core.models import Competition, CompetitionOrganizer, Role, User
+from core.settings import Settings
+from core.storage import Storage
 from tests.e2e_scenario import create_competition_in, participant, upload
 from tests.platform import (
     ROOT,

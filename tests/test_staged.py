@@ -8,15 +8,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from core.config_file import ConfigInvalid, parse_config_text
+from core.db import session_scope
+from core.models import Competition, Run, Submission, User
+from core.settings import get_settings
 from server.app import create_app
-from server.config_file import ConfigInvalid, parse_config_text
-from server.db import session_scope
-from server.models import Competition, Run, Submission, User
 from server.services.platform import seed_competition
-from server.settings import get_settings
 from tests.platform import tiny_config
-from worker.prepare_job import run_preparation
-from worker.score_job import run_private_stage, run_scoring
+from worker.jobs.prepare import run_preparation
+from worker.jobs.score import run_private_stage, run_scoring
 
 GOOD = b"def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"
 NOISY = b"""

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from server.models import WorkChunk
+from core.models import WorkChunk
 from tests.e2e_scenario import create_competition_in, participant, upload
 from tests.platform import (
     running_platform,

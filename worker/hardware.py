@@ -41,6 +41,6 @@ def run_queue(hardware_class_name: str) -> str:
     return RUN_QUEUE_PREFIX + slug(hardware_class_name)
 
 
-def worker_class(settings) -> str:  # settings: server.settings.Settings
+def worker_class(settings) -> str:  # settings: core.settings.Settings
     """This worker's class from the settings (threads and the declared class)."""
     return hardware_class(cpu_threads(settings.worker_threads), settings.hardware_class)

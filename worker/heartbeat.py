@@ -8,12 +8,12 @@ import threading
 
 from celery.signals import setup_logging, worker_ready
 
-from server import logs
-from server.db import session_scope
-from server.models import WorkerHeartbeat, utcnow
-from server.settings import get_settings
+from core import logs
+from core.db import session_scope
+from core.models import WorkerHeartbeat, utcnow
+from core.settings import get_settings
 from worker import hardware
-from worker.reaper import start_reaper, stop_reaper
+from worker.jobs.reap import start_reaper, stop_reaper
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -58,8 +58,8 @@ def _start(sender=None, **_: object) -> None:
 
 def _say_protections(settings) -> None:
     """Which of the sandbox's protections are in force on this machine, once at start."""
-    from worker import cgroups
-    from worker.jail import SandboxUnavailable, detect
+    from worker.sandbox import cgroups
+    from worker.sandbox.jail import SandboxUnavailable, detect
 
     try:
         detect(settings.sandbox_user)

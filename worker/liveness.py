@@ -1,7 +1,7 @@
 """Heartbeats of work in progress: while a submission is scored, a chunk of runs or references
 is worked on, or a competition prepared, a thread stamps the rows' ``heartbeat_at`` every
 ``heartbeat_seconds``. A worker that dies (SIGKILL, machine gone) stops stamping, and the
-reaper (``worker/reaper.py``) requeues its work."""
+reaper (``worker/jobs/reap.py``) requeues its work."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import update
 
-from server.db import session_scope
-from server.models import Competition, Submission, WorkChunk, utcnow
+from core.db import session_scope
+from core.models import Competition, Submission, WorkChunk, utcnow
 
 log = logging.getLogger(__name__)
 

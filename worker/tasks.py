@@ -11,7 +11,7 @@ import logging
 
 from celery.signals import celeryd_after_setup, worker_process_shutdown, worker_shutdown
 
-from server.queue import (
+from core.queue import (
     CONTROL_QUEUE,
     PREPARE_COMPETITION,
     PRIVATE_STAGE,
@@ -20,16 +20,16 @@ from server.queue import (
     RUN_CHUNK,
     SCORE_SUBMISSION,
 )
-from server.settings import get_settings
+from core.settings import get_settings
 from worker import (
     hardware,
     heartbeat,  # noqa: F401 - registers the worker heartbeat signal handlers
-    warm_sandbox,
 )
 from worker.celery_app import app
-from worker.prepare_job import run_preparation, run_reference_chunk
-from worker.rescore_job import run_rescoring
-from worker.score_job import run_chunk, run_private_stage, run_scoring
+from worker.jobs.prepare import run_preparation, run_reference_chunk
+from worker.jobs.rescore import run_rescoring
+from worker.jobs.score import run_chunk, run_private_stage, run_scoring
+from worker.sandbox import warm as warm_sandbox
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import server.models
+import core.models
 
 
 revision: str = '0001'
@@ -31,8 +31,8 @@ def upgrade() -> None:
     sa.Column('status_message', sa.Text(), nullable=True),
     sa.Column('preparation_progress', sa.JSON(), nullable=True),
     sa.Column('reference_summary', sa.JSON(), nullable=True),
-    sa.Column('created_at', server.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('prepared_at', server.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('prepared_at', core.models.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('slug')
     )
@@ -41,24 +41,24 @@ def upgrade() -> None:
     sa.Column('username', sa.String(length=64), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('role', sa.String(length=16), nullable=False),
-    sa.Column('created_at', server.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('username')
     )
     op.create_table('worker_heartbeats',
     sa.Column('hostname', sa.String(length=255), nullable=False),
     sa.Column('hardware_class', sa.String(length=128), nullable=False),
-    sa.Column('started_at', server.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen', server.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen', core.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('hostname')
     )
     op.create_table('api_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', server.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', server.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', server.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', core.models.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('token_hash')
@@ -72,7 +72,7 @@ def upgrade() -> None:
     sa.Column('hardware_class', sa.String(length=128), nullable=False),
     sa.Column('original_seconds', sa.Float(), nullable=False),
     sa.Column('budget_seconds', sa.Float(), nullable=False),
-    sa.Column('measured_at', server.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('measured_at', core.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['competition_id'], ['competitions.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('competition_id', 'hardware_class')
@@ -99,9 +99,9 @@ def upgrade() -> None:
     sa.Column('score_ci_low', sa.Float(), nullable=True),
     sa.Column('score_ci_high', sa.Float(), nullable=True),
     sa.Column('result', sa.JSON(), nullable=True),
-    sa.Column('created_at', server.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('started_at', server.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', server.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', core.models.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['competition_id'], ['competitions.id'], ),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -122,7 +122,7 @@ def upgrade() -> None:
     sa.Column('budget_seconds', sa.Float(), nullable=False),
     sa.Column('error_message', sa.Text(), nullable=True),
     sa.Column('log_path', sa.String(length=500), nullable=True),
-    sa.Column('finished_at', server.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', core.models.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['submission_id'], ['submissions.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('submission_id', 'index')

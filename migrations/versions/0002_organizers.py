@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import server.models
+import core.models
 
 
 revision: str = '0002'
@@ -27,7 +27,7 @@ def upgrade() -> None:
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('action', sa.String(length=64), nullable=False),
     sa.Column('detail', sa.JSON(), nullable=True),
-    sa.Column('at', server.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['competition_id'], ['competitions.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
@@ -38,7 +38,7 @@ def upgrade() -> None:
     op.create_table('competition_organizers',
     sa.Column('competition_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('added_at', server.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('added_at', core.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['competition_id'], ['competitions.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('competition_id', 'user_id')
@@ -51,7 +51,7 @@ def upgrade() -> None:
     sa.Column('size_bytes', sa.BigInteger(), nullable=False),
     sa.Column('summary', sa.JSON(), nullable=False),
     sa.Column('uploaded_by', sa.Integer(), nullable=True),
-    sa.Column('uploaded_at', server.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('uploaded_at', core.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['competition_id'], ['competitions.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['uploaded_by'], ['users.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id'),
@@ -60,7 +60,7 @@ def upgrade() -> None:
     op.create_table('rules_acceptances',
     sa.Column('competition_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('accepted_at', server.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('accepted_at', core.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['competition_id'], ['competitions.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('competition_id', 'user_id')
@@ -69,7 +69,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('competition_id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
-    sa.Column('created_at', server.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['competition_id'], ['competitions.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('competition_id', 'name')
@@ -84,7 +84,7 @@ def upgrade() -> None:
     sa.Column('team_id', sa.Integer(), nullable=True),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('by_id', sa.Integer(), nullable=True),
-    sa.Column('at', server.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['by_id'], ['users.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['competition_id'], ['competitions.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['team_id'], ['teams.id'], ondelete='CASCADE'),
@@ -99,7 +99,7 @@ def upgrade() -> None:
     sa.Column('team_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('invited_by', sa.Integer(), nullable=True),
-    sa.Column('created_at', server.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['invited_by'], ['users.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['team_id'], ['teams.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
@@ -114,7 +114,7 @@ def upgrade() -> None:
     sa.Column('team_id', sa.Integer(), nullable=False),
     sa.Column('competition_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('joined_at', server.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('joined_at', core.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['competition_id'], ['competitions.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['team_id'], ['teams.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
@@ -129,8 +129,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_api_tokens_created_ip'), ['created_ip'], unique=False)
 
     with op.batch_alter_table('competitions', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('opened_at', server.models.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('closed_at', server.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('opened_at', core.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('closed_at', core.models.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('owner_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('scoring_version', sa.Integer(), nullable=False, server_default='1'))
         batch_op.create_foreign_key('fk_competitions_owner_id_users', 'users', ['owner_id'], ['id'], ondelete='SET NULL')

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import server.models
+import core.models
 
 
 revision: str = '0003'
@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('username', sa.String(length=64), nullable=False),
     sa.Column('address', sa.String(length=64), nullable=True),
-    sa.Column('at', server.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('login_failures', schema=None) as batch_op:
@@ -34,11 +34,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_login_failures_username'), ['username'], unique=False)
 
     with op.batch_alter_table('competitions', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('heartbeat_at', server.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('heartbeat_at', core.models.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('preparation_attempts', sa.Integer(), nullable=False, server_default='0'))
 
     with op.batch_alter_table('submissions', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('heartbeat_at', server.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('heartbeat_at', core.models.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('attempts', sa.Integer(), nullable=False, server_default='0'))
         batch_op.add_column(sa.Column('worker', sa.String(length=255), nullable=True))
         batch_op.create_index(batch_op.f('ix_submissions_heartbeat_at'), ['heartbeat_at'], unique=False)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import server.models
+import core.models
 
 
 revision: str = '0005'
@@ -32,10 +32,10 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('worker', sa.String(length=255), nullable=True),
-    sa.Column('created_at', server.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', server.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('heartbeat_at', server.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', server.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', core.models.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['competition_id'], ['competitions.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['submission_id'], ['submissions.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')

@@ -21,7 +21,7 @@ _lock = threading.Lock()
 
 
 def _child_init() -> None:
-    from server.settings import get_settings
+    from core.settings import get_settings
 
     get_settings().leaderboard_cache_seconds = 0  # the parent caches; the child always builds
 
@@ -30,7 +30,7 @@ def build_public_board(
     slug: str, phase: str | None, sort: str, page: int, per_page: int
 ) -> tuple[bytes, int]:
     """The anonymous public board's JSON and the competition id (runs in the child)."""
-    from server.db import get_sessionmaker
+    from core.db import get_sessionmaker
     from server.services import competitions
     from server.services.leaderboard import leaderboard_json
 

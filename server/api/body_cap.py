@@ -14,7 +14,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.settings import Settings
+from core.settings import Settings
 
 WITH_BODY = {"POST", "PUT", "PATCH"}
 OTHER_BODY_BYTES = 1 << 20  # JSON, forms and competition files

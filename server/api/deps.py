@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Request
 from sqlalchemy.orm import Session
 
-from server.db import get_sessionmaker
-from server.errors import ApiError
-from server.models import User
+from core.db import get_sessionmaker
+from core.errors import NotAuthenticated
+from core.models import User
+from core.settings import Settings, get_settings
+from core.storage import Storage
 from server.services.users import user_for_token
-from server.settings import Settings, get_settings
-from server.storage import Storage
 from server.web.session import CSRF_HEADER, SAFE_METHODS, check_csrf, session_token
 
 
@@ -34,10 +34,8 @@ def _bearer(authorization: str | None) -> str | None:
         return None
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(
-            401,
+        raise NotAuthenticated(
             "Send the token as 'Authorization: Bearer <token>' (get one from POST /api/v1/tokens).",
-            headers={"WWW-Authenticate": "Bearer"},
         )
     return token.strip()
 
@@ -56,24 +54,20 @@ def optional_user(
             check_csrf(request, request.headers.get(CSRF_HEADER))
         user = user_for_token(db, token)
         if user is None:
-            raise ApiError(401, "Your session has ended; log in again.")
+            raise NotAuthenticated("Your session has ended; log in again.")
         return user
     user = user_for_token(db, token)
     if user is None:
-        raise ApiError(
-            401,
+        raise NotAuthenticated(
             "The token is unknown or revoked; get a new one from POST /api/v1/tokens.",
-            headers={"WWW-Authenticate": "Bearer"},
         )
     return user
 
 
 def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     if user is None:
-        raise ApiError(
-            401,
+        raise NotAuthenticated(
             "Log in first: send 'Authorization: Bearer <token>' (get one from POST /api/v1/tokens).",
-            headers={"WWW-Authenticate": "Bearer"},
         )
     return user
 

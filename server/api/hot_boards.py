@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl
 
+from core.settings import get_settings
 from server.services import board_cache
-from server.settings import get_settings
 from server.web.session import SESSION_COOKIE
 
 PATH = re.compile(r"^/api/v1/competitions/([a-z0-9][a-z0-9-]{1,62}[a-z0-9])/leaderboard$")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.errors import ApiError
-from server.models import Competition, CompetitionOrganizer, Role, User
+from core.errors import Forbidden
+from core.models import Competition, CompetitionOrganizer, Role, User
 
 
 def can_create_competitions(user: User) -> bool:
@@ -15,8 +15,7 @@ def can_create_competitions(user: User) -> bool:
 
 def require_creator(user: User) -> None:
     if not can_create_competitions(user):
-        raise ApiError(
-            403,
+        raise Forbidden(
             "Creating competitions needs the organizer role; an admin grants it with "
             f"`arena admin set-role {user.username} organizer`.",
         )
@@ -40,8 +39,7 @@ def manages(session: Session, user: User | None, comp: Competition) -> bool:
 
 def require_manager(session: Session, user: User, comp: Competition, action: str) -> None:
     if not manages(session, user, comp):
-        raise ApiError(
-            403,
+        raise Forbidden(
             f"Only the organizers of {comp.slug!r} can {action}; ask its owner to add you "
             "(POST /competitions/{slug}/organizers).",
         )

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.jsonsafe import json_safe
-from server.models import AuditEntry, Competition, User
+from core.jsonsafe import json_safe
+from core.models import AuditEntry, Competition, User
 
 
 def record(

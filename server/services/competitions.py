@@ -9,17 +9,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.competition_config import CompetitionConfig
-from server.datasets import builtin_summary
-from server.environment import environment_packages
-from server.errors import ApiError
-from server.models import Competition, CompetitionStatus, Dataset, RulesAcceptance, Submission, User
+from core.competition_config import CompetitionConfig
+from core.datasets import builtin_summary
+from core.environment import environment_packages
+from core.errors import Conflict, DomainError, NotFound
+from core.models import Competition, CompetitionStatus, Dataset, RulesAcceptance, Submission, User
+from core.settings import Settings
 from server.schemas import Budget, CompetitionPublic, PhasePublic, PreparationProgress
 from server.services.access import manages
 from server.services.lookup import config_of, day_start, get_competition
 from server.services.phases import boards, current_phase, effective_status
 from server.services.quota import quota
-from server.settings import Settings
 
 __all__ = ["config_of", "create_competition", "day_start", "get_competition", "public_view"]
 
@@ -34,7 +34,7 @@ def create_competition(
     session: Session, config: CompetitionConfig, owner: User | None = None
 ) -> Competition:
     if session.scalar(select(Competition.id).where(Competition.slug == config.slug)) is not None:
-        raise ApiError(409, f"A competition with slug {config.slug!r} exists already.")
+        raise Conflict(f"A competition with slug {config.slug!r} exists already.")
     comp = Competition(
         slug=config.slug,
         title=config.title,
@@ -64,7 +64,7 @@ def data_summary(session: Session, comp: Competition) -> dict[str, Any] | None:
     if cfg.dataset.source == "builtin":
         try:
             return _builtin_summary(json.dumps(comp.config, sort_keys=True))
-        except (ApiError, ValueError):
+        except (DomainError, ValueError):
             return None
     row = session.scalar(select(Dataset).where(Dataset.competition_id == comp.id))
     return dict(row.summary) if row is not None else None
@@ -184,7 +184,7 @@ def get_visible(session: Session, slug: str, user: User | None) -> Competition:
     """The competition, unless it is an unpublished draft of someone else's (404 then)."""
     comp = get_competition(session, slug)
     if not visible_to(session, comp, user):
-        raise ApiError(404, f"Competition {slug!r} not found")
+        raise NotFound(f"Competition {slug!r} not found")
     return comp
 
 

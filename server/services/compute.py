@@ -17,8 +17,8 @@ from __future__ import annotations
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from server.competition_config import CompetitionConfig
-from server.models import Competition, CompetitionBudget, Submission, SubmissionStatus, Team, User
+from core.competition_config import CompetitionConfig
+from core.models import Competition, CompetitionBudget, Submission, SubmissionStatus, Team, User
 from server.schemas import CompetitionCompute, EntrantCompute
 from server.services.lookup import day_start
 from server.services.teams import Entrant

@@ -7,8 +7,9 @@ from datetime import timedelta
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from server.models import WorkerHeartbeat, utcnow
-from server.settings import Settings
+from core.models import WorkerHeartbeat, utcnow
+from core.queue import broker_app
+from core.settings import Settings
 
 
 def database_state(session: Session) -> str:
@@ -26,10 +27,8 @@ def broker_state(settings: Settings) -> str:
             if (settings.broker_dir / "queue").is_dir()
             else "unavailable: broker folder missing"
         )
-    from worker.celery_app import app
-
     try:
-        with app.connection_for_write() as conn:
+        with broker_app().connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return "ok"
     except Exception as exc:  # noqa: BLE001

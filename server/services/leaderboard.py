@@ -15,15 +15,15 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 import scoring
-from server.errors import ApiError
-from server.models import Competition, Disqualification, Submission, SubmissionStatus, Team, User
+from core.errors import Forbidden
+from core.models import Competition, Disqualification, Submission, SubmissionStatus, Team, User
+from core.settings import get_settings
+from core.splits import public_mask
 from server.schemas import Leaderboard, LeaderboardRow
 from server.services import board_cache
 from server.services.access import manages
 from server.services.lookup import config_of
 from server.services.phases import board_is_final, phases_of_board, require_board
-from server.settings import get_settings
-from server.splits import public_mask
 
 Part = Literal["public", "private"]
 Sort = Literal["score", "avg_gap", "mia_gap", "rf_jsd"]
@@ -95,8 +95,7 @@ def check_access(
     if part == "private" and not (
         manages(session, viewer, comp) or board_is_final(comp, config_of(comp), board)
     ):
-        raise ApiError(
-            403,
+        raise Forbidden(
             "The private leaderboard is published when the phase closes; until then only the "
             "organizers can read it.",
         )

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.competition_config import CompetitionConfig
-from server.errors import not_found
-from server.models import Competition
+from core.competition_config import CompetitionConfig
+from core.errors import not_found
+from core.models import Competition
 
 
 def get_competition(session: Session, slug: str) -> Competition:

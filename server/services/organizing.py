@@ -12,10 +12,10 @@ from typing import Any, BinaryIO
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from server.competition_config import CompetitionConfig
-from server.datasets import inspect_npz, stream_to_file
-from server.errors import ApiError
-from server.models import (
+from core.competition_config import CompetitionConfig
+from core.datasets import inspect_npz, stream_to_file
+from core.errors import Conflict, Invalid, NotFound, UnsupportedType
+from core.models import (
     PREPARED_STATUSES,
     ApiToken,
     Competition,
@@ -32,13 +32,13 @@ from server.models import (
     User,
     utcnow,
 )
-from server.queue import enqueue_preparation, enqueue_rescoring, enqueue_scoring
+from core.queue import enqueue_preparation, enqueue_rescoring, enqueue_scoring
+from core.settings import Settings
+from core.storage import Storage
 from server.services import audit, board_cache
 from server.services.access import require_creator, require_manager
 from server.services.competitions import create_competition, data_summary
 from server.services.lookup import config_of
-from server.settings import Settings
-from server.storage import Storage
 
 # Sections whose change invalidates the prepared artefacts (the data, the model, N).
 DATA_SECTIONS = ("seed", "dataset", "split", "model", "recipe")
@@ -66,8 +66,8 @@ def update_config(
     """
     require_manager(session, user, comp, "change its settings")
     if cfg.slug != comp.slug:
-        raise ApiError(
-            422, f"slug: the file is for {cfg.slug!r}, not {comp.slug!r}; slugs cannot change."
+        raise Invalid(
+            f"slug: the file is for {cfg.slug!r}, not {comp.slug!r}; slugs cannot change."
         )
     old = config_of(comp)
     before, after = old.model_dump(mode="json"), cfg.model_dump(mode="json")
@@ -109,18 +109,18 @@ def upload_dataset(
     require_manager(session, user, comp, "upload its dataset")
     cfg = config_of(comp)
     if cfg.dataset.source != "upload":
-        raise ApiError(
-            409,
+        raise Conflict(
             f"{comp.slug!r} uses the built-in dataset {cfg.dataset.loader!r}; set dataset.source: "
             "upload (and n_classes) in its file first.",
         )
     if comp.status == CompetitionStatus.PREPARING:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"{comp.slug!r} is being prepared; upload a new dataset after the preparation ends.",
         )
     if not filename.lower().endswith(".npz"):
-        raise ApiError(415, "Upload the dataset as an .npz file (numpy.savez(path, x=..., y=...)).")
+        raise UnsupportedType(
+            "Upload the dataset as an .npz file (numpy.savez(path, x=..., y=...))."
+        )
     final = storage.dataset_file(comp.slug)
     tmp = final.with_name(f"upload-{os.getpid()}-{id(source)}.part")
     sha, size = stream_to_file(source, tmp, settings.max_dataset_bytes)
@@ -155,7 +155,7 @@ def dataset_info(session: Session, user: User, comp: Competition) -> dict[str, A
     row = session.scalar(select(Dataset).where(Dataset.competition_id == comp.id))
     if cfg.dataset.source == "upload":
         if row is None:
-            raise ApiError(404, f"No dataset uploaded for {comp.slug!r} yet (PUT .../dataset).")
+            raise NotFound(f"No dataset uploaded for {comp.slug!r} yet (PUT .../dataset).")
         return {
             "filename": row.filename,
             "sha256": row.sha256,
@@ -164,8 +164,8 @@ def dataset_info(session: Session, user: User, comp: Competition) -> dict[str, A
         }
     summary = data_summary(session, comp)
     if summary is None:
-        raise ApiError(
-            422, f"The built-in dataset does not fit the split of {comp.slug!r}; change split."
+        raise Invalid(
+            f"The built-in dataset does not fit the split of {comp.slug!r}; change split."
         )
     return summary
 
@@ -174,21 +174,17 @@ def prepare(session: Session, user: User, comp: Competition) -> Competition:
     require_manager(session, user, comp, "prepare it")
     cfg = config_of(comp)
     if comp.status in PREPARED_STATUSES:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"{comp.slug!r} is prepared already (status {comp.status}). To retrain after a change "
             "of data or model, update its file or dataset first.",
         )
     if cfg.dataset.source == "upload":
         if session.scalar(select(Dataset.id).where(Dataset.competition_id == comp.id)) is None:
-            raise ApiError(
-                409,
+            raise Conflict(
                 f"Upload the dataset of {comp.slug!r} first: `arena competition dataset {comp.slug} FILE.npz`.",
             )
     elif data_summary(session, comp) is None:
-        raise ApiError(
-            422, "The built-in dataset does not fit the split; change split.forget_size."
-        )
+        raise Invalid("The built-in dataset does not fit the split; change split.forget_size.")
     comp.status = CompetitionStatus.PREPARING
     comp.status_message = None
     comp.preparation_progress = {"stage": "queued", "done": 0, "total": cfg.scoring.n_references}
@@ -205,8 +201,7 @@ def open_competition(session: Session, user: User, comp: Competition) -> Competi
     if comp.status == CompetitionStatus.OPEN:
         return comp
     if comp.status != CompetitionStatus.READY:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"{comp.slug!r} cannot open from status {comp.status}: publishing needs a finished "
             "preparation (`arena competition prepare SLUG`).",
         )
@@ -221,8 +216,7 @@ def close_competition(session: Session, user: User, comp: Competition) -> Compet
     if comp.status == CompetitionStatus.CLOSED:
         return comp
     if comp.status != CompetitionStatus.OPEN:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"{comp.slug!r} is not open (status {comp.status}); only an open competition closes.",
         )
     comp.status, comp.closed_at = CompetitionStatus.CLOSED, utcnow()
@@ -247,8 +241,7 @@ def rescore(
     """
     require_manager(session, user, comp, "rescore it")
     if comp.status not in PREPARED_STATUSES:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"{comp.slug!r} is not prepared (status {comp.status}); prepare it first, then rescore.",
         )
     comp.scoring_version += 1
@@ -309,7 +302,7 @@ def add_organizer(session: Session, user: User, comp: Competition, username: str
     require_manager(session, user, comp, "add organizers")
     other = session.scalar(select(User).where(User.username == username))
     if other is None:
-        raise ApiError(404, f"No user {username!r}.")
+        raise NotFound(f"No user {username!r}.")
     if session.get(CompetitionOrganizer, (comp.id, other.id)) is None and other.id != comp.owner_id:
         session.add(CompetitionOrganizer(competition_id=comp.id, user_id=other.id))
         audit.record(session, user, comp, "organizer_added", username=username)
@@ -340,21 +333,21 @@ def disqualify(
 ) -> dict[str, Any]:
     require_manager(session, user, comp, "disqualify entrants")
     if (username is None) == (team is None):
-        raise ApiError(422, "Name exactly one of username and team.")
+        raise Invalid("Name exactly one of username and team.")
     if not reason.strip():
-        raise ApiError(422, "reason: give the reason (it goes to the audit log).")
+        raise Invalid("reason: give the reason (it goes to the audit log).")
     entry = Disqualification(competition_id=comp.id, reason=reason.strip(), by_id=user.id)
     if username is not None:
         target = session.scalar(select(User).where(User.username == username))
         if target is None:
-            raise ApiError(404, f"No user {username!r}.")
+            raise NotFound(f"No user {username!r}.")
         entry.user_id = target.id
     else:
         target_team = session.scalar(
             select(Team).where(Team.competition_id == comp.id, Team.name == team)
         )
         if target_team is None:
-            raise ApiError(404, f"No team {team!r} in {comp.slug!r}.")
+            raise NotFound(f"No team {team!r} in {comp.slug!r}.")
         entry.team_id = target_team.id
     session.add(entry)
     audit.record(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from server.competition_config import CompetitionConfig, PhaseConfig
-from server.errors import ApiError
-from server.models import Competition, CompetitionStatus
+from core.competition_config import CompetitionConfig, PhaseConfig
+from core.errors import Conflict, NotFound
+from core.models import Competition, CompetitionStatus
 
 DEFAULT_BOARD = "main"
 
@@ -84,7 +84,7 @@ def require_board(cfg: CompetitionConfig, board: str | None) -> str:
         return default_board(cfg)
     known = boards(cfg)
     if board not in known:
-        raise ApiError(404, f"No leaderboard {board!r}; this competition has: {', '.join(known)}.")
+        raise NotFound(f"No leaderboard {board!r}; this competition has: {', '.join(known)}.")
     return board
 
 
@@ -97,14 +97,13 @@ def accepting_phase(comp: Competition, cfg: CompetitionConfig) -> PhaseConfig | 
         CompetitionStatus.READY,
     )
     if status == CompetitionStatus.FAILED:
-        raise ApiError(
-            409, f"Competition {comp.slug!r} could not be prepared and takes no submissions now."
+        raise Conflict(
+            f"Competition {comp.slug!r} could not be prepared and takes no submissions now."
         )
     if status == CompetitionStatus.CLOSED:
-        raise ApiError(409, f"Competition {comp.slug!r} is closed; it takes no more submissions.")
+        raise Conflict(f"Competition {comp.slug!r} is closed; it takes no more submissions.")
     if status != CompetitionStatus.OPEN and not early:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"Competition {comp.slug!r} is not open yet (status: {status}); submissions open when "
             "the organizers publish it.",
         )
@@ -118,5 +117,5 @@ def accepting_phase(comp: Competition, cfg: CompetitionConfig) -> PhaseConfig | 
             if upcoming
             else "no phase is left"
         )
-        raise ApiError(409, f"No phase of {comp.slug!r} is open now: {when}.")
+        raise Conflict(f"No phase of {comp.slug!r} is open now: {when}.")
     return phase

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from server.competition_config import CompetitionConfig, demo_config
-from server.models import (
+from core.competition_config import CompetitionConfig, demo_config
+from core.models import (
     Competition,
     CompetitionStatus,
     Run,
@@ -15,7 +15,7 @@ from server.models import (
     SubmissionStatus,
     WorkChunk,
 )
-from server.queue import enqueue_preparation, enqueue_scoring
+from core.queue import enqueue_preparation, enqueue_scoring
 from server.services.competitions import create_competition
 
 

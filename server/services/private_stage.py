@@ -10,9 +10,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.errors import ApiError
-from server.models import Competition, PrivateStage, Submission
-from server.queue import enqueue_private_stage
+from core.errors import Conflict
+from core.models import Competition, PrivateStage, Submission
+from core.queue import enqueue_private_stage
 from server.services.leaderboard import final_candidates, scored_by_entrant
 from server.services.lookup import config_of
 from server.services.phases import boards, phases_of_board
@@ -35,8 +35,7 @@ def start_private_stage(session: Session, comp: Competition) -> dict[str, int]:
     """Queue the private stage of every candidate not already done or under way. Commits."""
     cfg = config_of(comp)
     if not cfg.scoring.staged:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"N is not staged in {comp.slug!r}: private scores are computed with the public ones "
             "at upload. Set scoring.n_models to {public: P, private: Q} to stage it.",
         )

@@ -9,10 +9,10 @@ from datetime import timedelta
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from server.competition_config import CompetitionConfig, PhaseConfig
-from server.db import lock_for_write
-from server.errors import ApiError
-from server.models import Competition, Submission, Team, User
+from core.competition_config import CompetitionConfig, PhaseConfig
+from core.db import lock_for_write
+from core.errors import RateLimited
+from core.models import Competition, Submission, Team, User
 from server.schemas import Quota
 from server.services import compute
 from server.services.lookup import config_of, day_start
@@ -95,12 +95,11 @@ def claim_slot(
     who = f"team {entrant.name!r}" if entrant.team is not None else "You"
     if total is not None and used_total >= total:
         where = f"phase {phase.name!r}" if phase is not None else repr(comp.slug)
-        raise ApiError(
-            429, f"{who} used all {total} submissions allowed in {where}; no more can be made."
+        raise RateLimited(
+            f"{who} used all {total} submissions allowed in {where}; no more can be made."
         )
     if today >= daily:
-        raise ApiError(
-            429,
+        raise RateLimited(
             f"{who} used the {daily} submissions allowed today in {comp.slug!r}; the quota "
             "resets at 00:00 UTC.",
         )
@@ -108,8 +107,7 @@ def claim_slot(
     if limit is not None:
         charged, reserve = compute.usage_today(session, comp, cfg, entrant)
         if charged + reserve > limit:
-            raise ApiError(
-                429,
+            raise RateLimited(
                 f"{who} would go over the compute quota of {limit / 3600:g} device-hours a day in "
                 f"{comp.slug!r}: {charged / 3600:.3f} h are charged today (queued and running "
                 f"submissions at their most, {reserve / 3600:.3f} h each, until they finish) and "

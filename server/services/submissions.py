@@ -9,9 +9,9 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.competition_config import CompetitionConfig
-from server.errors import ApiError, not_found
-from server.models import (
+from core.competition_config import CompetitionConfig
+from core.errors import Conflict, Forbidden, Unavailable, UnsupportedType, not_found
+from core.models import (
     TERMINAL_SUBMISSION_STATUSES,
     Competition,
     FailureReason,
@@ -22,8 +22,9 @@ from server.models import (
     User,
     utcnow,
 )
-from server.queue import enqueue_scoring
-from server.retention import read_log
+from core.queue import enqueue_scoring
+from core.retention import read_log
+from core.storage import Storage
 from server.schemas import RunLog, RunLogs, RunPublic, SubmissionPublic
 from server.services import audit, board_cache
 from server.services.access import manages
@@ -32,7 +33,6 @@ from server.services.phases import accepting_phase, board_is_final, default_boar
 from server.services.quota import claim_slot
 from server.services.teams import entrant_of
 from server.services.uploads import ValidatedUpload
-from server.storage import Storage
 
 
 def _write_durably(path, content: bytes) -> None:
@@ -63,12 +63,11 @@ def create_submission(
     phase = accepting_phase(comp, cfg)
     if upload.kind not in cfg.allowed_uploads:
         allowed = ", ".join(f".{k}" for k in cfg.allowed_uploads)
-        raise ApiError(
-            415, f"This competition takes {allowed} files only; convert your {upload.kind} file."
+        raise UnsupportedType(
+            f"This competition takes {allowed} files only; convert your {upload.kind} file."
         )
     if not has_accepted_rules(session, comp, user):
-        raise ApiError(
-            403,
+        raise Forbidden(
             f"Accept the rules of {comp.slug!r} before your first submission: read them "
             f"(GET /api/v1/competitions/{comp.slug}, field participation_rules), then "
             f"POST /api/v1/competitions/{comp.slug}/rules/accept or run `arena accept-rules {comp.slug}`.",
@@ -116,7 +115,7 @@ def create_submission(
             )
         )
         session.commit()
-        raise ApiError(503, STORE_DOWN) from None
+        raise Unavailable(STORE_DOWN) from None
     enqueue_scoring(sub.id)
     return sub
 
@@ -135,13 +134,9 @@ def cancel(session: Session, submission_id: int, user: User) -> Submission:
     sub = get_for_reader(session, submission_id, user)
     organizer = manages(session, user, sub.competition)
     if sub.status in TERMINAL_SUBMISSION_STATUSES:
-        raise ApiError(
-            409, f"Submission {sub.id} is {sub.status} already; there is nothing to cancel."
-        )
+        raise Conflict(f"Submission {sub.id} is {sub.status} already; there is nothing to cancel.")
     if not organizer and sub.status != SubmissionStatus.QUEUED:
-        raise ApiError(
-            409, f"Submission {sub.id} is running; only the organizers can cancel it now."
-        )
+        raise Conflict(f"Submission {sub.id} is running; only the organizers can cancel it now.")
     done = session.execute(
         update(Submission)
         .where(Submission.id == sub.id, Submission.status == sub.status)
@@ -154,7 +149,7 @@ def cancel(session: Session, submission_id: int, user: User) -> Submission:
     ).rowcount
     if done != 1:
         session.rollback()
-        raise ApiError(409, f"Submission {sub.id} changed state meanwhile; reload and retry.")
+        raise Conflict(f"Submission {sub.id} changed state meanwhile; reload and retry.")
     if organizer:
         audit.record(session, user, sub.competition, "submission_cancelled", submission=sub.id)
     session.commit()
@@ -167,10 +162,10 @@ def set_final(session: Session, submission_id: int, user: User, final: bool) -> 
     sub = get_for_reader(session, submission_id, user)
     entrant = entrant_of(session, sub.competition, user)
     if not belongs_to(sub, entrant):
-        raise ApiError(403, "Only the submitter (or their team) can choose final submissions.")
+        raise Forbidden("Only the submitter (or their team) can choose final submissions.")
     if final and sub.status != SubmissionStatus.SCORED:
-        raise ApiError(
-            409, f"Submission {sub.id} is {sub.status}; only scored submissions can be final."
+        raise Conflict(
+            f"Submission {sub.id} is {sub.status}; only scored submissions can be final."
         )
     cfg = config_of(sub.competition)
     if final and not sub.is_final:
@@ -182,8 +177,7 @@ def set_final(session: Session, submission_id: int, user: User, final: bool) -> 
             )
         )
         if picked >= cfg.limits.max_final_submissions:
-            raise ApiError(
-                409,
+            raise Conflict(
                 f"You have chosen {picked} final submissions, the limit; unmark one first "
                 f'(POST /api/v1/submissions/ID/final with {{"final": false}}).',
             )
@@ -202,8 +196,7 @@ def belongs_to(sub: Submission, entrant) -> bool:
 def run_logs(session: Session, storage: Storage, submission_id: int, user: User) -> RunLogs:
     sub = get_for_reader(session, submission_id, user)
     if not manages(session, user, sub.competition):
-        raise ApiError(
-            403,
+        raise Forbidden(
             "Full run logs are for organizers only: the runs saw hidden data. Your submission's page shows "
             "the error of a failed run; to debug with full logs, run `arena score-local` on public data.",
         )

@@ -10,8 +10,8 @@ from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.errors import ApiError, not_found
-from server.models import Competition, Submission, Team, TeamInvite, TeamMember, User
+from core.errors import Conflict, Forbidden, NotFound, not_found
+from core.models import Competition, Submission, Team, TeamInvite, TeamMember, User
 from server.services import audit
 from server.services.lookup import config_of, day_start
 
@@ -72,9 +72,9 @@ def _member_ids(session: Session, team: Team) -> list[int]:
 
 def create_team(session: Session, comp: Competition, user: User, name: str) -> Team:
     if team_of(session, comp, user) is not None:
-        raise ApiError(409, "You are in a team of this competition already; leave it first.")
+        raise Conflict("You are in a team of this competition already; leave it first.")
     if session.scalar(select(Team.id).where(Team.competition_id == comp.id, Team.name == name)):
-        raise ApiError(409, f"A team named {name!r} exists in {comp.slug!r}; choose another name.")
+        raise Conflict(f"A team named {name!r} exists in {comp.slug!r}; choose another name.")
     team = Team(competition_id=comp.id, name=name)
     session.add(team)
     session.flush()
@@ -93,19 +93,19 @@ def create_team(session: Session, comp: Competition, user: User, name: str) -> T
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise ApiError(409, f"A team named {name!r} exists, or you joined one meanwhile.") from None
+        raise Conflict(f"A team named {name!r} exists, or you joined one meanwhile.") from None
     return team
 
 
 def invite(session: Session, team_id: int, user: User, username: str) -> TeamInvite:
     team = _get_team(session, team_id)
     if user.id not in _member_ids(session, team):
-        raise ApiError(403, "Only members of a team can invite to it.")
+        raise Forbidden("Only members of a team can invite to it.")
     invitee = session.scalar(select(User).where(User.username == username))
     if invitee is None:
-        raise ApiError(404, f"No user {username!r}; check the spelling.")
+        raise NotFound(f"No user {username!r}; check the spelling.")
     if invitee.id in _member_ids(session, team):
-        raise ApiError(409, f"{username!r} is in the team already.")
+        raise Conflict(f"{username!r} is in the team already.")
     existing = session.scalar(
         select(TeamInvite).where(TeamInvite.team_id == team.id, TeamInvite.user_id == invitee.id)
     )
@@ -135,34 +135,31 @@ def accept(session: Session, team_id: int, user: User) -> Team:
         select(TeamInvite).where(TeamInvite.team_id == team.id, TeamInvite.user_id == user.id)
     )
     if inv is None:
-        raise ApiError(
-            403, f"You have no invitation to team {team.name!r}; ask a member to invite you."
+        raise Forbidden(
+            f"You have no invitation to team {team.name!r}; ask a member to invite you."
         )
     session.scalar(select(Team).where(Team.id == team.id).with_for_update())  # serialise merges
     cfg = config_of(comp)
     mine = entrant_of(session, comp, user)
     if mine.team is not None and mine.team.id == team.id:
-        raise ApiError(409, "You are in this team already.")
+        raise Conflict("You are in this team already.")
     joining = _member_ids(session, mine.team) if mine.team is not None else [user.id]
     members = _member_ids(session, team)
     if len(members) + len(joining) > cfg.limits.max_team_size:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"The merged team would have {len(members) + len(joining)} members; the limit is "
             f"{cfg.limits.max_team_size}.",
         )
     today_a, total_a = counts(session, comp, Entrant(user, team).submissions())
     today_b, total_b = counts(session, comp, mine.submissions())
     if today_a + today_b > cfg.limits.max_daily_submissions:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"Merging is not possible today: together you made {today_a + today_b} submissions "
             f"today, more than the daily limit of {cfg.limits.max_daily_submissions}. Try tomorrow.",
         )
     total_limit = cfg.limits.max_total_submissions
     if total_limit is not None and total_a + total_b > total_limit:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"Merging is not possible: together you made {total_a + total_b} submissions, more "
             f"than the limit of {total_limit} for a team.",
         )
@@ -193,15 +190,14 @@ def leave(session: Session, team_id: int, user: User) -> None:
         select(TeamMember).where(TeamMember.team_id == team.id, TeamMember.user_id == user.id)
     )
     if membership is None:
-        raise ApiError(404, f"You are not a member of team {team.name!r}.")
+        raise NotFound(f"You are not a member of team {team.name!r}.")
     submitted = session.scalar(
         select(func.count(Submission.id)).where(
             Submission.team_id == team.id, Submission.user_id == user.id
         )
     )
     if submitted:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"You made {submitted} submissions with team {team.name!r}, so you cannot leave it "
             "(they count for the team, as on Kaggle).",
         )

@@ -11,8 +11,8 @@ import ast
 import hashlib
 from dataclasses import dataclass
 
-from server.errors import ApiError
-from server.notebooks import NotebookRejected, notebook_to_script
+from core.errors import Invalid, TooLarge, UnsupportedType
+from core.notebooks import NotebookRejected, notebook_to_script
 
 SIGNATURE = "unlearning(net, retain_loader, forget_loader, val_loader)"
 
@@ -25,52 +25,44 @@ class ValidatedUpload:
     sha256: str
 
 
-def _reject(status: int, message: str) -> ApiError:
-    return ApiError(status, message)
-
-
 def validate_upload(filename: str | None, content: bytes, max_bytes: int) -> ValidatedUpload:
     name = (filename or "").strip() or "submission.py"
     if len(content) > max_bytes:
-        raise _reject(
-            413,
+        raise TooLarge(
             f"The file is {len(content):,} bytes; the limit is {max_bytes:,} bytes. Upload only your unlearning code.",
         )
     kind = name.lower().rsplit(".", 1)[-1] if "." in name else ""
     if kind not in ("py", "ipynb"):
-        raise _reject(
-            415,
+        raise UnsupportedType(
             f"{name!r} is neither a .py file nor a .ipynb notebook: upload one that defines {SIGNATURE}.",
         )
     if not content.strip():
-        raise _reject(422, f"The file is empty: it must define {SIGNATURE}.")
+        raise Invalid(f"The file is empty: it must define {SIGNATURE}.")
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _reject(
-            422,
+        raise Invalid(
             f"The file is not UTF-8 text (undecodable byte at position {exc.start}); save it as UTF-8 Python source.",
         ) from None
     if "\x00" in text:
-        raise _reject(
-            422,
+        raise Invalid(
             "The file contains NUL bytes, so it is not Python source; upload the .py file itself.",
         )
     if kind == "ipynb":
         try:
             text = notebook_to_script(text)
         except NotebookRejected as exc:
-            raise _reject(422, str(exc)) from None
+            raise Invalid(str(exc)) from None
     try:
         tree = ast.parse(text, filename=name)
     except SyntaxError as exc:
         where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
-        raise _reject(
-            422, f"Syntax error in {name} at {where}: {exc.msg}. Fix it and upload again."
+        raise Invalid(
+            f"Syntax error in {name} at {where}: {exc.msg}. Fix it and upload again."
         ) from None
     except (ValueError, RecursionError, MemoryError):
-        raise _reject(
-            422, "The file could not be parsed as Python source (too deeply nested or malformed)."
+        raise Invalid(
+            "The file could not be parsed as Python source (too deeply nested or malformed)."
         ) from None
     _check_entry_point(tree)
     return ValidatedUpload(name, kind, content, hashlib.sha256(content).hexdigest())
@@ -90,19 +82,18 @@ def _check_entry_point(tree: ast.Module) -> None:
         )
         if assigned:
             return  # e.g. `unlearning = make_method(...)`: checked when it is imported
-        raise _reject(422, f"The file does not define a top-level function {SIGNATURE}.")
+        raise Invalid(f"The file does not define a top-level function {SIGNATURE}.")
     fn = funcs[-1]
     if isinstance(fn, ast.AsyncFunctionDef):
-        raise _reject(422, "`unlearning` must be a plain function, not `async def`.")
+        raise Invalid("`unlearning` must be a plain function, not `async def`.")
     args = fn.args
     positional = len(args.posonlyargs) + len(args.args)
     if args.vararg is None and positional < 4:
-        raise _reject(
-            422,
+        raise Invalid(
             f"`unlearning` takes {positional} positional parameter(s); it must accept four: {SIGNATURE}.",
         )
     required = positional - len(args.defaults)
     if required > 4:
-        raise _reject(
-            422, f"`unlearning` requires {required} arguments; it is called with four: {SIGNATURE}."
+        raise Invalid(
+            f"`unlearning` requires {required} arguments; it is called with four: {SIGNATURE}."
         )

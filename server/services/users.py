@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.errors import ApiError
-from server.models import ApiToken, LoginFailure, Role, User, utcnow
+from core.errors import Conflict, NotAuthenticated, NotFound, RateLimited
+from core.models import ApiToken, LoginFailure, Role, User, utcnow
 from server.security import hash_password, new_token, token_digest, verify_password
 
 
@@ -17,14 +17,14 @@ def create_user(
     session: Session, username: str, password: str, role: Role = Role.PARTICIPANT
 ) -> User:
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise ApiError(409, f"The username {username!r} is taken; choose another.")
+        raise Conflict(f"The username {username!r} is taken; choose another.")
     user = User(username=username, password_hash=hash_password(password), role=role)
     session.add(user)
     try:
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise ApiError(409, f"The username {username!r} is taken; choose another.") from None
+        raise Conflict(f"The username {username!r} is taken; choose another.") from None
     return user
 
 
@@ -36,7 +36,7 @@ def issue_token(
     if user is None or not verify_password(user.password_hash, password):
         session.add(LoginFailure(username=username[:64], address=(client_ip or "")[:64] or None))
         session.commit()
-        raise ApiError(401, "Wrong username or password.")
+        raise NotAuthenticated("Wrong username or password.")
     token, digest = new_token()
     session.add(
         ApiToken(user_id=user.id, token_hash=digest, created_ip=(client_ip or "")[:64] or None)
@@ -59,17 +59,16 @@ def check_login_rate(session: Session, username: str, client_ip: str | None) -> 
         session.scalar(recent.where(LoginFailure.address == client_ip)) or 0 if client_ip else 0
     )
     if by_user >= MAX_FAILURES_PER_USER or by_address >= MAX_FAILURES_PER_ADDRESS:
-        raise ApiError(
-            429,
+        raise RateLimited(
             "Too many failed logins; wait 15 minutes and try again.",
-            headers={"Retry-After": str(int(LOGIN_WINDOW.total_seconds()))},
+            retry_after=int(LOGIN_WINDOW.total_seconds()),
         )
 
 
 def set_role(session: Session, username: str, role: Role) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise ApiError(404, f"No user {username!r}.")
+        raise NotFound(f"No user {username!r}.")
     user.role = role
     session.commit()
     return user
@@ -86,7 +85,7 @@ def list_tokens(session: Session, user: User) -> list[ApiToken]:
 def revoke_token(session: Session, user: User, token_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id:
-        raise ApiError(404, f"Token {token_id} not found among your tokens.")
+        raise NotFound(f"Token {token_id} not found among your tokens.")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.commit()

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
+from core.errors import DomainError, NotAuthenticated
 from server.api.deps import DbSession, RowId
-from server.errors import ApiError
+from server.errors import http_status
 from server.schemas import UserCreate
 from server.security import token_digest
 from server.services import users
@@ -41,7 +42,7 @@ def login(
     try:
         client = request.client.host if request.client else None
         token = users.issue_token(db, username.strip(), password, client)
-    except ApiError as exc:
+    except DomainError as exc:
         return render(
             request,
             "login.html",
@@ -78,13 +79,13 @@ def register(
         return render(
             request, "register.html", {"error": problems, "username": username}, None, 422
         )
-    except ApiError as exc:
+    except DomainError as exc:
         return render(
             request,
             "register.html",
             {"error": exc.detail, "username": username},
             None,
-            exc.status_code,
+            http_status(exc),
         )
     response = redirect("/")
     set_session(response, token, secure=request.url.scheme == "https")
@@ -109,7 +110,7 @@ def logout(request: Request, db: DbSession, csrf: str = Form("")):
 def _require_user(request: Request, db):
     user = page_user(request, db)
     if user is None:
-        raise ApiError(401, "Log in first.")
+        raise NotAuthenticated("Log in first.")
     return user
 
 
@@ -130,7 +131,7 @@ def new_token(request: Request, db: DbSession, csrf: str = Form(""), password: s
     client = request.client.host if request.client else None
     try:
         token = users.issue_token(db, user.username, password, client)
-    except ApiError as exc:
+    except DomainError as exc:
         current = token_digest(session_token(request) or "")
         rows = [(t, t.token_hash == current) for t in users.list_tokens(db, user)]
         return render(

@@ -14,7 +14,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from server.models import User
+from core.models import User
 from server.services.users import user_for_token
 from server.web import charts
 from server.web.session import csrf_value, ensure_csrf_cookie, session_token

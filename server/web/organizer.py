@@ -10,10 +10,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import or_, select
 
+from core.config_file import ConfigInvalid, dump_config, parse_config_text, problems_by_line
+from core.errors import DomainError, NotAuthenticated
+from core.models import Competition, CompetitionOrganizer, Role, User
 from server.api.deps import AppSettings, AppStorage, DbSession
-from server.config_file import ConfigInvalid, dump_config, parse_config_text, problems_by_line
-from server.errors import ApiError
-from server.models import Competition, CompetitionOrganizer, Role, User
+from server.errors import http_status
 from server.services import audit, competitions, compute, organizing
 from server.services.access import can_create_competitions, require_creator, require_manager
 from server.services.leaderboard import build_leaderboard, to_csv
@@ -29,7 +30,7 @@ EXAMPLE = (
 def _organizer(request: Request, db) -> User:
     user = page_user(request, db)
     if user is None:
-        raise ApiError(401, "Log in first (organizer pages).")
+        raise NotAuthenticated("Log in first (organizer pages).")
     return user
 
 
@@ -43,11 +44,11 @@ def _mine(db, user: User) -> list[Competition]:
     return list(db.scalars(query))
 
 
-def _rejection(exc: ConfigInvalid | ApiError) -> tuple[list[str], int]:
+def _rejection(exc: ConfigInvalid | DomainError) -> tuple[list[str], int]:
     """The problems to show under the editor, and the status to answer with."""
     if isinstance(exc, ConfigInvalid):
         return exc.problems, 422
-    return [exc.detail], exc.status_code
+    return [exc.detail], http_status(exc)
 
 
 def _editor(text: str, problems: list[str]) -> dict:
@@ -88,7 +89,7 @@ def create(
     require_creator(user)  # before the file is parsed
     try:
         comp = organizing.create(db, user, parse_config_text(config))
-    except (ConfigInvalid, ApiError) as exc:
+    except (ConfigInvalid, DomainError) as exc:
         problems, status = _rejection(exc)
         views = [competitions.public_view(db, c, user, settings) for c in _mine(db, user)]
         return render(
@@ -110,7 +111,7 @@ def _manage_context(db, comp: Competition, user: User, settings, editor=None) ->
     cfg = competitions.config_of(comp)
     try:
         dataset = organizing.dataset_info(db, user, comp)
-    except ApiError:
+    except DomainError:
         dataset = None
     return {
         "c": competitions.public_view(db, comp, user, settings),
@@ -153,7 +154,7 @@ def update_config(
     require_manager(db, user, comp, "change its settings")  # before the file is parsed
     try:
         organizing.update_config(db, user, comp, parse_config_text(config))
-    except (ConfigInvalid, ApiError) as exc:
+    except (ConfigInvalid, DomainError) as exc:
         problems, status = _rejection(exc)
         context = _manage_context(db, comp, user, settings, _editor(config, problems))
         return render(request, "organize_competition.html", context, user, status)

@@ -7,9 +7,10 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from sqlalchemy import select
 
+from core.errors import BadRequest, DomainError, NotAuthenticated, TooLarge
+from core.models import TERMINAL_SUBMISSION_STATUSES, Submission, SubmissionStatus, User
 from server.api.deps import AppSettings, AppStorage, DbSession, RowId
-from server.errors import ApiError
-from server.models import TERMINAL_SUBMISSION_STATUSES, Submission, SubmissionStatus, User
+from server.errors import http_status
 from server.services import competitions, submissions
 from server.services.access import manages
 from server.services.teams import entrant_of
@@ -62,22 +63,22 @@ def submit_form(
     comp = competitions.get_visible(db, slug, user)
     try:
         if file is None or not file.filename:
-            raise ApiError(400, "Choose your .py or .ipynb file first.")
+            raise BadRequest("Choose your .py or .ipynb file first.")
         limit = competitions.max_upload_bytes(comp, settings)
         content = file.file.read(limit + 1)
         if len(content) > limit:
-            raise ApiError(413, f"The file is larger than the limit of {limit:,} bytes.")
+            raise TooLarge(f"The file is larger than the limit of {limit:,} bytes.")
         upload = validate_upload(file.filename, content, limit)
         client = request.client.host if request.client else None
         sub = submissions.create_submission(db, storage, user, comp, upload, client)
-    except ApiError as exc:
+    except DomainError as exc:
         view = competitions.public_view(db, comp, user, settings)
         return render(
             request,
             "submit.html",
             {"c": view, "tab": "submit", "error": exc.detail},
             user,
-            exc.status_code,
+            http_status(exc),
         )
     return redirect(f"/s/{sub.id}")
 
@@ -161,6 +162,6 @@ def cancel(submission_id: RowId, request: Request, db: DbSession, csrf: str = Fo
 def logs(submission_id: RowId, request: Request, db: DbSession, storage: AppStorage):
     user = page_user(request, db)
     if user is None:
-        raise ApiError(401, "Log in first.")
+        raise NotAuthenticated("Log in first.")
     data = submissions.run_logs(db, storage, submission_id, user)
     return "\n".join(f"===== run {r.index} ({r.status}) =====\n{r.log}" for r in data.runs)

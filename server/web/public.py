@@ -8,9 +8,9 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
+from core.errors import not_found
+from core.models import CompetitionStatus
 from server.api.deps import AppSettings, DbSession
-from server.errors import not_found
-from server.models import CompetitionStatus
 from server.services import competitions
 from server.services.access import manages
 from server.services.leaderboard import SORT_KEYS, Sort, build_leaderboard

@@ -14,7 +14,7 @@ import secrets
 
 from fastapi import Request, Response
 
-from server.errors import ApiError
+from core.errors import Forbidden
 
 SESSION_COOKIE = "arena_session"
 CSRF_COOKIE = "arena_csrf"
@@ -46,8 +46,7 @@ def ensure_csrf_cookie(request: Request, response: Response) -> None:
 def check_csrf(request: Request, submitted: str | None) -> None:
     expected = request.cookies.get(CSRF_COOKIE)
     if not expected or not submitted or not hmac.compare_digest(expected, submitted):
-        raise ApiError(
-            403,
+        raise Forbidden(
             "The form's security token is missing or stale (CSRF check). Reload the page and try again.",
         )
 

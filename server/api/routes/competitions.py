@@ -7,15 +7,15 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from core.db import get_sessionmaker
+from core.settings import get_settings
 from server.api import board_builder
 from server.api.deps import AppSettings, CurrentUser, DbSession, OptionalUser, optional_user
-from server.db import get_sessionmaker
 from server.schemas import CompetitionCompute, CompetitionPublic, Leaderboard
 from server.services import board_cache, competitions, compute, submissions
 from server.services.access import manages
 from server.services.leaderboard import Sort, leaderboard_json
 from server.services.teams import entrant_of
-from server.settings import get_settings
 from server.web.session import SESSION_COOKIE
 
 router = APIRouter(tags=["competitions"])

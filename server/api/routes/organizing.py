@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
+from core.config_file import ConfigInvalid, dump_config, parse_config_text, validate_config_data
+from core.errors import BadRequest, Invalid, TooLarge
 from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession
-from server.config_file import ConfigInvalid, dump_config, parse_config_text, validate_config_data
-from server.errors import ApiError
 from server.schemas import CompetitionPublic
 from server.services import audit, competitions, organizing
 from server.services.access import require_creator, require_manager
@@ -41,14 +41,12 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     """The body, refused (413) past ``limit`` bytes before more of it is read."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"The competition file is over {limit >> 10} KiB; send a smaller one.")
+        raise TooLarge(f"The competition file is over {limit >> 10} KiB; send a smaller one.")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise ApiError(
-                413, f"The competition file is over {limit >> 10} KiB; send a smaller one."
-            )
+            raise TooLarge(f"The competition file is over {limit >> 10} KiB; send a smaller one.")
     return bytes(body)
 
 
@@ -57,7 +55,7 @@ async def _config_from(request: Request):
     configures: parsing costs CPU that an account without the role must not be able to spend."""
     body = await _read_capped(request, CONFIG_MAX_BYTES)
     if not body.strip():
-        raise ApiError(422, "Send the competition file as the request body (YAML or JSON).")
+        raise Invalid("Send the competition file as the request body (YAML or JSON).")
     try:
         if request.headers.get("content-type", "").startswith("application/json"):
             try:
@@ -71,7 +69,7 @@ async def _config_from(request: Request):
             raise ConfigInvalid(["(file): not UTF-8 text; save the YAML file as UTF-8"]) from None
         return parse_config_text(text)
     except ConfigInvalid as exc:
-        raise ApiError(422, exc.detail(), extra={"problems": exc.problems}) from None
+        raise Invalid(exc.detail(), extra={"problems": exc.problems}) from None
 
 
 @router.post(
@@ -160,7 +158,7 @@ async def upload_dataset(
     form = await request.form(max_files=1, max_fields=4)
     file = form.get("file")
     if not isinstance(file, StarletteUploadFile):
-        raise ApiError(400, "No file: send the .npz as the multipart form field 'file'.")
+        raise BadRequest("No file: send the .npz as the multipart form field 'file'.")
     try:
         return await run_in_threadpool(
             organizing.upload_dataset,

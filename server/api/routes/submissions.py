@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, File, Request, UploadFile
 from pydantic import BaseModel
 
+from core.errors import BadRequest, TooLarge
 from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession, RowId
-from server.errors import ApiError
 from server.schemas import RunLogs, SubmissionAccepted, SubmissionPublic
 from server.services import competitions, submissions
 from server.services.uploads import validate_upload
@@ -21,8 +21,7 @@ def _read_limited(upload: UploadFile, limit: int) -> bytes:
     while chunk := upload.file.read(CHUNK):
         data += chunk
         if len(data) > limit:
-            raise ApiError(
-                413,
+            raise TooLarge(
                 f"The file is larger than the limit of {limit:,} bytes. Upload only your unlearning code.",
             )
     return bytes(data)
@@ -40,7 +39,7 @@ def submit(
 ) -> SubmissionAccepted:
     comp = competitions.get_competition(db, slug)
     if file is None:
-        raise ApiError(400, "No file: send your .py file as the multipart form field 'file'.")
+        raise BadRequest("No file: send your .py file as the multipart form field 'file'.")
     limit = competitions.max_upload_bytes(comp, settings)
     upload = validate_upload(file.filename, _read_limited(file, limit), limit)
     client = request.client.host if request.client else None

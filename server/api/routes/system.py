@@ -11,8 +11,7 @@ from prometheus_client.core import (
 )
 from sqlalchemy import func, select
 
-from server.api.deps import AppSettings, DbSession
-from server.models import (
+from core.models import (
     ChunkStatus,
     Competition,
     Run,
@@ -21,6 +20,7 @@ from server.models import (
     SubmissionStatus,
     WorkChunk,
 )
+from server.api.deps import AppSettings, DbSession
 from server.schemas import Health
 from server.services.health import broker_state, database_state, worker_states
 

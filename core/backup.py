@@ -1,0 +1,104 @@
+"""Backup and restore of the database and the artefacts (files under ARENA_VAR_DIR/storage).
+
+``arena backup DIR`` writes ``DIR/database.sqlite`` (SQLite's online backup API) or
+``DIR/database.dump`` (``pg_dump --format=custom``), ``DIR/storage.tar.gz`` and
+``DIR/manifest.json``. ``arena restore DIR`` puts both back (stop the platform first);
+restoring over a non-empty database needs ``--force``. Tested once per backend by
+``tests/test_retention_and_backup.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from core.settings import Settings
+from core.version import code_version
+
+
+class BackupError(Exception):
+    pass
+
+
+def _pg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _sqlite_path(url: str) -> Path:
+    return Path(make_url(url).database or "")
+
+
+def backup(settings: Settings, dest: Path) -> dict:
+    url = settings.sqlalchemy_url
+    if dest.exists() and any(dest.iterdir()):
+        raise BackupError(f"{dest} is not empty; back up into a new directory")
+    dest.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite"):
+        source = sqlite3.connect(_sqlite_path(url))
+        target = sqlite3.connect(dest / "database.sqlite")
+        with target:
+            source.backup(target)
+        source.close()
+        target.close()
+        kind = "sqlite"
+    else:
+        out = subprocess.run(
+            [
+                "pg_dump",
+                "--format=custom",
+                "--no-owner",
+                "--file",
+                str(dest / "database.dump"),
+                _pg_dsn(url),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode != 0:
+            raise BackupError(f"pg_dump failed: {out.stderr.strip()}")
+        kind = "postgresql"
+    with tarfile.open(dest / "storage.tar.gz", "w:gz") as tar:
+        if settings.storage_dir.exists():
+            tar.add(settings.storage_dir, arcname="storage")
+    manifest = {"database": kind, "code_version": code_version()}
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def restore(settings: Settings, src: Path, force: bool = False) -> dict:
+    manifest = json.loads((src / "manifest.json").read_text())
+    url = settings.sqlalchemy_url
+    if manifest["database"] == "sqlite":
+        if not url.startswith("sqlite"):
+            raise BackupError("the backup is of SQLite but DATABASE_URL is not")
+        target = _sqlite_path(url)
+        if target.exists() and target.stat().st_size and not force:
+            raise BackupError(f"{target} exists; pass --force to replace it")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("-wal", "-shm"):
+            Path(str(target) + suffix).unlink(missing_ok=True)
+        shutil.copyfile(src / "database.sqlite", target)
+    else:
+        if url.startswith("sqlite"):
+            raise BackupError("the backup is of PostgreSQL but DATABASE_URL is SQLite")
+        args = ["pg_restore", "--no-owner", "--dbname", _pg_dsn(url)]
+        if force:
+            args[1:1] = ["--clean", "--if-exists"]
+        out = subprocess.run([*args, str(src / "database.dump")], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise BackupError(f"pg_restore failed: {out.stderr.strip()[:2000]}")
+    storage = settings.storage_dir
+    if storage.exists():
+        if any(storage.iterdir()) and not force:
+            raise BackupError(f"{storage} is not empty; pass --force to replace it")
+        shutil.rmtree(storage)
+    with tarfile.open(src / "storage.tar.gz", "r:gz") as tar:
+        tar.extractall(storage.parent, filter="data")
+    storage.mkdir(parents=True, exist_ok=True)
+    return manifest

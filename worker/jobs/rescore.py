@@ -1,0 +1,101 @@
+"""Rescoring: recompute every scored submission of a competition from its stored per-run
+outputs (no participant code runs), after the organizer changed scoring settings.
+
+The API bumps the competition's ``scoring_version`` and queues this job; each result records
+the version, settings and code version it came from, and the leaderboard shows the current one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from core.competition_config import CompetitionConfig
+from core.db import session_scope
+from core.jsonsafe import json_safe
+from core.models import (
+    AuditEntry,
+    Competition,
+    PrivateStage,
+    Run,
+    Submission,
+    SubmissionStatus,
+    utcnow,
+)
+from core.settings import Settings
+from core.storage import Storage
+from worker.jobs.score import SubmissionFailed, data_file_for, staged_result, store_result
+from worker.ml import artefacts
+from worker.ml.preparation import summarize_references
+from worker.ml.problem import build_problem
+
+log = logging.getLogger(__name__)
+
+
+def run_rescoring(competition_id: int, settings: Settings) -> None:
+    storage = Storage(settings)
+    with session_scope() as s:
+        comp = s.get(Competition, competition_id)
+        if comp is None:
+            return
+        config = CompetitionConfig.model_validate(comp.config)
+        version, slug = comp.scoring_version, comp.slug
+        ids = s.scalars(
+            select(Submission.id).where(
+                Submission.competition_id == competition_id,
+                Submission.status == SubmissionStatus.SCORED,
+            )
+        ).all()
+    comp_dir = storage.competition_dir(slug)
+    problem = build_problem(config, data_file_for(config, slug, storage))
+    refs = artefacts.load_stack(storage.pull(comp_dir / artefacts.REFERENCES))
+    original = artefacts.load_outputs(storage.pull(comp_dir / artefacts.ORIGINAL_OUTPUTS))
+    summary = summarize_references(config, problem, original, refs)
+    labels = problem.forget.y.numpy()
+    done = failed = 0
+    for sid in ids:
+        with session_scope() as s:
+            sub = s.get(Submission, sid)
+            if sub is None or sub.status != SubmissionStatus.SCORED:
+                continue
+            if sub.scoring_version == version:
+                continue  # a redelivered job: already rescored
+            runs = [
+                (r.index, r.status, r.seconds)
+                for r in s.scalars(select(Run).where(Run.submission_id == sid).order_by(Run.index))
+            ]
+            budget = float((sub.result or {}).get("budget_seconds") or 0.0)
+            with_private = sub.private_stage == PrivateStage.SCORED
+        try:
+            result = staged_result(
+                config, sid, slug, storage, refs, labels, runs, budget, with_private=with_private
+            )
+        except SubmissionFailed as failure:
+            with session_scope() as s:
+                sub = s.get(Submission, sid)
+                sub.status = SubmissionStatus.FAILED
+                sub.failure_reason = failure.reason
+                sub.failure_message = f"On rescoring (version {version}): {failure.message}"
+                sub.scoring_version = version
+                sub.finished_at = utcnow()
+            failed += 1
+            continue
+        except FileNotFoundError:
+            log.exception("submission %s has no stored outputs to rescore", sid)
+            failed += 1
+            continue
+        with session_scope() as s:
+            store_result(s.get(Submission, sid), result, version)
+        done += 1
+    with session_scope() as s:
+        comp = s.get(Competition, competition_id)
+        timing = (comp.reference_summary or {}).get("timing_samples")
+        comp.reference_summary = json_safe({**summary, "timing_samples": timing})
+        s.add(
+            AuditEntry(
+                competition_id=competition_id,
+                action="rescoring_finished",
+                detail={"scoring_version": version, "rescored": done, "failed": failed},
+            )
+        )

@@ -1,0 +1,180 @@
+"""One trial: a sandboxed run of the participant's function, then evaluation of what it returned.
+
+Shared by the platform's scoring job and by `arena score-local`, so that a participant's local
+numbers come from exactly the same runner and scoring code as the server's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+from core.competition_config import CompetitionConfig
+from core.notebooks import notebook_to_script
+from worker.ml import artefacts
+from worker.ml.evaluation import InvalidOutput, evaluate_returned
+from worker.ml.preparation import grace_seconds, spec_for
+from worker.ml.problem import Problem
+from worker.sandbox.jail import Jail, SandboxUnavailable, detect
+from worker.sandbox.runner import RunLimits, RunRequest, RunResult, Sandbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    config: CompetitionConfig
+    problem: Problem
+    spec: dict[str, Any]
+    device: torch.device
+    threads: int
+    budget_seconds: float
+    grace_seconds: float
+    import_timeout_seconds: float
+    weights_path: Path  # the original model
+    data_path: Path  # retain/forget/val tensors handed to each run
+    jail: Jail | None  # None only with ARENA_UNSAFE_NO_SANDBOX=1
+    limits: RunLimits
+
+
+def jail_for(sandbox_user: str, allow_unconfined: bool) -> Jail | None:
+    """The jail participant code runs in; None (unconfined) only when explicitly allowed."""
+    try:
+        return detect(sandbox_user)
+    except SandboxUnavailable:
+        if allow_unconfined:
+            log.warning("ARENA_UNSAFE_NO_SANDBOX=1: running participant code WITHOUT a sandbox")
+            return None
+        raise
+
+
+def runnable_code(stored: Path, work_dir: Path) -> Path:
+    """The Python file a run executes: the upload itself, or a notebook's cells as a script."""
+    if stored.suffix != ".ipynb":
+        return stored
+    script = work_dir / "notebook.py"
+    script.write_text(notebook_to_script(stored.read_bytes()))
+    return script
+
+
+def write_run_data(problem: Problem, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {
+            "retain_x": problem.retain.x,
+            "retain_y": problem.retain.y,
+            "forget_x": problem.forget.x,
+            "forget_y": problem.forget.y,
+            "val_x": problem.val.x,
+            "val_y": problem.val.y,
+        },
+        str(path),
+    )
+
+
+def make_setup(
+    config: CompetitionConfig,
+    problem: Problem,
+    competition_dir: Path,
+    work_dir: Path,
+    *,
+    device: torch.device,
+    threads: int,
+    budget_seconds: float,
+    import_timeout_seconds: float | None = None,
+    jail: Jail | None,
+) -> TrialSetup:
+    data_path = work_dir / "data.safetensors"
+    write_run_data(problem, data_path)
+    return TrialSetup(
+        config=config,
+        problem=problem,
+        spec=spec_for(config, problem),
+        device=device,
+        threads=threads,
+        budget_seconds=budget_seconds,
+        grace_seconds=grace_seconds(budget_seconds, config),
+        import_timeout_seconds=import_timeout_seconds or config.limits.setup_timeout_seconds,
+        weights_path=competition_dir / artefacts.ORIGINAL,
+        data_path=data_path,
+        jail=jail,
+        limits=RunLimits(
+            memory_bytes=config.limits.memory_mb << 20,
+            address_space_limit=device.type != "cuda",
+            cpus=tuple(sorted(os.sched_getaffinity(0)))[: max(1, threads)],
+        ),
+    )
+
+
+def _request(setup: TrialSetup, code_path: Path, seed: int, log_path: Path) -> RunRequest:
+    return RunRequest(
+        code_path=code_path,
+        data_path=setup.data_path,
+        weights_path=setup.weights_path,
+        spec={
+            "model": setup.spec,
+            "seed": seed,
+            "batch_size": setup.config.loader_batch_size,
+            "device": str(setup.device),
+            "threads": setup.threads,
+        },
+        budget_seconds=setup.budget_seconds,
+        grace_seconds=setup.grace_seconds,
+        import_timeout_seconds=setup.import_timeout_seconds,
+        log_path=log_path,
+        jail=setup.jail,
+        limits=setup.limits,
+    )
+
+
+def open_runner(setup: TrialSetup, code_path: Path) -> Sandbox:
+    """The sandbox that runs this submission's trials, one fresh fork each (use as a context)."""
+    return Sandbox(
+        code_path, setup.jail, setup.limits, _request(setup, code_path, 0, Path("/dev/null"))
+    )
+
+
+def run_trial(
+    setup: TrialSetup, runner: Sandbox, seed: int, log_path: Path, outputs_path: Path
+) -> RunResult:
+    """Run once in the sandbox; on success the evaluated outputs are saved to ``outputs_path``."""
+    result = runner.run(_request(setup, runner.code_path, seed, log_path))
+    if result.weights_path is None:
+        return result
+    try:
+        outputs = evaluate_returned(result.weights_path, setup.spec, setup.problem, setup.device)
+    except InvalidOutput as exc:
+        return RunResult("invalid_output", result.seconds, None, str(exc))
+    except Exception:  # noqa: BLE001 - whatever the weights do to the model: not provably ours
+        log.exception("evaluating the returned weights failed")
+        return RunResult(
+            "invalid_output", result.seconds, None,
+            "The returned weights could not be evaluated with the organizer's model.",
+        )  # fmt: skip
+    finally:
+        result.weights_path.unlink(missing_ok=True)
+    artefacts.save_outputs(outputs, outputs_path)
+    return result
+
+
+def verdict(result: RunResult, index: int, n: int, setup: TrialSetup) -> tuple[str, str] | None:
+    """(failure reason, message) if this run fails the submission, else None."""
+    if result.outcome not in ("finished", "over_budget"):
+        return (
+            result.outcome,
+            f"Run {index + 1} of {n} failed ({result.outcome}).\n{result.message}",
+        )
+    if result.outcome == "over_budget" and setup.config.scoring.over_budget == "fail":
+        return (
+            "over_budget",
+            f"Run {index + 1} of {n} went over the budget: {result.seconds:.1f} s of "
+            f"{setup.budget_seconds:.1f} s. Under this competition's policy any run over budget fails "
+            "the submission; make your method adapt to ARENA_BUDGET_SECONDS.",
+        )
+    return None
