@@ -33,8 +33,8 @@ from core.db import session_scope  # noqa: E402
 from core.migrate import upgrade_database  # noqa: E402
 from core.models import Submission, User  # noqa: E402
 from core.settings import get_settings  # noqa: E402
+from server.leaderboard.board import build_leaderboard  # noqa: E402
 from server.services.competitions import create_competition  # noqa: E402
-from server.services.leaderboard import build_leaderboard  # noqa: E402
 
 
 def seed(entrants: int, forget: int) -> str:

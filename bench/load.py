@@ -120,7 +120,7 @@ def uncached_board_seconds(url: str, repeats: int = 3) -> float:
     os.environ["DATABASE_URL"] = url
     os.environ["ARENA_LEADERBOARD_CACHE_SECONDS"] = "0"
     from core.db import session_scope
-    from server.services.leaderboard import build_leaderboard
+    from server.leaderboard.board import build_leaderboard
     from server.services.lookup import get_competition
 
     samples = []

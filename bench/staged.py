@@ -162,8 +162,8 @@ def main() -> None:
                 ]
             )
             res = score_outputs(unlearned, refs.head(n), labels, cfg.scoring, original=original)
-            scores[n][method] = res["score"]
-            lo, hi = res["score_ci"]
+            scores[n][method] = res.score
+            lo, hi = res.score_ci
             widths[n].append(hi - lo)
     kept = list(scores[args.n_max])
     full = [scores[args.n_max][m] for m in kept]

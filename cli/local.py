@@ -12,11 +12,11 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from core.competition_config import CompetitionConfig, demo_config
+from core.results import SubmissionResult
 from worker import hardware
 from worker.jobs.score import run_seed
 from worker.ml import artefacts
@@ -39,7 +39,7 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class LocalResult:
-    result: dict[str, Any] | None
+    result: SubmissionResult | None
     failure: tuple[str, str] | None
     runs: list[RunResult]
     log_dir: Path

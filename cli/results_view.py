@@ -82,22 +82,23 @@ def show_local_result(local, n_models: int) -> None:
         {
             "id": "local",
             "status": "scored",
-            "score": r["score"],
-            "score_ci": r["score_ci"],
-            "forgetting_quality": r["forgetting_quality"],
-            "retain_ratio": r["retain_ratio"],
-            "test_ratio": r["test_ratio"],
+            "score": r.score,
+            "score_ci": r.score_ci,
+            "forgetting_quality": r.forgetting_quality,
+            "retain_ratio": r.retain_ratio,
+            "test_ratio": r.test_ratio,
             "runs_done": len(local.runs),
             "n_models": n_models,
             "elapsed_seconds": sum(x.seconds or 0 for x in local.runs),
         }
     )
-    sec = r["secondary"]
+    sec = r.secondary
     console.print(
-        f"MIA {sec['mia']:.3f} (retrained: {sec['mia_target']:.3f}) · avg gap {sec['avg_gap']:.4f} · "
-        f"RF-JSD×10⁴ {sec['rf_jsd_x1e4']:.2f} · JSD to retrained×10⁴ {sec['jsd_to_retrained_x1e4']:.2f}"
+        f"MIA {sec.mia:.3f} (retrained: {sec.mia_target:.3f}) · avg gap {sec.avg_gap:.4f} · "
+        f"RF-JSD×10⁴ {sec.rf_jsd_x1e4:.2f} · JSD to retrained×10⁴ {sec.jsd_to_retrained_x1e4:.2f}"
     )
-    console.print("ε histogram (examples per bucket): " + histogram_text(r["epsilon_histogram"]))
+    hist = r.epsilon_histogram.model_dump()
+    console.print("ε histogram (examples per bucket): " + histogram_text(hist))
 
 
 def histogram_text(hist: dict) -> str:

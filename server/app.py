@@ -8,8 +8,8 @@ from fastapi.staticfiles import StaticFiles
 from core.settings import get_settings
 from server import errors, web
 from server.api.body_cap import BodyCap
-from server.api.hot_boards import HotBoards
 from server.api.routes import accounts, competitions, organizing, submissions, system, teams
+from server.leaderboard.hot import HotBoards
 from server.web.common import FRONTEND, error_page
 
 API_PREFIX = "/api/v1"

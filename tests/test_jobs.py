@@ -167,13 +167,13 @@ def test_a_competition_can_score_with_the_exact_rules(migrated_db):
 
 
 def test_worker_refuses_to_run_code_without_a_sandbox(competition, monkeypatch):
-    from worker.jobs import score as score_job
+    from worker.jobs import chunk as chunk_job
     from worker.sandbox import jail
 
     def no_sandbox(user, allow_unconfined):
         raise jail.SandboxUnavailable("bubblewrap (bwrap) is not installed")
 
-    monkeypatch.setattr(score_job, "jail_for", no_sandbox)
+    monkeypatch.setattr(chunk_job, "jail_for", no_sandbox)
     sid = _submission(competition, (ROOT / "examples" / "identity.py").read_bytes())
     run_scoring(sid, get_settings(), inline=True)
     sub, runs = _get(sid)

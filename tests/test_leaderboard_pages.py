@@ -102,7 +102,7 @@ def test_the_board_cache_serves_until_invalidated_and_never_stampedes():
     import threading
     import time
 
-    from server.services.board_cache import BoardCache
+    from server.leaderboard.cache import BoardCache
 
     cache, calls = BoardCache(), []
 
@@ -148,7 +148,7 @@ def test_cached_boards_follow_changes_made_through_the_api(client):
 
 def test_anonymous_reads_come_from_memory_until_the_board_changes(client):
     from core.settings import get_settings
-    from server.services import board_cache
+    from server.leaderboard import cache as board_cache
 
     settings = get_settings()
     settings.leaderboard_cache_seconds = 60
@@ -178,7 +178,7 @@ def test_anonymous_reads_come_from_memory_until_the_board_changes(client):
 
 
 def test_hot_keys_match_the_route_or_leave_it_to_the_route():
-    from server.api.hot_boards import hot_key
+    from server.leaderboard.hot import hot_key
 
     assert hot_key("c", "") == ("hot", "c", "public", None, "score", 1, 50)
     assert hot_key("c", "per_page=3&page=2&sort=rf_jsd") == (
@@ -198,7 +198,7 @@ def test_hot_keys_match_the_route_or_leave_it_to_the_route():
 def test_expired_public_boards_are_rebuilt_in_a_process_of_their_own(client):
     import json
 
-    from server.api import board_builder
+    from server.leaderboard import builder as board_builder
 
     body, comp_id = board_builder.rebuild("many-rows", None, "score", 1, 3)  # a spawned process
     built = json.loads(body)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core import state
 from core.competition_config import CompetitionConfig
 from core.datasets import builtin_summary
 from core.environment import environment_packages
@@ -40,7 +41,7 @@ def create_competition(
         title=config.title,
         description=config.description,
         config=config.model_dump(mode="json"),
-        status=CompetitionStatus.DRAFT,
+        status=state.initial(Competition),
         owner_id=owner.id if owner is not None else None,
         scoring_version=1,
     )

@@ -9,9 +9,10 @@ import shutil
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from core import state
 from core.competition_config import CompetitionConfig
 from core.datasets import inspect_npz, stream_to_file
 from core.errors import Conflict, Invalid, NotFound, UnsupportedType
@@ -35,7 +36,8 @@ from core.models import (
 from core.queue import enqueue_preparation, enqueue_rescoring, enqueue_scoring
 from core.settings import Settings
 from core.storage import Storage
-from server.services import audit, board_cache
+from server.leaderboard import cache as board_cache
+from server.services import audit
 from server.services.access import require_creator, require_manager
 from server.services.competitions import create_competition, data_summary
 from server.services.lookup import config_of
@@ -78,10 +80,10 @@ def update_config(
     comp.config = after
     comp.title, comp.description = cfg.title, cfg.description
     if needs_preparation and comp.status in (*PREPARED_STATUSES, CompetitionStatus.FAILED):
-        comp.status = CompetitionStatus.DRAFT
-        comp.status_message = (
+        state.back_to_draft(
+            comp,
             f"Changed {', '.join(needs_preparation)}: prepare the competition again, then rescore "
-            "with rerun to run the submissions again."
+            "with rerun to run the submissions again.",
         )
         session.execute(
             delete(CompetitionBudget).where(CompetitionBudget.competition_id == comp.id)
@@ -139,8 +141,10 @@ def upload_dataset(
     row.filename, row.sha256, row.size_bytes = Path(filename).name[:255], sha, size
     row.summary, row.uploaded_by, row.uploaded_at = summary, user.id, utcnow()
     if changed and comp.status in (*PREPARED_STATUSES, CompetitionStatus.FAILED):
-        comp.status = CompetitionStatus.DRAFT
-        comp.status_message = "The dataset changed: prepare again, then rescore with rerun to run the submissions again."
+        state.back_to_draft(
+            comp,
+            "The dataset changed: prepare again, then rescore with rerun to run the submissions again.",
+        )
         session.execute(
             delete(CompetitionBudget).where(CompetitionBudget.competition_id == comp.id)
         )
@@ -185,11 +189,13 @@ def prepare(session: Session, user: User, comp: Competition) -> Competition:
             )
     elif data_summary(session, comp) is None:
         raise Invalid("The built-in dataset does not fit the split; change split.forget_size.")
-    comp.status = CompetitionStatus.PREPARING
-    comp.status_message = None
-    comp.preparation_progress = {"stage": "queued", "done": 0, "total": cfg.scoring.n_references}
-    comp.heartbeat_at = utcnow()  # a lost message is sent again by the reaper
-    comp.preparation_attempts = 0
+    state.start_preparation(
+        comp,
+        status_message=None,
+        preparation_progress={"stage": "queued", "done": 0, "total": cfg.scoring.n_references},
+        heartbeat_at=utcnow(),  # a lost message is sent again by the reaper
+        preparation_attempts=0,
+    )
     audit.record(session, user, comp, "preparation_started")
     session.commit()
     enqueue_preparation(comp.id)
@@ -232,6 +238,9 @@ def close_competition(session: Session, user: User, comp: Competition) -> Compet
     return comp
 
 
+RERUN_FROM = (SubmissionStatus.SCORED, SubmissionStatus.FAILED, SubmissionStatus.QUEUED)
+
+
 def rescore(
     session: Session, storage: Storage, user: User, comp: Competition, rerun: bool
 ) -> dict[str, Any]:
@@ -252,27 +261,23 @@ def rescore(
             session.scalars(
                 select(Submission.id).where(
                     Submission.competition_id == comp.id,
-                    Submission.status.in_(
-                        [SubmissionStatus.SCORED, SubmissionStatus.FAILED, SubmissionStatus.QUEUED]
-                    ),
+                    Submission.status.in_(RERUN_FROM),
                 )
             )
         )
         session.execute(delete(Run).where(Run.submission_id.in_(ids)))
-        session.execute(
-            update(Submission)
-            .where(Submission.id.in_(ids))
-            .values(
-                status=SubmissionStatus.QUEUED,
-                failure_reason=None,
-                failure_message=None,
-                score=None,
-                private_score=None,
-                result=None,
-                runs_done=0,
-                started_at=None,
-                finished_at=None,
-            )
+        state.requeue_submission(
+            session,
+            [Submission.id.in_(ids)],
+            frm=RERUN_FROM,
+            failure_reason=None,
+            failure_message=None,
+            score=None,
+            private_score=None,
+            result=None,
+            runs_done=0,
+            started_at=None,
+            finished_at=None,
         )
         audit.record(
             session, user, comp, "rerun_requested", scoring_version=version, submissions=len(ids)

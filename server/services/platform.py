@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from core import state
 from core.competition_config import CompetitionConfig, demo_config
 from core.models import (
     Competition,
@@ -40,11 +41,7 @@ def recover_interrupted(session: Session) -> None:
     session.execute(
         delete(Run).where(Run.submission_id.in_(running), Run.status == RunStatus.RUNNING)
     )
-    session.execute(
-        update(Submission)
-        .where(Submission.status == SubmissionStatus.RUNNING)
-        .values(status=SubmissionStatus.QUEUED)
-    )
+    state.requeue_submission(session, [])
     session.commit()
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import state
 from core.errors import Conflict
-from core.models import Competition, PrivateStage, Submission
+from core.models import Competition, Submission
 from core.queue import enqueue_private_stage
-from server.services.leaderboard import final_candidates, scored_by_entrant
+from server.leaderboard.entries import final_candidates, scored_by_entrant
 from server.services.lookup import config_of
 from server.services.phases import boards, phases_of_board
 
@@ -42,9 +43,7 @@ def start_private_stage(session: Session, comp: Competition) -> dict[str, int]:
     ids = candidates(session, comp)
     queued: list[int] = []
     for sub in session.scalars(select(Submission).where(Submission.id.in_(ids))):
-        if sub.private_stage in (None, PrivateStage.FAILED):
-            sub.private_stage = PrivateStage.QUEUED
-            sub.private_stage_message = None
+        if state.queue_private_stage(sub):
             queued.append(sub.id)
     session.commit()
     for sid in queued:  # after the commit that the work refers to

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import uuid
+from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from pydantic import BaseModel
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core import state
 from core.competition_config import CompetitionConfig
 from core.errors import Conflict, Forbidden, Unavailable, UnsupportedType, not_found
 from core.models import (
@@ -20,13 +23,14 @@ from core.models import (
     SubmissionStatus,
     TeamMember,
     User,
-    utcnow,
 )
 from core.queue import enqueue_scoring
+from core.results import load_result
 from core.retention import read_log
 from core.storage import Storage
+from server.leaderboard import cache as board_cache
 from server.schemas import RunLog, RunLogs, RunPublic, SubmissionPublic
-from server.services import audit, board_cache
+from server.services import audit
 from server.services.access import manages
 from server.services.competitions import config_of, has_accepted_rules
 from server.services.phases import accepting_phase, board_is_final, default_board
@@ -87,7 +91,7 @@ def create_submission(
             kind=upload.kind,
             sha256=upload.sha256,
             size_bytes=len(upload.content),
-            status=SubmissionStatus.QUEUED,
+            status=state.initial(Submission),
             n_models=cfg.scoring.n_public,
         )
         session.add(sub)
@@ -103,16 +107,13 @@ def create_submission(
     try:
         storage.push(code_path)  # workers elsewhere read it from the shared store
     except OSError:
-        session.execute(
-            update(Submission)
-            .where(Submission.id == sub.id)
-            .values(
-                status=SubmissionStatus.FAILED,
-                failure_reason=FailureReason.INFRASTRUCTURE,
-                failure_message=STORE_DOWN,
-                counts_against_quota=False,
-                finished_at=utcnow(),
-            )
+        state.fail_submission(
+            session,
+            sub.id,
+            FailureReason.INFRASTRUCTURE,
+            STORE_DOWN,
+            counts=False,
+            frm=[SubmissionStatus.QUEUED],
         )
         session.commit()
         raise Unavailable(STORE_DOWN) from None
@@ -137,17 +138,8 @@ def cancel(session: Session, submission_id: int, user: User) -> Submission:
         raise Conflict(f"Submission {sub.id} is {sub.status} already; there is nothing to cancel.")
     if not organizer and sub.status != SubmissionStatus.QUEUED:
         raise Conflict(f"Submission {sub.id} is running; only the organizers can cancel it now.")
-    done = session.execute(
-        update(Submission)
-        .where(Submission.id == sub.id, Submission.status == sub.status)
-        .values(
-            status=SubmissionStatus.CANCELLED,
-            finished_at=utcnow(),
-            failure_message=f"Cancelled by {'an organizer' if organizer and sub.user_id != user.id else 'its submitter'}.",
-            counts_against_quota=False,
-        )
-    ).rowcount
-    if done != 1:
+    by = "an organizer" if organizer and sub.user_id != user.id else "its submitter"
+    if not state.cancel_submission(session, sub.id, sub.status, f"Cancelled by {by}."):
         session.rollback()
         raise Conflict(f"Submission {sub.id} changed state meanwhile; reload and retry.")
     if organizer:
@@ -248,12 +240,16 @@ def private_visible(session: Session, sub: Submission, user: User | None) -> boo
     return board_is_final(sub.competition, cfg, board)
 
 
+def _dumped(part: BaseModel | None) -> dict[str, Any] | None:
+    return part.model_dump() if part is not None else None
+
+
 def public_view(sub: Submission, show_private: bool = False) -> SubmissionPublic:
-    result = sub.result or {}
+    result = load_result(sub.result)
     scored = sub.status == SubmissionStatus.SCORED
-    public = (result.get("boards") or {}).get("public") or result
-    private = (result.get("boards") or {}).get("private") if show_private else None
-    overall = result.get("private_stage") or result  # staged N: the larger N, once run
+    public = result.boards.public
+    private = result.boards.private if show_private else None
+    overall = result.overall  # staged N: the larger N, once run
     return SubmissionPublic(
         id=sub.id,
         competition=sub.competition.slug,
@@ -273,35 +269,30 @@ def public_view(sub: Submission, show_private: bool = False) -> SubmissionPublic
         retain_ratio=sub.retain_ratio if scored else None,
         test_ratio=sub.test_ratio if scored else None,
         score_ci=[sub.score_ci_low, sub.score_ci_high] if scored else None,
-        forgetting_quality_ci=public.get("forgetting_quality_ci") if scored else None,
+        forgetting_quality_ci=public.forgetting_quality_ci if scored else None,
         private_score=sub.private_score if scored and show_private else None,
         private_score_ci=[sub.private_score_ci_low, sub.private_score_ci_high]
         if scored and show_private
         else None,
-        private_forgetting_quality=private.get("forgetting_quality")
-        if scored and private
-        else None,
+        private_forgetting_quality=private.forgetting_quality if scored and private else None,
         private_stage=sub.private_stage,
         private_stage_message=sub.private_stage_message,
-        overall_score=overall.get("score") if scored and show_private else None,
-        overall_score_ci=overall.get("score_ci") if scored and show_private else None,
-        overall_forgetting_quality=(
-            overall.get("forgetting_quality") if scored and show_private else None
-        ),
+        overall_score=overall.score if scored and show_private else None,
+        overall_score_ci=overall.score_ci if scored and show_private else None,
+        overall_forgetting_quality=overall.forgetting_quality if scored and show_private else None,
         phase=sub.phase,
         team=sub.team.name if sub.team is not None else None,
         is_final=sub.is_final,
         scoring_version=sub.scoring_version,
-        code_version=(result.get("scoring") or {}).get("code_version"),
-        secondary=result.get("secondary") if scored else None,
-        environment=result.get("environment") if scored else None,
-        elapsed_seconds=result.get("elapsed_seconds"),
-        budget_seconds=result.get("budget_seconds")
-        or (sub.runs[0].budget_seconds if sub.runs else None),
-        n_unscorable=public.get("n_unscorable"),
-        epsilon_histogram=public.get("epsilon_histogram"),
-        most_distinguishable=public.get("most_distinguishable"),
-        accuracy=result.get("accuracy"),
+        code_version=result.scoring.code_version if result.scoring else None,
+        secondary=_dumped(result.secondary) if scored else None,
+        environment=result.environment if scored else None,
+        elapsed_seconds=result.elapsed_seconds,
+        budget_seconds=result.budget_seconds or (sub.runs[0].budget_seconds if sub.runs else None),
+        n_unscorable=public.n_unscorable,
+        epsilon_histogram=_dumped(public.epsilon_histogram),
+        most_distinguishable=public.most_distinguishable or None,
+        accuracy=_dumped(result.accuracy),
         hardware_class=sub.hardware_class,
         runs=[
             RunPublic(

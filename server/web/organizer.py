@@ -15,9 +15,10 @@ from core.errors import DomainError, NotAuthenticated
 from core.models import Competition, CompetitionOrganizer, Role, User
 from server.api.deps import AppSettings, AppStorage, DbSession
 from server.errors import http_status
+from server.leaderboard.board import build_leaderboard
+from server.leaderboard.export import to_csv
 from server.services import audit, competitions, compute, organizing
 from server.services.access import can_create_competitions, require_creator, require_manager
-from server.services.leaderboard import build_leaderboard, to_csv
 from server.web.common import page_user, redirect, render
 from server.web.session import check_csrf
 

@@ -11,9 +11,9 @@ from fastapi.responses import FileResponse, HTMLResponse
 from core.errors import not_found
 from core.models import CompetitionStatus
 from server.api.deps import AppSettings, DbSession
+from server.leaderboard.board import SORT_KEYS, Sort, build_leaderboard
 from server.services import competitions
 from server.services.access import manages
-from server.services.leaderboard import SORT_KEYS, Sort, build_leaderboard
 from server.services.phases import board_is_final, now_utc
 from server.web.common import page_user, render
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from sqlalchemy import select, update
 
+from core import state
 from core.competition_config import CompetitionConfig
 from core.db import session_scope
 from core.jsonsafe import json_safe
@@ -132,11 +133,12 @@ def run_preparation(
         enqueue_preparation(competition_id, hardware.run_queue(wanted))
         return
     with session_scope() as s:
-        comp = s.get(Competition, competition_id)
-        comp.status = CompetitionStatus.PREPARING
-        comp.status_message = None
-        comp.preparation_progress = {"stage": "starting", "done": 0, "total": 1}
-        comp.heartbeat_at = utcnow()
+        state.start_preparation(
+            s.get(Competition, competition_id),
+            status_message=None,
+            preparation_progress={"stage": "starting", "done": 0, "total": 1},
+            heartbeat_at=utcnow(),
+        )
     threads = hardware.cpu_threads(settings.worker_threads)
     torch.set_num_threads(threads)
     device = hardware.device()
@@ -271,23 +273,17 @@ def _ready(
     summary: dict[str, Any],
 ) -> None:
     now = utcnow()
-    status = CompetitionStatus.OPEN if config.open_when_ready else CompetitionStatus.READY
     with session_scope() as s:
-        done = s.execute(
-            update(Competition)
-            .where(
-                Competition.id == competition_id,
-                Competition.status == CompetitionStatus.PREPARING,
-            )
-            .values(
-                status=status,
-                opened_at=now if config.open_when_ready else Competition.opened_at,
-                reference_summary=json_safe(summary),
-                prepared_at=now,
-                preparation_progress=None,
-            )
-        ).rowcount
-        if done != 1:
+        done = state.preparation_done(
+            s,
+            competition_id,
+            open_now=config.open_when_ready,
+            opened_at=now if config.open_when_ready else Competition.opened_at,
+            reference_summary=json_safe(summary),
+            prepared_at=now,
+            preparation_progress=None,
+        )
+        if not done:
             return  # another worker finished it first
         s.add(
             AuditEntry(
@@ -306,15 +302,7 @@ def _failed(competition_id: int, exc: Exception) -> None:
         "kept; fix the cause and prepare again to resume."
     )[:2000]
     with session_scope() as s:
-        done = s.execute(
-            update(Competition)
-            .where(
-                Competition.id == competition_id,
-                Competition.status == CompetitionStatus.PREPARING,
-            )
-            .values(status=CompetitionStatus.FAILED, status_message=message)
-        ).rowcount
-        if done:
+        if state.fail_preparation(s, competition_id, message):
             s.add(
                 AuditEntry(
                     competition_id=competition_id,

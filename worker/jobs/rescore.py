@@ -11,6 +11,7 @@ import logging
 
 from sqlalchemy import select
 
+from core import state
 from core.competition_config import CompetitionConfig
 from core.db import session_scope
 from core.jsonsafe import json_safe
@@ -21,14 +22,16 @@ from core.models import (
     Run,
     Submission,
     SubmissionStatus,
-    utcnow,
 )
+from core.results import load_references, load_result
 from core.settings import Settings
 from core.storage import Storage
-from worker.jobs.score import SubmissionFailed, data_file_for, staged_result, store_result
+from worker.jobs.finish import store_result
 from worker.ml import artefacts
 from worker.ml.preparation import summarize_references
 from worker.ml.problem import build_problem
+from worker.pipeline.stage import SubmissionFailed
+from worker.pipeline.stored_runs import data_file_for, staged_result
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ def run_rescoring(competition_id: int, settings: Settings) -> None:
                 (r.index, r.status, r.seconds)
                 for r in s.scalars(select(Run).where(Run.submission_id == sid).order_by(Run.index))
             ]
-            budget = float((sub.result or {}).get("budget_seconds") or 0.0)
+            budget = float(load_result(sub.result).budget_seconds or 0.0)
             with_private = sub.private_stage == PrivateStage.SCORED
         try:
             result = staged_result(
@@ -73,12 +76,15 @@ def run_rescoring(competition_id: int, settings: Settings) -> None:
             )
         except SubmissionFailed as failure:
             with session_scope() as s:
-                sub = s.get(Submission, sid)
-                sub.status = SubmissionStatus.FAILED
-                sub.failure_reason = failure.reason
-                sub.failure_message = f"On rescoring (version {version}): {failure.message}"
-                sub.scoring_version = version
-                sub.finished_at = utcnow()
+                state.fail_submission(
+                    s,
+                    sid,
+                    failure.reason,
+                    f"On rescoring (version {version}): {failure.message}",
+                    counts=failure.counts,
+                    frm=[SubmissionStatus.SCORED],
+                    scoring_version=version,
+                )
             failed += 1
             continue
         except FileNotFoundError:
@@ -90,7 +96,7 @@ def run_rescoring(competition_id: int, settings: Settings) -> None:
         done += 1
     with session_scope() as s:
         comp = s.get(Competition, competition_id)
-        timing = (comp.reference_summary or {}).get("timing_samples")
+        timing = load_references(comp.reference_summary).timing_samples
         comp.reference_summary = json_safe({**summary, "timing_samples": timing})
         s.add(
             AuditEntry(

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from core.competition_config import CompetitionConfig
+from core.results import ReferenceSummary, SubmissionResult
 from core.splits import public_mask
 from worker.ml import artefacts
 from worker.ml.batched import can_batch, train_models_batched
@@ -163,11 +164,11 @@ def reference_rows(
     problem: Problem,
     original: ModelOutputs,
     refs: artefacts.OutputsStack,
-) -> dict[str, Any]:
+) -> dict[str, SubmissionResult]:
     """The leaderboard's reference rows: retraining against itself, and the unchanged model."""
     if config.scoring.staged and config.scoring.n_public < len(refs):
         # each board at its own N: the public one against the first n_public references
-        def at(n: int) -> dict[str, Any]:
+        def at(n: int) -> dict[str, SubmissionResult]:
             plain = config.scoring.model_copy(update={"n_models": n})
             return reference_rows(
                 config.model_copy(update={"scoring": plain}), problem, original, refs.head(n)
@@ -176,16 +177,14 @@ def reference_rows(
         public_rows, private_rows = at(config.scoring.n_public), at(config.scoring.n_references)
         for key, row in private_rows.items():
             if key in public_rows:
-                row["boards"]["public"] = {
-                    **public_rows[key]["boards"]["public"],
-                    "name": public_rows[key]["name"],  # e.g. "retrain, 32 vs 32"
-                }
-                row["boards"]["private"]["name"] = row["name"]
+                public = public_rows[key]
+                row.boards.public = public.boards.public.model_copy(update={"name": public.name})
+                row.boards.private.name = row.name  # e.g. "retrain, 32 vs 32"
         return private_rows
     labels = problem.forget.y.numpy()
     public = public_mask(len(labels), config.leaderboard.public_fraction, config.seed)
     n = len(refs)
-    rows: dict[str, Any] = {}
+    rows: dict[str, SubmissionResult] = {}
     half = n // 2
     if half >= 2:
         idx = np.arange(n)
@@ -196,28 +195,31 @@ def reference_rows(
             config.scoring,
             public=public,
         )
-        rows["retrain"] = {"name": f"retrain, {half} vs {half}", **_summary(baseline)}
+        rows["retrain"] = _row(baseline, f"retrain, {half} vs {half}")
     same = artefacts.stack_outputs([original] * n)
-    rows["original"] = {
-        "name": "original model (do nothing)",
-        **_summary(score_outputs(same, refs, labels, config.scoring, public=public)),
-    }
+    rows["original"] = _row(
+        score_outputs(same, refs, labels, config.scoring, public=public),
+        "original model (do nothing)",
+    )
     return rows
 
 
-def _summary(result: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "score",
-        "forgetting_quality",
-        "retain_ratio",
-        "test_ratio",
-        "score_ci",
-        "n_models",
-        "epsilons",
-        "boards",
-        "secondary",
-    )
-    return {k: result[k] for k in keys}
+_ROW_FIELDS = {
+    "score",
+    "forgetting_quality",
+    "retain_ratio",
+    "test_ratio",
+    "score_ci",
+    "n_models",
+    "epsilons",
+    "boards",
+    "secondary",
+}
+
+
+def _row(result: SubmissionResult, name: str) -> SubmissionResult:
+    """A reference row: the numbers a board shows of it, and its name."""
+    return SubmissionResult.model_validate({**result.model_dump(include=_ROW_FIELDS), "name": name})
 
 
 FINGERPRINT = "fingerprint.json"
@@ -321,13 +323,15 @@ def summarize_references(
     refs: artefacts.OutputsStack,
     timing: Timing | None = None,
 ) -> dict[str, Any]:
-    """The competition's reference summary: reference rows, original accuracy, timing."""
-    summary = reference_rows(config, problem, original, refs)
-    summary["original_accuracy"] = {
-        "retain": original.retain_acc,
-        "forget": original.forget_acc,
-        "test": original.test_acc,
-    }
-    if timing is not None:
-        summary["timing_samples"] = timing.samples
-    return summary
+    """The competition's reference summary (stored JSON): reference rows, original accuracy,
+    timing."""
+    summary = ReferenceSummary(
+        **reference_rows(config, problem, original, refs),
+        original_accuracy={
+            "retain": original.retain_acc,
+            "forget": original.forget_acc,
+            "test": original.test_acc,
+        },
+        timing_samples=timing.samples if timing is not None else None,
+    )
+    return summary.stored()

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
 
+from core import state
 from core.db import session_scope
 from core.models import (
-    ACTIVE_CHUNK_STATUSES,
     ChunkKind,
     ChunkStatus,
     WorkChunk,
@@ -95,7 +95,7 @@ def plan(
                 start=a,
                 stop=b,
                 hardware_class=hardware_class,
-                status=ChunkStatus.QUEUED,
+                status=state.initial(WorkChunk),
             )
             for a, b in ranges(sorted(todo), size, first)
         ]
@@ -151,18 +151,8 @@ def send(chunk_ids: list[int]) -> int:
 
 def claim(chunk_id: int, worker: str | None) -> Chunk | None:
     """Take a queued chunk (queued → running); None if it is gone or someone has it."""
-    now = utcnow()
     with session_scope() as s:
-        taken = s.execute(
-            update(WorkChunk)
-            .where(WorkChunk.id == chunk_id, WorkChunk.status == ChunkStatus.QUEUED)
-            .values(
-                status=ChunkStatus.RUNNING,
-                worker=(worker or "")[:255] or None,
-                heartbeat_at=now,
-            )
-        ).rowcount
-        if taken != 1:
+        if not state.claim_chunk(s, chunk_id, worker):
             return None
         row = s.get(WorkChunk, chunk_id)
         return Chunk(
@@ -177,10 +167,10 @@ def claim(chunk_id: int, worker: str | None) -> Chunk | None:
         )
 
 
-def _mine(chunk_id: int, worker: str | None):
+def _mine(chunk_id: int, worker: str | None, *, running: bool = True):
     return (
         WorkChunk.id == chunk_id,
-        WorkChunk.status == ChunkStatus.RUNNING,
+        *((WorkChunk.status == ChunkStatus.RUNNING,) if running else ()),
         WorkChunk.worker == ((worker or "")[:255] or None)
         if worker
         else WorkChunk.worker.is_(None),
@@ -191,14 +181,7 @@ def finish(chunk_id: int, worker: str | None, status: ChunkStatus) -> bool:
     """Mark this worker's running chunk done, failed or abandoned; False if it was no longer
     its own (the reaper gave it to another worker, or a new attempt replaced it)."""
     with session_scope() as s:
-        return (
-            s.execute(
-                update(WorkChunk)
-                .where(*_mine(chunk_id, worker))
-                .values(status=status, finished_at=utcnow())
-            ).rowcount
-            == 1
-        )
+        return state.finish_chunk(s, _mine(chunk_id, worker, running=False), status)
 
 
 def unfinished(kind: str, competition_id: int, submission_id: int | None) -> int:
@@ -218,14 +201,7 @@ def abandon(kind: str, competition_id: int, submission_id: int | None) -> int:
     """Stop the owner's queued and running chunks (their submission or preparation ended):
     queued ones are never started, running ones stop at their next check."""
     with session_scope() as s:
-        return s.execute(
-            update(WorkChunk)
-            .where(
-                *_owner(kind, competition_id, submission_id),
-                WorkChunk.status.in_(list(ACTIVE_CHUNK_STATUSES)),
-            )
-            .values(status=ChunkStatus.ABANDONED, finished_at=utcnow())
-        ).rowcount
+        return state.abandon_chunks(s, _owner(kind, competition_id, submission_id))
 
 
 def still_mine(chunk_id: int, worker: str | None) -> bool:

@@ -1,14 +1,23 @@
-"""From stored model outputs to a score: φ → ε → F → score, all through the scoring library."""
+"""The pure finalize step: from model outputs to a typed result, φ → ε → F → score, all through
+the scoring library (no database, queue or storage: rescoring, benches and ``arena
+score-local`` call it as the scoring job does)."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 import scoring
 from core.competition_config import ScoringConfig
+from core.results import (
+    Accuracy,
+    Boards,
+    BoardSummary,
+    Histogram,
+    SecondaryMetrics,
+    SubmissionResult,
+)
 from worker.ml.artefacts import OutputsStack
 from worker.ml.training import ModelOutputs
 
@@ -28,8 +37,9 @@ def secondary_metrics(
     retrained: OutputsStack,
     forget_labels: np.ndarray,
     original: ModelOutputs | None,
-) -> dict[str, Any]:
-    """MIA (with the references' as target), avg gap, RF-JSD and JSD to retrained (§7)."""
+) -> SecondaryMetrics:
+    """MIA (with the references' as target), avg gap, RF-JSD and JSD to retrained
+    (docs/scoring.md, secondary metrics)."""
     mia_u = float(
         np.mean(
             [
@@ -58,17 +68,16 @@ def secondary_metrics(
     classes = np.unique(forget_labels)
     q_runs = unlearned.forget_class_softmax[:, classes]
     retrained_p = np.nanmean(retrained.forget_class_softmax[:, classes], axis=0)
-    out: dict[str, Any] = {
-        "mia": mia_u,
-        "mia_target": mia_r,
-        "avg_gap": scoring.average_gap(accs(unlearned, mia_u), accs(retrained, mia_r)),
-        "jsd_to_retrained_x1e4": scale_jsd(retrained_p, q_runs),
-        "rf_jsd_x1e4": None,
-        "jsd_form": "textbook: ½KL(P‖M) + ½KL(Q‖M), natural log, ×10⁴",
-    }
-    if original is not None:
-        out["rf_jsd_x1e4"] = scale_jsd(original.test_class_softmax[classes], q_runs)
-    return out
+    return SecondaryMetrics(
+        mia=mia_u,
+        mia_target=mia_r,
+        avg_gap=scoring.average_gap(accs(unlearned, mia_u), accs(retrained, mia_r)),
+        jsd_to_retrained_x1e4=scale_jsd(retrained_p, q_runs),
+        rf_jsd_x1e4=None
+        if original is None
+        else scale_jsd(original.test_class_softmax[classes], q_runs),
+        jsd_form="textbook: ½KL(P‖M) + ½KL(Q‖M), natural log, ×10⁴",
+    )
 
 
 def scale_jsd(p: np.ndarray, q_runs: np.ndarray) -> float | None:
@@ -83,7 +92,7 @@ def scale_jsd(p: np.ndarray, q_runs: np.ndarray) -> float | None:
 
 def board_summary(
     eps: np.ndarray, n_models: int, factor: float, resamples: int, seed: int
-) -> dict[str, Any]:
+) -> BoardSummary:
     """F, score and its interval, histogram and most distinguishable ids over some forget
     examples (``eps`` is NaN where unscorable); ids index ``eps``."""
     quality = scoring.forgetting_quality(eps, n_models) if eps.size else float("nan")
@@ -99,16 +108,17 @@ def board_summary(
     finite = eps[~np.isnan(eps)]
     limit = scoring.max_epsilon(n_models)
     edges = [0.5 * k for k in range(2 * limit + 1)]
-    return {
-        "score": score,
-        "forgetting_quality": quality,
-        "score_ci": list(ci),
-        "forgetting_quality_ci": list(f_ci),
-        "n_examples": int(eps.shape[0]),
-        "n_unscorable": int(np.isnan(eps).sum()),
-        "epsilon_histogram": {"edges": edges, "counts": _bucket_counts(finite, edges, limit)},
-        "most_distinguishable": [int(i) for i in order],
-    }
+    return BoardSummary(
+        score=score,
+        forgetting_quality=quality,
+        score_ci=list(ci),
+        forgetting_quality_ci=list(f_ci),
+        n_examples=int(eps.shape[0]),
+        n_unscorable=int(np.isnan(eps).sum()),
+        n_models=n_models,
+        epsilon_histogram=Histogram(edges=edges, counts=_bucket_counts(finite, edges, limit)),
+        most_distinguishable=[int(i) for i in order],
+    )
 
 
 def score_outputs(
@@ -120,8 +130,8 @@ def score_outputs(
     bootstrap_seed: int = 0,
     original: ModelOutputs | None = None,
     public: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """Score N unlearned runs against N reference models (same N, SCORING.md §3–§6).
+) -> SubmissionResult:
+    """Score N unlearned runs against N reference models (same N; docs/scoring.md).
 
     The top level covers every forget example; with a ``public`` mask over the forget examples,
     ``boards`` holds the same for the public and the private part (ids index the forget set).
@@ -139,34 +149,31 @@ def score_outputs(
     factor = (ra_u / ra_r) * (ta_u / ta_r)
     resamples = cfg.bootstrap_resamples
     overall = board_summary(eps, n, factor, resamples, bootstrap_seed)
-    if not math.isnan(overall["forgetting_quality"]):
-        overall["score"] = scoring.final_score(
-            overall["forgetting_quality"], ra_u, ra_r, ta_u, ta_r
-        )
-    result = {
-        **overall,
-        "retain_ratio": ra_u / ra_r,
-        "test_ratio": ta_u / ta_r,
-        "interval_note": "95% bootstrap over forget examples (models held fixed)",
-        "n_models": n,
-        "rules": cfg.rules,
-        "accuracy": {
-            "retain_unlearned": ra_u,
-            "retain_retrained": ra_r,
-            "test_unlearned": ta_u,
-            "test_retrained": ta_r,
-            "forget_unlearned": float(unlearned.forget_acc.mean()),
-            "forget_retrained": float(retrained.forget_acc.mean()),
-        },
-        "epsilons": [None if math.isnan(e) else float(e) for e in eps],
-        "secondary": secondary_metrics(unlearned, retrained, forget_labels, original),
-    }
+    if not math.isnan(overall.forgetting_quality):
+        overall.score = scoring.final_score(overall.forgetting_quality, ra_u, ra_r, ta_u, ta_r)
+    result = SubmissionResult(
+        **overall.model_dump(),
+        retain_ratio=ra_u / ra_r,
+        test_ratio=ta_u / ta_r,
+        interval_note="95% bootstrap over forget examples (models held fixed)",
+        rules=cfg.rules,
+        accuracy=Accuracy(
+            retain_unlearned=ra_u,
+            retain_retrained=ra_r,
+            test_unlearned=ta_u,
+            test_retrained=ta_r,
+            forget_unlearned=float(unlearned.forget_acc.mean()),
+            forget_retrained=float(retrained.forget_acc.mean()),
+        ),
+        epsilons=[None if math.isnan(e) else float(e) for e in eps],
+        secondary=secondary_metrics(unlearned, retrained, forget_labels, original),
+    )
     if public is not None:
         ids = np.arange(len(eps))
-        result["boards"] = {}
+        parts = {}
         for board, mask in (("public", public), ("private", ~public)):
             part = board_summary(eps[mask], n, factor, resamples, bootstrap_seed)
-            part["n_models"] = n
-            part["most_distinguishable"] = [int(ids[mask][i]) for i in part["most_distinguishable"]]
-            result["boards"][board] = part
+            part.most_distinguishable = [int(ids[mask][i]) for i in part.most_distinguishable]
+            parts[board] = part
+        result.boards = Boards(**parts)
     return result

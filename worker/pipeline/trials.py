@@ -6,6 +6,7 @@ numbers come from exactly the same runner and scoring code as the server's.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -41,6 +42,12 @@ class TrialSetup:
     data_path: Path  # retain/forget/val tensors handed to each run
     jail: Jail | None  # None only with ARENA_UNSAFE_NO_SANDBOX=1
     limits: RunLimits
+
+
+def run_seed(submission_id: int, index: int) -> int:
+    """Seed of run ``index``: from (submission id, run index), distinct across runs."""
+    digest = hashlib.sha256(f"arena-run:{submission_id}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 def jail_for(sandbox_user: str, allow_unconfined: bool) -> Jail | None:

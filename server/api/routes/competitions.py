@@ -9,12 +9,13 @@ from starlette.concurrency import run_in_threadpool
 
 from core.db import get_sessionmaker
 from core.settings import get_settings
-from server.api import board_builder
 from server.api.deps import AppSettings, CurrentUser, DbSession, OptionalUser, optional_user
+from server.leaderboard import builder as board_builder
+from server.leaderboard import cache as board_cache
+from server.leaderboard.board import Sort, leaderboard_json
 from server.schemas import CompetitionCompute, CompetitionPublic, Leaderboard
-from server.services import board_cache, competitions, compute, submissions
+from server.services import competitions, compute, submissions
 from server.services.access import manages
-from server.services.leaderboard import Sort, leaderboard_json
 from server.services.teams import entrant_of
 from server.web.session import SESSION_COOKIE
 

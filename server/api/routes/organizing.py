@@ -14,10 +14,11 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from core.config_file import ConfigInvalid, dump_config, parse_config_text, validate_config_data
 from core.errors import BadRequest, Invalid, TooLarge
 from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession
+from server.leaderboard.board import build_leaderboard
+from server.leaderboard.export import to_csv
 from server.schemas import CompetitionPublic
 from server.services import audit, competitions, organizing
 from server.services.access import require_creator, require_manager
-from server.services.leaderboard import build_leaderboard, to_csv
 from server.services.private_stage import private_stage_progress, start_private_stage
 
 router = APIRouter(tags=["organizers"])

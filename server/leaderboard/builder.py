@@ -31,8 +31,8 @@ def build_public_board(
 ) -> tuple[bytes, int]:
     """The anonymous public board's JSON and the competition id (runs in the child)."""
     from core.db import get_sessionmaker
+    from server.leaderboard.board import leaderboard_json
     from server.services import competitions
-    from server.services.leaderboard import leaderboard_json
 
     session = get_sessionmaker()()
     try:

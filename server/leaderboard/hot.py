@@ -11,7 +11,7 @@ import re
 from urllib.parse import parse_qsl
 
 from core.settings import get_settings
-from server.services import board_cache
+from server.leaderboard import cache as board_cache
 from server.web.session import SESSION_COOKIE
 
 PATH = re.compile(r"^/api/v1/competitions/([a-z0-9][a-z0-9-]{1,62}[a-z0-9])/leaderboard$")

@@ -1,0 +1,51 @@
+"""What every `arena` command shares: the command tree, the options, output and failure."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from cli.client import ArenaClient
+from cli.organizer import competition_app, team_app
+
+app = typer.Typer(help="Unlearning Arena: machine-unlearning competitions.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+baselines_app = typer.Typer(help="The reference methods in examples/.", no_args_is_help=True)
+app.add_typer(baselines_app, name="baselines")
+admin_app = typer.Typer(
+    help="Accounts, on the platform's own database (DATABASE_URL).", no_args_is_help=True
+)
+app.add_typer(admin_app, name="admin")
+app.add_typer(competition_app, name="competition")
+app.add_typer(team_app, name="team")
+ROLES = ("admin", "organizer", "participant")
+console = Console()
+err = Console(stderr=True)
+
+UrlOpt = Annotated[str, typer.Option("--url", envvar="ARENA_URL", help="Platform address.")]
+TokenOpt = Annotated[
+    str | None, typer.Option("--token", envvar="ARENA_TOKEN", help="API token (arena login).")
+]
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _client(url: str, token: str | None = None) -> ArenaClient:
+    return ArenaClient(url, token)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def password_prompt(password: str | None, confirm: bool) -> str:
+    if password:
+        return password
+    env = os.environ.get("ARENA_PASSWORD")
+    if env:
+        return env
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)

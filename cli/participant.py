@@ -1,0 +1,354 @@
+"""Participant commands: accounts, submissions, local scoring, boards."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli.client import ArenaClient, ClientError
+from cli.common import (
+    DEFAULT_URL,
+    TokenOpt,
+    UrlOpt,
+    _client,
+    _fail,
+    app,
+    baselines_app,
+    console,
+    err,
+    password_prompt,
+)
+from cli.results_view import (
+    local_progress,
+    show_local_failure,
+    show_local_result,
+    show_result,
+)
+
+
+@app.command()
+def register(
+    username: str,
+    url: UrlOpt = DEFAULT_URL,
+    password: Annotated[
+        str | None, typer.Option(help="Default: ARENA_PASSWORD or a prompt.")
+    ] = None,
+) -> None:
+    """Create an account."""
+    try:
+        _client(url).register(username, password_prompt(password, True))
+    except ClientError as exc:
+        _fail(str(exc))
+    err.print(f"account {username!r} created; get a token with: arena login {username}")
+
+
+@app.command()
+def login(
+    username: str,
+    url: UrlOpt = DEFAULT_URL,
+    password: Annotated[
+        str | None, typer.Option(help="Default: ARENA_PASSWORD or a prompt.")
+    ] = None,
+) -> None:
+    """Print a new API token (use it as ARENA_TOKEN)."""
+    try:
+        token = _client(url).token(username, password_prompt(password, False))
+    except ClientError as exc:
+        _fail(str(exc))
+    print(token)
+
+
+def _follow(client: ArenaClient, submission_id: int, poll: float) -> dict:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("queued", total=None)
+        while True:
+            sub = client.submission(submission_id)
+            bar.update(
+                task, description=sub["status"], completed=sub["runs_done"], total=sub["n_models"]
+            )
+            if sub["status"] in ("scored", "failed", "cancelled"):
+                return sub
+            time.sleep(poll)
+
+
+@app.command()
+def submit(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Your .py file.")
+    ],
+    competition: Annotated[str, typer.Option("--competition", "-c", help="Competition slug.")],
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    wait: Annotated[bool, typer.Option(help="Follow the submission until it is scored.")] = True,
+    poll: Annotated[float, typer.Option(help="Seconds between status checks.")] = 1.0,
+    accept_rules: Annotated[
+        bool, typer.Option("--accept-rules", help="Accept the competition's rules first.")
+    ] = False,
+) -> None:
+    """Upload a submission and show its progress until the score arrives."""
+    if not token:
+        _fail("no token: run `arena login USERNAME` and pass --token or set ARENA_TOKEN")
+    client = _client(url, token)
+    try:
+        if accept_rules:
+            client.accept_rules(competition)
+        accepted = client.submit(competition, file)
+        err.print(f"submission {accepted['id']} accepted ({accepted['status']})")
+        if not wait:
+            print(accepted["id"])
+            return
+        sub = _follow(client, accepted["id"], poll)
+    except ClientError as exc:
+        _fail(str(exc))
+    show_result(sub)
+    if sub["status"] != "scored":
+        raise typer.Exit(1)
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "unlearning-arena"
+
+
+@app.command("score-local")
+def score_local_cmd(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Your .py file.")
+    ],
+    competition: Annotated[
+        str, typer.Option("--competition", "-c", help="A competition with public data.")
+    ] = "digits-demo",
+    n_models: Annotated[
+        int | None,
+        typer.Option(
+            "--n-models", "-n", help="Runs and references (default: the competition's N)."
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where prepared models are kept (default ~/.cache/unlearning-arena)."),
+    ] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads (0 = all cores).")] = 0,
+) -> None:
+    """Score a submission locally on public data, with the platform's own runner and scoring."""
+    from cli.local import local_config, score_local
+    from core.errors import DomainError
+    from server.services.uploads import validate_upload
+
+    try:
+        cfg = local_config(competition, n_models)
+        validate_upload(file.name, file.read_bytes(), 10**9)
+    except (ValueError, DomainError) as exc:
+        _fail(getattr(exc, "detail", str(exc)))
+    with local_progress() as progress:
+        local = score_local(
+            file, cfg, cache_dir or _default_cache(), threads=threads, progress=progress
+        )
+    err.print(f"budget per run: {local.budget_seconds:.2f} s; full run logs: {local.log_dir}")
+    if local.failure is not None:
+        show_local_failure(local)
+        raise typer.Exit(1)
+    show_local_result(local, cfg.scoring.n_public)
+
+
+@baselines_app.command("run")
+def baselines_run(
+    competition: Annotated[str, typer.Option("--competition", "-c", help="Competition slug.")],
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    only: Annotated[
+        str | None, typer.Option(help="Comma-separated method names (default: all).")
+    ] = None,
+    markdown_out: Annotated[
+        Path | None, typer.Option("--markdown", help="Also write the table here.")
+    ] = None,
+) -> None:
+    """Submit every baseline method through the platform and print their scores side by side."""
+    import datetime
+
+    from cli.baselines import markdown, run_baselines
+
+    if not token:
+        _fail("no token: run `arena login USERNAME` and pass --token or set ARENA_TOKEN")
+    client = _client(url, token)
+    try:
+        n_models = client.competition(competition)["n_models"]
+        rows = run_baselines(
+            client,
+            competition,
+            only.split(",") if only else None,
+            lambda c, sid: _follow(c, sid, 1.0),
+        )
+    except ClientError as exc:
+        _fail(str(exc))
+    table = Table(title=f"Baselines on {competition} (N = {n_models})")
+    for col in (
+        "method",
+        "score",
+        "95% interval",
+        "F",
+        "RA ratio",
+        "TA ratio",
+        "RF-JSD×1e4",
+        "s/run",
+    ):
+        table.add_column(col)
+    for r in sorted(rows, key=lambda r: -(r.get("score") or -1)):
+        if r["status"] != "scored":
+            table.add_row(r["method"], "failed", r["failure"][:60], "", "", "", "", "")
+            continue
+        table.add_row(
+            r["method"],
+            f"{r['score']:.4f}",
+            f"[{r['ci'][0]:.4f}, {r['ci'][1]:.4f}]",
+            f"{r['F']:.4f}",
+            f"{r['RA ratio']:.4f}",
+            f"{r['TA ratio']:.4f}",
+            f"{r['RF-JSD×1e4']:.1f}",
+            f"{r['s/run']:.2f}",
+        )
+    console.print(table)
+    if markdown_out:
+        today = datetime.date.today().isoformat()
+        markdown_out.write_text(
+            markdown(
+                rows,
+                competition,
+                n_models,
+                f"arena baselines run --competition {competition}",
+                today,
+            )
+        )
+        err.print(f"table written to {markdown_out}")
+
+
+@app.command()
+def status(submission_id: int, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
+    """Show a submission's status and score."""
+    try:
+        show_result(_client(url, token).submission(submission_id))
+    except ClientError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def compute(slug: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
+    """Device time spent in a competition: yours (or your team's); organizers see everyone's
+    and the preparation's."""
+    try:
+        totals = _client(url, token).compute(slug)
+    except ClientError as exc:
+        _fail(str(exc))
+    table = Table(
+        title=f"Compute in {slug}: {totals['total_device_seconds'] / 3600:.3f} device-hours"
+    )
+    for col in ("entrant", "submissions", "device-seconds", "of which platform failures"):
+        table.add_column(col)
+    for e in totals["entrants"]:
+        table.add_row(
+            e["entrant"] + (" (team)" if e["team"] else ""),
+            str(e["submissions"]),
+            f"{e['device_seconds']:.1f}",
+            f"{e['platform_failures_device_seconds']:.1f}",
+        )
+    if totals.get("preparation_device_seconds") is not None:
+        table.add_row("(preparation)", "", f"{totals['preparation_device_seconds']:.1f}", "")
+    console.print(table)
+
+
+@app.command("accept-rules")
+def accept_rules_cmd(slug: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
+    """Print a competition's rules and accept them (needed before your first submission)."""
+    client = _client(url, token)
+    try:
+        console.print(client.competition(slug)["participation_rules"])
+        client.accept_rules(slug)
+    except ClientError as exc:
+        _fail(str(exc))
+    err.print(f"rules of {slug!r} accepted")
+
+
+@app.command()
+def final(
+    submission_id: int,
+    unset: Annotated[
+        bool, typer.Option("--unset", help="Remove it from your final picks.")
+    ] = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Choose a scored submission as one of your final picks for the private leaderboard."""
+    try:
+        _client(url, token).call(
+            "POST", f"/submissions/{submission_id}/final", json={"final": not unset}
+        )
+    except ClientError as exc:
+        _fail(str(exc))
+    err.print(f"submission {submission_id} {'is no longer' if unset else 'is'} a final pick")
+
+
+@app.command()
+def cancel(submission_id: int, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
+    """Cancel a queued submission (organizers: also a running one)."""
+    try:
+        sub = _client(url, token).call("POST", f"/submissions/{submission_id}/cancel")
+    except ClientError as exc:
+        _fail(str(exc))
+    err.print(f"submission {submission_id} is {sub['status']}")
+
+
+@app.command()
+def leaderboard(
+    slug: str,
+    board: Annotated[str, typer.Option(help="public, or private after the close")] = "public",
+    phase: Annotated[str | None, typer.Option(help="A phase's leaderboard.")] = None,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Print a competition's leaderboard."""
+    try:
+        data = _client(url, token).leaderboard(slug, board, phase)
+    except ClientError as exc:
+        _fail(str(exc))
+    board_data = data
+    table = Table(
+        title=f"{slug} {board} leaderboard {board_data['phase_board']} (N = {board_data['n_models']})"
+    )
+    for col in ("#", "name", "score", "95% interval", "entries"):
+        table.add_column(col)
+    for r in board_data["rows"]:
+        ci = r.get("score_ci") or [None, None]
+        table.add_row(
+            str(r["rank"] or ""),
+            r["name"] + (" (reference)" if r["reference"] else ""),
+            f"{r['score']:.4f}" + (" ≈" if r["tied_with_next"] else "")
+            if r["score"] is not None
+            else "",
+            f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci[0] is not None else "",
+            str(r["submissions"] or ""),
+        )
+    console.print(table)
+
+
+@app.command()
+def competitions(url: UrlOpt = DEFAULT_URL) -> None:
+    """List competitions."""
+    try:
+        rows = _client(url).competitions()
+    except ClientError as exc:
+        _fail(str(exc))
+    for c in rows:
+        console.print(f"{c['slug']:24} {c['status']:10} N={c['n_models']:<5} {c['title']}")

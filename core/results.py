@@ -1,0 +1,182 @@
+"""What a scored submission is: the typed result that finalizing returns, that is stored, and
+that every reader validates (docs/scoring.md says how each number is computed).
+
+A result covers every forget example at its top level (ε, F, the score, the utility ratios,
+secondary metrics) and holds the same per **board**, the part of the forget set a leaderboard
+ranks on (``boards.public``, ``boards.private``). Under staged N the private board waits for
+the **stage** that runs final picks up to the private N; that stage's whole-forget-set numbers
+are kept under ``private_stage``.
+
+Numbers are floats where the scoring library gives floats; NaN (nothing to score) is stored as
+null. Results stored by older versions load through :meth:`SubmissionResult.upgrade`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Interval = list[float | None]
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON that the database holds (NaN and infinities as null)."""
+        from core.jsonsafe import json_safe
+
+        return json_safe(self.model_dump(mode="python", exclude_none=False))
+
+
+class Histogram(_Model):
+    """Counts of finite ε per half-unit bucket; the last bucket is the cap and above."""
+
+    edges: list[float]
+    counts: list[int]
+
+
+class BoardSummary(_Model):
+    """F, the score and their intervals over one part of the forget set."""
+
+    score: float | None = None
+    forgetting_quality: float | None = None
+    score_ci: Interval = Field(default_factory=lambda: [None, None])
+    forgetting_quality_ci: Interval | None = None
+    n_examples: int | None = None
+    n_unscorable: int | None = None
+    n_models: int | None = None
+    epsilon_histogram: Histogram | None = None
+    most_distinguishable: list[int] = Field(default_factory=list)
+    pending: str | None = None  # staged N: why the private board has no score yet
+    name: str | None = None  # reference rows: what the row is ("retrain, 16 vs 16")
+
+
+class Boards(_Model):
+    public: BoardSummary = Field(default_factory=BoardSummary)
+    private: BoardSummary = Field(default_factory=BoardSummary)
+
+
+class Accuracy(_Model):
+    retain_unlearned: float | None = None
+    retain_retrained: float | None = None
+    test_unlearned: float | None = None
+    test_retrained: float | None = None
+    forget_unlearned: float | None = None
+    forget_retrained: float | None = None
+
+
+class SecondaryMetrics(_Model):
+    """Reported beside the score, never ranked by default (docs/scoring.md, secondary)."""
+
+    mia: float | None = None
+    mia_target: float | None = None
+    avg_gap: float | None = None
+    jsd_to_retrained_x1e4: float | None = None
+    rf_jsd_x1e4: float | None = None
+    jsd_form: str | None = None
+
+
+class ScoringVersions(_Model):
+    """What produced the numbers: the scoring settings and the platform's code version."""
+
+    settings: dict[str, Any] = Field(default_factory=dict)
+    public_fraction: float | None = None
+    code_version: str | None = None
+
+
+class ScoredRuns(_Model):
+    """The numbers over the whole forget set from N runs against N references."""
+
+    score: float | None = None
+    forgetting_quality: float | None = None
+    score_ci: Interval = Field(default_factory=lambda: [None, None])
+    forgetting_quality_ci: Interval | None = None
+    n_models: int | None = None
+    epsilons: list[float | None] = Field(default_factory=list)
+    retain_ratio: float | None = None
+    test_ratio: float | None = None
+    accuracy: Accuracy | None = None
+    secondary: SecondaryMetrics | None = None
+    epsilon_histogram: Histogram | None = None
+    n_unscorable: int | None = None
+
+    @field_validator("epsilons", mode="before")
+    @classmethod
+    def _nan_is_unscorable(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [
+                None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in value
+            ]
+        return value
+
+    def stage_part(self) -> ScoredRuns:
+        """Only the whole-forget-set numbers (what a private stage keeps)."""
+        return ScoredRuns.model_validate(self.model_dump(include=set(ScoredRuns.model_fields)))
+
+
+class SubmissionResult(ScoredRuns):
+    """A scored submission (or a reference row): the whole-forget-set numbers, per board, the
+    private stage under staged N, and how and where it was computed."""
+
+    n_examples: int | None = None
+    most_distinguishable: list[int] = Field(default_factory=list)
+    interval_note: str | None = None
+    rules: str | None = None
+    boards: Boards = Field(default_factory=Boards)
+    private_stage: ScoredRuns | None = None
+    budget_seconds: float | None = None
+    run_seconds_median: float | None = None
+    elapsed_seconds: float | None = None
+    environment: dict[str, Any] | None = None
+    scoring: ScoringVersions | None = None
+    name: str | None = None  # reference rows
+
+    @model_validator(mode="before")
+    @classmethod
+    def upgrade(cls, data: Any) -> Any:
+        """Results stored before per-board summaries: the top level is the public board."""
+        if isinstance(data, dict) and not data.get("boards") and "score" in data:
+            public = {k: data.get(k) for k in BoardSummary.model_fields if k in data}
+            data = {**data, "boards": {"public": public, "private": {}}}
+        return data
+
+    def board(self, part: str) -> BoardSummary:
+        return self.boards.private if part == "private" else self.boards.public
+
+    @property
+    def overall(self) -> ScoredRuns:
+        """The whole forget set at the largest N run: the private stage's once it has run."""
+        return self.private_stage or self
+
+    @property
+    def score_is_finite(self) -> bool:
+        return _finite(self.score) is not None
+
+
+def load_result(stored: dict[str, Any] | None) -> SubmissionResult:
+    """A stored result (any version), validated; empty for a submission not scored yet."""
+    return SubmissionResult.model_validate(stored or {})
+
+
+class ReferenceSummary(_Model):
+    """A competition's reference rows (retraining against itself, the unchanged model) and the
+    timing samples of its original training."""
+
+    retrain: SubmissionResult | None = None
+    original: SubmissionResult | None = None
+    original_accuracy: dict[str, Any] | None = None
+    timing_samples: Any = None
+
+    def rows(self) -> list[SubmissionResult]:
+        return [r for r in (self.retrain, self.original) if r is not None and r.score is not None]
+
+
+def load_references(stored: dict[str, Any] | None) -> ReferenceSummary:
+    return ReferenceSummary.model_validate(stored or {})

@@ -1,0 +1,124 @@
+"""A submission's result from its stored run outputs: which runs count, then the pure finalize
+step (:mod:`worker.pipeline.finalize`) against the first N references (scoring and rescoring).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from core.competition_config import CompetitionConfig
+from core.environment import environment_summary
+from core.models import FailureReason, RunStatus
+from core.results import BoardSummary, ScoringVersions, SubmissionResult
+from core.splits import public_mask
+from core.storage import Storage
+from core.version import code_version
+from worker.ml import artefacts
+from worker.ml.problem import build_problem
+from worker.pipeline.finalize import score_outputs
+from worker.pipeline.stage import SubmissionFailed
+
+RunRow = tuple[int, str, float | None]  # (index, status, seconds)
+
+
+def data_file_for(config: CompetitionConfig, slug: str, storage: Storage) -> Path | None:
+    return storage.pull(storage.dataset_file(slug)) if config.dataset.source == "upload" else None
+
+
+def load_forget_labels(config: CompetitionConfig, slug: str, storage: Storage) -> np.ndarray:
+    return build_problem(config, data_file_for(config, slug, storage)).forget.y.numpy()
+
+
+def staged_result(
+    config: CompetitionConfig,
+    submission_id: int,
+    slug: str,
+    storage: Storage,
+    refs: artefacts.OutputsStack,
+    forget_labels: np.ndarray,
+    runs: list[RunRow],
+    budget: float,
+    *,
+    with_private: bool,
+) -> SubmissionResult:
+    """A submission's result. Plain N: both boards from its N runs. Staged N: the public board
+    from runs 0..public-1 against the first ``public`` references; the private board pending,
+    or (``with_private``) from all ``private`` runs against all references, its whole-forget-set
+    numbers kept under ``private_stage``."""
+    cfg = config.scoring
+    args = (config, submission_id, slug, storage, refs, forget_labels)
+    result = score_stored_runs(*args, runs, budget, n=cfg.n_public)
+    if not cfg.staged:
+        return result
+    if not with_private:
+        result.boards.private = BoardSummary(
+            n_models=cfg.n_references,
+            pending="computed at the close for the final picks (staged N)",
+        )
+        return result
+    full = score_stored_runs(*args, runs, budget, n=cfg.n_references)
+    boards = result.boards.model_copy(update={"private": full.boards.private})
+    return result.model_copy(update={"boards": boards, "private_stage": full.stage_part()})
+
+
+def score_stored_runs(
+    config: CompetitionConfig,
+    submission_id: int,
+    slug: str,
+    storage: Storage,
+    refs: artefacts.OutputsStack,
+    forget_labels: np.ndarray,
+    runs: list[RunRow],
+    budget: float,
+    n: int | None = None,
+) -> SubmissionResult:
+    """The result of runs 0..n-1 (default: the public N) of a submission from their stored
+    outputs, against the first n references."""
+    cfg = config.scoring
+    n = n or cfg.n_public
+    runs = [r for r in runs if r[0] < n]  # a stage never looks at the runs of a later one
+    used = _runs_used(config, runs, budget, n)
+    unlearned = artefacts.stack_outputs(
+        [artefacts.load_outputs(storage.pull(storage.run_outputs(submission_id, i))) for i in used]
+    )
+    original = artefacts.load_outputs(
+        storage.pull(storage.competition_dir(slug) / artefacts.ORIGINAL_OUTPUTS)
+    )
+    public = public_mask(len(forget_labels), config.leaderboard.public_fraction, config.seed)
+    result = score_outputs(
+        unlearned, refs.head(len(used)), forget_labels, cfg, original=original, public=public
+    )
+    if not result.score_is_finite:
+        raise SubmissionFailed(
+            FailureReason.INVALID_OUTPUT,
+            "No forget example could be scored: every decision rule was degenerate for every example.",
+        )
+    seconds = [t for _, _, t in runs if t is not None]
+    result.budget_seconds = budget
+    result.environment = environment_summary()
+    result.run_seconds_median = float(np.median(seconds)) if seconds else None
+    result.elapsed_seconds = float(np.sum(seconds)) if seconds else None
+    result.scoring = ScoringVersions(
+        settings=cfg.model_dump(mode="json"),
+        public_fraction=config.leaderboard.public_fraction,
+        code_version=code_version(),
+    )
+    return result
+
+
+def _runs_used(config: CompetitionConfig, runs: list[RunRow], budget: float, n: int) -> list[int]:
+    """The runs that count (``scoring.over_budget``: drop those over budget, or keep all), or
+    SubmissionFailed when too few finished within the budget."""
+    cfg = config.scoring
+    in_budget = [i for i, status, _ in runs if status == RunStatus.FINISHED]
+    used = (in_budget if cfg.over_budget == "drop" else [i for i, _, _ in runs])[:n]
+    needed = cfg.min_runs_for(n) if cfg.over_budget == "drop" else n
+    if len(used) < needed:
+        raise SubmissionFailed(
+            FailureReason.OVER_BUDGET,
+            f"Only {len(in_budget)} of {n} runs finished within the budget of {budget:.2f} s; "
+            f"at least {needed} are needed.",
+        )
+    return used
