@@ -164,6 +164,36 @@ def score_local_cmd(
     show_local_result(local, cfg.scoring.n_public)
 
 
+def _baselines_table(rows: list[dict], competition: str, n_models: int) -> Table:
+    table = Table(title=f"Baselines on {competition} (N = {n_models})")
+    for col in (
+        "method",
+        "score",
+        "95% interval",
+        "F",
+        "RA ratio",
+        "TA ratio",
+        "RF-JSD×1e4",
+        "s/run",
+    ):
+        table.add_column(col)
+    for r in sorted(rows, key=lambda r: -(r.get("score") or -1)):
+        if r["status"] != "scored":
+            table.add_row(r["method"], "failed", r["failure"][:60], "", "", "", "", "")
+            continue
+        table.add_row(
+            r["method"],
+            f"{r['score']:.4f}",
+            f"[{r['ci'][0]:.4f}, {r['ci'][1]:.4f}]",
+            f"{r['F']:.4f}",
+            f"{r['RA ratio']:.4f}",
+            f"{r['TA ratio']:.4f}",
+            f"{r['RF-JSD×1e4']:.1f}",
+            f"{r['s/run']:.2f}",
+        )
+    return table
+
+
 @baselines_app.command("run")
 def baselines_run(
     competition: Annotated[str, typer.Option("--competition", "-c", help="Competition slug.")],
@@ -194,32 +224,7 @@ def baselines_run(
         )
     except ClientError as exc:
         _fail(str(exc))
-    table = Table(title=f"Baselines on {competition} (N = {n_models})")
-    for col in (
-        "method",
-        "score",
-        "95% interval",
-        "F",
-        "RA ratio",
-        "TA ratio",
-        "RF-JSD×1e4",
-        "s/run",
-    ):
-        table.add_column(col)
-    for r in sorted(rows, key=lambda r: -(r.get("score") or -1)):
-        if r["status"] != "scored":
-            table.add_row(r["method"], "failed", r["failure"][:60], "", "", "", "", "")
-            continue
-        table.add_row(
-            r["method"],
-            f"{r['score']:.4f}",
-            f"[{r['ci'][0]:.4f}, {r['ci'][1]:.4f}]",
-            f"{r['F']:.4f}",
-            f"{r['RA ratio']:.4f}",
-            f"{r['TA ratio']:.4f}",
-            f"{r['RF-JSD×1e4']:.1f}",
-            f"{r['s/run']:.2f}",
-        )
+    table = _baselines_table(rows, competition, n_models)
     console.print(table)
     if markdown_out:
         today = datetime.date.today().isoformat()

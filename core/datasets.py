@@ -77,15 +77,28 @@ def _finite(x: np.ndarray) -> bool:
     return all(np.isfinite(x[i : i + step]).all() for i in range(0, len(x), step))
 
 
+NOT_USABLE = "The dataset is not usable: "
+
+
 def inspect_npz(path: Path, cfg: CompetitionConfig, max_bytes: int) -> dict[str, Any]:
     """Validate an uploaded dataset against the competition config; return its summary.
 
     Raises Invalid listing every problem found.
     """
-    bad = "The dataset is not usable: "
+    _check_archive(path, max_bytes)
+    x, y, groups = _load_arrays(path)
+    n_classes = int(cfg.dataset.n_classes or 0)
+    problems = _array_problems(x, y, groups, n_classes, cfg)
+    if problems:
+        raise Invalid(NOT_USABLE + "; ".join(problems))
+    return summarize(x, y, groups, n_classes, cfg)
+
+
+def _check_archive(path: Path, max_bytes: int) -> None:
+    """An .npz (a zip) with x and y, nothing else, and no zip bomb."""
     if not zipfile.is_zipfile(path):
         raise Invalid(
-            bad
+            NOT_USABLE
             + "it is not an .npz file. Write it with numpy.savez(path, x=..., y=..., group=...).",
         )
     with zipfile.ZipFile(path) as zf:
@@ -101,17 +114,29 @@ def inspect_npz(path: Path, cfg: CompetitionConfig, max_bytes: int) -> dict[str,
     if expanded > 4 * max_bytes:
         problems.append(f"it expands to {expanded:,} bytes, more than 4x the upload limit")
     if problems:
-        raise Invalid(bad + "; ".join(problems))
+        raise Invalid(NOT_USABLE + "; ".join(problems))
+
+
+def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     try:
         with np.load(path, allow_pickle=False) as d:
             x, y = d["x"], d["y"]
             groups = d["group"] if "group" in d.files else None
     except ValueError as exc:
-        raise Invalid(bad + f"{exc} (object arrays are not allowed)") from None
+        raise Invalid(NOT_USABLE + f"{exc} (object arrays are not allowed)") from None
     except Exception as exc:  # a corrupt member
-        raise Invalid(bad + f"numpy could not read it ({type(exc).__name__}: {exc})") from None
+        raise Invalid(
+            NOT_USABLE + f"numpy could not read it ({type(exc).__name__}: {exc})"
+        ) from None
 
-    n_classes = int(cfg.dataset.n_classes or 0)
+    return x, y, groups
+
+
+def _array_problems(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, n_classes: int, cfg: CompetitionConfig
+) -> list[str]:
+    """Every problem of the arrays against the config, in one list."""
+    problems: list[str] = []
     if not (np.issubdtype(x.dtype, np.floating) or x.dtype == np.uint8):
         problems.append(f"x has dtype {x.dtype}; use float32 (or uint8 images)")
     if x.ndim < 2:
@@ -139,9 +164,7 @@ def inspect_npz(path: Path, cfg: CompetitionConfig, max_bytes: int) -> dict[str,
         problems.append(
             f"model {cfg.model.name} needs images of shape (n, channels, height, width); x is {x.shape}"
         )
-    if problems:
-        raise Invalid(bad + "; ".join(problems))
-    return summarize(x, y, groups, n_classes, cfg)
+    return problems
 
 
 def summarize(

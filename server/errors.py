@@ -88,70 +88,81 @@ def _wants_page(request: Request) -> bool:
     return "application/json" not in request.headers.get("accept", "")
 
 
-def install(app: FastAPI) -> None:
-    @app.exception_handler(DomainError)
-    async def _domain_error(request: Request, exc: DomainError):
-        status = http_status(exc)
-        html = getattr(request.app.state, "html_errors", None)
-        if html is not None and _wants_page(request):
-            if status == 401 and request.method == "GET":
-                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-            return html(request, status, exc.detail)
+async def _domain_error(request: Request, exc: DomainError):
+    status = http_status(exc)
+    html = getattr(request.app.state, "html_errors", None)
+    if html is not None and _wants_page(request):
+        if status == 401 and request.method == "GET":
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return html(request, status, exc.detail)
+    return JSONResponse(
+        {"detail": exc.detail, **exc.extra}, status_code=status, headers=_headers(exc)
+    )
+
+
+async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"detail": describe_validation(exc)}, status_code=422)
+
+
+async def _http(request: Request, exc: StarletteHTTPException):
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    html = getattr(request.app.state, "html_errors", None)
+    if html is not None and _wants_page(request):
+        return html(request, exc.status_code, detail)
+    return JSONResponse(
+        {"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+    )
+
+
+async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
+    log.warning("database unavailable: %s", exc)
+    return JSONResponse(
+        {"detail": "The database is unavailable right now; please retry in a few seconds."},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+    return JSONResponse(
+        {"detail": "A number in the request is out of range; use a smaller value."},
+        status_code=422,
+    )
+
+
+async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
+    if isinstance(exc, DataError):
         return JSONResponse(
-            {"detail": exc.detail, **exc.extra}, status_code=status, headers=_headers(exc)
+            {"detail": "A value in the request does not fit the database (out of range?)."},
+            status_code=422,
         )
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": describe_validation(exc)}, status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException):
-        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        html = getattr(request.app.state, "html_errors", None)
-        if html is not None and _wants_page(request):
-            return html(request, exc.status_code, detail)
+    if exc.connection_invalidated:
         return JSONResponse(
-            {"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
-        )
-
-    @app.exception_handler(OperationalError)
-    async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable: %s", exc)
-        return JSONResponse(
-            {"detail": "The database is unavailable right now; please retry in a few seconds."},
+            {"detail": "The database connection was lost; please retry."},
             status_code=503,
             headers={"Retry-After": "5"},
         )
+    log.exception("database error", exc_info=exc)
+    return JSONResponse({"detail": "Internal error (logged for the operators)."}, status_code=500)
 
-    @app.exception_handler(OverflowError)
-    async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": "A number in the request is out of range; use a smaller value."},
-            status_code=422,
-        )
 
-    @app.exception_handler(DBAPIError)
-    async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
-        if isinstance(exc, DataError):
-            return JSONResponse(
-                {"detail": "A value in the request does not fit the database (out of range?)."},
-                status_code=422,
-            )
-        if exc.connection_invalidated:
-            return JSONResponse(
-                {"detail": "The database connection was lost; please retry."},
-                status_code=503,
-                headers={"Retry-After": "5"},
-            )
-        log.exception("database error", exc_info=exc)
-        return JSONResponse(
-            {"detail": "Internal error (logged for the operators)."}, status_code=500
-        )
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse({"detail": "Internal error (logged for the operators)."}, status_code=500)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return JSONResponse(
-            {"detail": "Internal error (logged for the operators)."}, status_code=500
-        )
+
+HANDLERS = (
+    (DomainError, _domain_error),
+    (RequestValidationError, _validation),
+    (StarletteHTTPException, _http),
+    (OperationalError, _db_down),
+    (OverflowError, _overflow),
+    (DBAPIError, _db_error),
+    (Exception, _unexpected),
+)
+
+
+def install(app: FastAPI) -> None:
+    """Every failure becomes ``{"detail": ...}`` (or, for a browser, an error page)."""
+    for exc_class, handler in HANDLERS:
+        app.add_exception_handler(exc_class, handler)

@@ -99,7 +99,6 @@ def public_view(
     cfg = config_of(comp)
     status = effective_status(comp, cfg)
     progress = comp.preparation_progress if status == CompetitionStatus.PREPARING else None
-    summary = data_summary(session, comp) or {}
     phase = current_phase(cfg)
     return CompetitionPublic(
         slug=comp.slug,
@@ -122,22 +121,7 @@ def public_view(
             for b in comp.budgets
         ],
         preparation=PreparationProgress(**progress) if progress else None,
-        data={
-            "dataset": cfg.dataset.loader if cfg.dataset.source == "builtin" else "uploaded",
-            "n_examples": summary.get("n_examples"),
-            "input_shape": summary.get("input_shape"),
-            "n_classes": summary.get("n_classes"),
-            "split_sizes": summary.get("split_sizes"),
-            "forget": (
-                f"all train examples of {cfg.split.forget_groups} groups"
-                if cfg.split.forget_groups
-                else f"a random sample of {cfg.split.forget_size} train examples"
-            ),
-            "forget_size": (summary.get("split_sizes") or {}).get("forget", cfg.split.forget_size),
-            "loader_batch_size": cfg.loader_batch_size,
-            "model": cfg.model.model_dump(),
-            "note": "The data are hidden; your unlearning() receives retain, forget and validation loaders.",
-        },
+        data=_data_view(cfg, data_summary(session, comp) or {}),
         limits=quota(session, comp, user),
         max_upload_bytes=max_upload_bytes(comp, settings),
         accepted_files=[f".{k}" for k in cfg.allowed_uploads],
@@ -147,17 +131,7 @@ def public_view(
         participation_rules=cfg.rules,
         rules_accepted=has_accepted_rules(session, comp, user) if user is not None else None,
         you_organize=manages(session, user, comp) if user is not None else None,
-        phases=[
-            PhasePublic(
-                name=p.name,
-                start=p.start,
-                end=p.end,
-                leaderboard=p.board,
-                max_daily_submissions=p.max_daily_submissions,
-                max_total_submissions=p.max_total_submissions,
-            )
-            for p in cfg.phases
-        ],
+        phases=[_phase_view(p) for p in cfg.phases],
         current_phase=phase.name if phase else None,
         leaderboards=boards(cfg),
         public_fraction=cfg.leaderboard.public_fraction,
@@ -167,6 +141,37 @@ def public_view(
         prepared_at=comp.prepared_at,
         opened_at=comp.opened_at,
         closed_at=comp.closed_at,
+    )
+
+
+def _data_view(cfg, summary: dict[str, Any]) -> dict[str, Any]:
+    """What participants may know of the hidden data: shapes and sizes, never examples."""
+    return {
+        "dataset": cfg.dataset.loader if cfg.dataset.source == "builtin" else "uploaded",
+        "n_examples": summary.get("n_examples"),
+        "input_shape": summary.get("input_shape"),
+        "n_classes": summary.get("n_classes"),
+        "split_sizes": summary.get("split_sizes"),
+        "forget": (
+            f"all train examples of {cfg.split.forget_groups} groups"
+            if cfg.split.forget_groups
+            else f"a random sample of {cfg.split.forget_size} train examples"
+        ),
+        "forget_size": (summary.get("split_sizes") or {}).get("forget", cfg.split.forget_size),
+        "loader_batch_size": cfg.loader_batch_size,
+        "model": cfg.model.model_dump(),
+        "note": "The data are hidden; your unlearning() receives retain, forget and validation loaders.",
+    }
+
+
+def _phase_view(p) -> PhasePublic:
+    return PhasePublic(
+        name=p.name,
+        start=p.start,
+        end=p.end,
+        leaderboard=p.board,
+        max_daily_submissions=p.max_daily_submissions,
+        max_total_submissions=p.max_total_submissions,
     )
 
 

@@ -92,6 +92,24 @@ def competition_compute(
         .where(*base)
         .group_by(Submission.team_id, Submission.user_id)
     ).all()
+    entrants = _by_entrant(session, comp, rows)
+    runs = session.scalar(select(func.coalesce(func.sum(Submission.runs_done), 0)).where(*base))
+    submissions_seconds = sum(e.device_seconds for e in entrants)
+    preparation = float(comp.preparation_device_seconds or 0.0) if only is None else None
+    return CompetitionCompute(
+        competition=comp.slug,
+        submissions=sum(e.submissions for e in entrants),
+        runs=int(runs or 0),
+        submissions_device_seconds=round(submissions_seconds, 3),
+        preparation_device_seconds=preparation,
+        total_device_seconds=round(submissions_seconds + (preparation or 0.0), 3),
+        entrants=entrants,
+    )
+
+
+def _by_entrant(session: Session, comp: Competition, rows) -> list[EntrantCompute]:
+    """The per-(team, user) sums added up per entrant (a team, or a participant alone),
+    most device time first."""
     by_entrant: dict[tuple[str, bool], list[float]] = {}
     team_names = dict(
         session.execute(select(Team.id, Team.name).where(Team.competition_id == comp.id)).all()
@@ -108,7 +126,7 @@ def competition_compute(
         acc[0] += n
         acc[1] += float(seconds)
         acc[2] += float(uncharged)
-    entrants = sorted(
+    return sorted(
         (
             EntrantCompute(
                 entrant=name,
@@ -120,16 +138,4 @@ def competition_compute(
             for (name, is_team), (n, seconds, uncharged) in by_entrant.items()
         ),
         key=lambda e: -e.device_seconds,
-    )
-    runs = session.scalar(select(func.coalesce(func.sum(Submission.runs_done), 0)).where(*base))
-    submissions_seconds = sum(e.device_seconds for e in entrants)
-    preparation = float(comp.preparation_device_seconds or 0.0) if only is None else None
-    return CompetitionCompute(
-        competition=comp.slug,
-        submissions=sum(e.submissions for e in entrants),
-        runs=int(runs or 0),
-        submissions_device_seconds=round(submissions_seconds, 3),
-        preparation_device_seconds=preparation,
-        total_device_seconds=round(submissions_seconds + (preparation or 0.0), 3),
-        entrants=entrants,
     )

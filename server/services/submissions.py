@@ -65,17 +65,7 @@ def create_submission(
 ) -> Submission:
     cfg: CompetitionConfig = config_of(comp)
     phase = accepting_phase(comp, cfg)
-    if upload.kind not in cfg.allowed_uploads:
-        allowed = ", ".join(f".{k}" for k in cfg.allowed_uploads)
-        raise UnsupportedType(
-            f"This competition takes {allowed} files only; convert your {upload.kind} file."
-        )
-    if not has_accepted_rules(session, comp, user):
-        raise Forbidden(
-            f"Accept the rules of {comp.slug!r} before your first submission: read them "
-            f"(GET /api/v1/competitions/{comp.slug}, field participation_rules), then "
-            f"POST /api/v1/competitions/{comp.slug}/rules/accept or run `arena accept-rules {comp.slug}`.",
-        )
+    _check_may_submit(session, comp, cfg, user, upload)
     # written and synced before the quota's lock is taken; moved into place by rename under it
     staged = storage.staging_file(uuid.uuid4().hex)
     _write_durably(staged, upload.content)
@@ -104,6 +94,30 @@ def create_submission(
         session.rollback()
         staged.unlink(missing_ok=True)
         raise
+    _push_or_fail(session, storage, sub, code_path)
+    enqueue_scoring(sub.id)
+    return sub
+
+
+def _check_may_submit(
+    session: Session, comp: Competition, cfg: CompetitionConfig, user: User, upload: ValidatedUpload
+) -> None:
+    if upload.kind not in cfg.allowed_uploads:
+        allowed = ", ".join(f".{k}" for k in cfg.allowed_uploads)
+        raise UnsupportedType(
+            f"This competition takes {allowed} files only; convert your {upload.kind} file."
+        )
+    if not has_accepted_rules(session, comp, user):
+        raise Forbidden(
+            f"Accept the rules of {comp.slug!r} before your first submission: read them "
+            f"(GET /api/v1/competitions/{comp.slug}, field participation_rules), then "
+            f"POST /api/v1/competitions/{comp.slug}/rules/accept or run `arena accept-rules {comp.slug}`.",
+        )
+
+
+def _push_or_fail(session: Session, storage: Storage, sub: Submission, code_path) -> None:
+    """Workers elsewhere read the code from the shared store: a push that fails fails the
+    submission as the platform's (not counted) and answers 503."""
     try:
         storage.push(code_path)  # workers elsewhere read it from the shared store
     except OSError:
@@ -117,8 +131,18 @@ def create_submission(
         )
         session.commit()
         raise Unavailable(STORE_DOWN) from None
-    enqueue_scoring(sub.id)
-    return sub
+
+
+def _run_view(r) -> RunPublic:
+    return RunPublic(
+        index=r.index,
+        status=r.status,
+        seconds=r.seconds,
+        budget_seconds=r.budget_seconds,
+        message=r.error_message,
+        device=r.device,
+        device_seconds=r.device_seconds,
+    )
 
 
 def accept_rules(session: Session, comp: Competition, user: User) -> None:
@@ -294,17 +318,6 @@ def public_view(sub: Submission, show_private: bool = False) -> SubmissionPublic
         most_distinguishable=public.most_distinguishable or None,
         accuracy=_dumped(result.accuracy),
         hardware_class=sub.hardware_class,
-        runs=[
-            RunPublic(
-                index=r.index,
-                status=r.status,
-                seconds=r.seconds,
-                budget_seconds=r.budget_seconds,
-                message=r.error_message,
-                device=r.device,
-                device_seconds=r.device_seconds,
-            )
-            for r in sub.runs
-        ],
+        runs=[_run_view(r) for r in sub.runs],
         device_seconds=sub.device_seconds,
     )

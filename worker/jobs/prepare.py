@@ -43,6 +43,7 @@ from worker.liveness import beating
 from worker.ml import artefacts
 from worker.ml.preparation import (
     FINGERPRINT,
+    Timing,
     fingerprint,
     finish_references,
     prepare_original,
@@ -139,37 +140,8 @@ def run_preparation(
             preparation_progress={"stage": "starting", "done": 0, "total": 1},
             heartbeat_at=utcnow(),
         )
-    threads = hardware.cpu_threads(settings.worker_threads)
-    torch.set_num_threads(threads)
-    device = hardware.device()
-    storage = Storage(settings)
-    out_dir = storage.competition_dir(config.slug)
-    n = config.scoring.n_references
-    started = time.perf_counter()
     try:
-        with beating(Competition, competition_id, settings.heartbeat_seconds):
-            _share_original(storage, out_dir, fingerprint(config, dataset_sha))
-            _, _, timing = prepare_original(
-                config,
-                out_dir,
-                device,
-                lambda stage, d, t: _set_progress(competition_id, stage, d, t),
-                _data_file(config, storage),
-                dataset_sha,
-            )
-            storage.push(*(p for p in out_dir.iterdir() if p.is_file()))
-            store_budget(competition_id, mine, timing.original_seconds, timing.budget_seconds)
-            _charge(competition_id, time.perf_counter() - started)
-            todo = [k for k in range(n) if not reference_file(out_dir, k).is_file()]
-            _set_progress(competition_id, "references", n - len(todo), n)
-            chunk_ids = fanout.plan(
-                ChunkKind.REFERENCES,
-                competition_id,
-                None,
-                todo,
-                config.execution.references_per_chunk,
-                mine,
-            )
+        timing, todo, chunk_ids = _original_and_plan(competition_id, config, dataset_sha, settings)
     except Exception as exc:  # every path ends in a terminal status with a reason
         _failed(competition_id, exc)
         return
@@ -188,6 +160,45 @@ def run_preparation(
             run_reference_chunk(chunk_id, settings, worker or "inline")
     else:
         fanout.send(chunk_ids)
+
+
+def _original_and_plan(
+    competition_id: int, config: CompetitionConfig, dataset_sha: str | None, settings: Settings
+) -> tuple[Timing, list[int], list[int]]:
+    """Train and time the original here (or take the shared one), record the budget, and plan
+    the reference chunks still to train: (timing, references to do, chunk ids)."""
+    mine = hardware.worker_class(settings)
+    threads = hardware.cpu_threads(settings.worker_threads)
+    torch.set_num_threads(threads)
+    device = hardware.device()
+    storage = Storage(settings)
+    out_dir = storage.competition_dir(config.slug)
+    n = config.scoring.n_references
+    started = time.perf_counter()
+    with beating(Competition, competition_id, settings.heartbeat_seconds):
+        _share_original(storage, out_dir, fingerprint(config, dataset_sha))
+        _, _, timing = prepare_original(
+            config,
+            out_dir,
+            device,
+            lambda stage, d, t: _set_progress(competition_id, stage, d, t),
+            _data_file(config, storage),
+            dataset_sha,
+        )
+        storage.push(*(p for p in out_dir.iterdir() if p.is_file()))
+        store_budget(competition_id, mine, timing.original_seconds, timing.budget_seconds)
+        _charge(competition_id, time.perf_counter() - started)
+        todo = [k for k in range(n) if not reference_file(out_dir, k).is_file()]
+        _set_progress(competition_id, "references", n - len(todo), n)
+        chunk_ids = fanout.plan(
+            ChunkKind.REFERENCES,
+            competition_id,
+            None,
+            todo,
+            config.execution.references_per_chunk,
+            mine,
+        )
+    return timing, todo, chunk_ids
 
 
 def run_reference_chunk(chunk_id: int, settings: Settings, worker: str | None = None) -> None:

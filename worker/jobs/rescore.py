@@ -8,7 +8,9 @@ the version, settings and code version it came from, and the leaderboard shows t
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy import select
 
 from core import state
@@ -36,6 +38,18 @@ from worker.pipeline.stored_runs import data_file_for, staged_result
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class _Rescoring:
+    """What every submission of one rescoring is scored against."""
+
+    config: CompetitionConfig
+    slug: str
+    version: int
+    storage: Storage
+    refs: artefacts.OutputsStack
+    labels: np.ndarray
+
+
 def run_rescoring(competition_id: int, settings: Settings) -> None:
     storage = Storage(settings)
     with session_scope() as s:
@@ -55,45 +69,9 @@ def run_rescoring(competition_id: int, settings: Settings) -> None:
     refs = artefacts.load_stack(storage.pull(comp_dir / artefacts.REFERENCES))
     original = artefacts.load_outputs(storage.pull(comp_dir / artefacts.ORIGINAL_OUTPUTS))
     summary = summarize_references(config, problem, original, refs)
-    labels = problem.forget.y.numpy()
-    done = failed = 0
-    for sid in ids:
-        with session_scope() as s:
-            sub = s.get(Submission, sid)
-            if sub is None or sub.status != SubmissionStatus.SCORED:
-                continue
-            if sub.scoring_version == version:
-                continue  # a redelivered job: already rescored
-            runs = [
-                (r.index, r.status, r.seconds)
-                for r in s.scalars(select(Run).where(Run.submission_id == sid).order_by(Run.index))
-            ]
-            budget = float(load_result(sub.result).budget_seconds or 0.0)
-            with_private = sub.private_stage == PrivateStage.SCORED
-        try:
-            result = staged_result(
-                config, sid, slug, storage, refs, labels, runs, budget, with_private=with_private
-            )
-        except SubmissionFailed as failure:
-            with session_scope() as s:
-                state.fail_submission(
-                    s,
-                    sid,
-                    failure.reason,
-                    f"On rescoring (version {version}): {failure.message}",
-                    counts=failure.counts,
-                    frm=[SubmissionStatus.SCORED],
-                    scoring_version=version,
-                )
-            failed += 1
-            continue
-        except FileNotFoundError:
-            log.exception("submission %s has no stored outputs to rescore", sid)
-            failed += 1
-            continue
-        with session_scope() as s:
-            store_result(s.get(Submission, sid), result, version)
-        done += 1
+    job = _Rescoring(config, slug, version, storage, refs, problem.forget.y.numpy())
+    outcomes = [_rescore_one(job, sid) for sid in ids]
+    done, failed = outcomes.count(True), outcomes.count(False)
     with session_scope() as s:
         comp = s.get(Competition, competition_id)
         timing = load_references(comp.reference_summary).timing_samples
@@ -105,3 +83,50 @@ def run_rescoring(competition_id: int, settings: Settings) -> None:
                 detail={"scoring_version": version, "rescored": done, "failed": failed},
             )
         )
+
+
+def _rescore_one(job: _Rescoring, sid: int) -> bool | None:
+    """Rescore one submission from its stored outputs: True when rescored, False when it
+    failed (no longer scorable, or its outputs are gone), None when there was nothing to do."""
+    with session_scope() as s:
+        sub = s.get(Submission, sid)
+        if sub is None or sub.status != SubmissionStatus.SCORED:
+            return None
+        if sub.scoring_version == job.version:
+            return None  # a redelivered job: already rescored
+        runs = [
+            (r.index, r.status, r.seconds)
+            for r in s.scalars(select(Run).where(Run.submission_id == sid).order_by(Run.index))
+        ]
+        budget = float(load_result(sub.result).budget_seconds or 0.0)
+        with_private = sub.private_stage == PrivateStage.SCORED
+    try:
+        result = staged_result(
+            job.config,
+            sid,
+            job.slug,
+            job.storage,
+            job.refs,
+            job.labels,
+            runs,
+            budget,
+            with_private=with_private,
+        )
+    except SubmissionFailed as failure:
+        with session_scope() as s:
+            state.fail_submission(
+                s,
+                sid,
+                failure.reason,
+                f"On rescoring (version {job.version}): {failure.message}",
+                counts=failure.counts,
+                frm=[SubmissionStatus.SCORED],
+                scoring_version=job.version,
+            )
+        return False
+    except FileNotFoundError:
+        log.exception("submission %s has no stored outputs to rescore", sid)
+        return False
+    with session_scope() as s:
+        store_result(s.get(Submission, sid), result, job.version)
+    return True

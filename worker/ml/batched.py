@@ -52,6 +52,18 @@ def train_models_batched(
     weight = class_weights(data.y, recipe, models[0])
     if method == "stacked" or (method == "auto" and is_plain_mlp(models[0])):
         return train_mlps_stacked(models, seeds, data, recipe, device, weight)
+    return _train_vmap(models, seeds, data, recipe, device, weight)
+
+
+def _train_vmap(
+    models: list[nn.Module],
+    seeds: list[int],
+    data: Tensors,
+    recipe: RecipeConfig,
+    device: torch.device,
+    weight: torch.Tensor | None,
+) -> list[nn.Module]:
+    """Any BatchNorm-free model: per-model gradients with torch.func.vmap, plain SGD steps."""
     models = [m.to(device) for m in models]
     params, buffers = stack_module_state(models)
     base = copy.deepcopy(models[0]).to("meta")
@@ -76,17 +88,7 @@ def train_models_batched(
         for start in range(0, n, recipe.batch_size):
             idx = orders[:, start : start + recipe.batch_size]  # (M, B)
             grads = grads_of(params, buffers, x[idx], y[idx])
-            with torch.no_grad():
-                steps = {k: grads[k] + recipe.weight_decay * params[k] for k in params}
-                if recipe.momentum:
-                    if momentum is None:
-                        momentum = {k: v.clone() for k, v in steps.items()}
-                    else:
-                        for k in momentum:
-                            momentum[k].mul_(recipe.momentum).add_(steps[k])
-                    steps = momentum
-                for k in params:
-                    params[k].sub_(lr * steps[k])
+            momentum = _sgd_step(params, grads, momentum, recipe, lr)
     trained = []
     for i, model in enumerate(models):
         model.load_state_dict(
@@ -98,3 +100,26 @@ def train_models_batched(
         )
         trained.append(model.eval())
     return trained
+
+
+def _sgd_step(
+    params: dict[str, torch.Tensor],
+    grads: dict[str, torch.Tensor],
+    momentum: dict[str, torch.Tensor] | None,
+    recipe: RecipeConfig,
+    lr: float,
+) -> dict[str, torch.Tensor] | None:
+    """PyTorch's SGD on stacked parameters (weight decay in the gradient, momentum without
+    dampening); returns the momentum buffers."""
+    with torch.no_grad():
+        steps = {k: grads[k] + recipe.weight_decay * params[k] for k in params}
+        if recipe.momentum:
+            if momentum is None:
+                momentum = {k: v.clone() for k, v in steps.items()}
+            else:
+                for k in momentum:
+                    momentum[k].mul_(recipe.momentum).add_(steps[k])
+            steps = momentum
+        for k in params:
+            params[k].sub_(lr * steps[k])
+    return momentum

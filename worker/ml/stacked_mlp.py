@@ -105,54 +105,76 @@ def train_mlps_stacked(
             for start in range(0, n, recipe.batch_size):
                 idx = orders[:, start : start + recipe.batch_size].reshape(-1)
                 b = idx.numel() // n_models
-                # forward, feature-major: (M, features, batch)
-                h = x.index_select(0, idx).view(n_models, b, -1).transpose(1, 2)
-                inputs = [h]
-                for i, layer in enumerate(layers):
-                    h = torch.baddbmm(layer.bias, layer.weight, h)
-                    if i < len(layers) - 1:
-                        h.relu_()
-                        inputs.append(h)
-                # d(mean cross-entropy)/d(logits) = (softmax - one-hot) / batch, or weighted
+                inputs, logits = _forward(x.index_select(0, idx).view(n_models, b, -1), layers)
                 labels = y.index_select(0, idx).view(n_models, 1, b)
-                dz = torch.softmax(h, 1)
-                dz.scatter_add_(1, labels, torch.full(labels.shape, -1.0, device=device))
-                if weight is not None:
-                    w = weight[labels]
-                    dz.mul_(w / w.sum(2, keepdim=True))
-                    scale = 1.0
-                else:
-                    scale = 1.0 / b
-                # backward; momentum buffer ← momentum · buffer + gradient (PyTorch's SGD; the
-                # first step takes the gradient as it is)
-                beta = 0.0 if first_step else recipe.momentum
-                for i in range(len(layers) - 1, -1, -1):
-                    layer = layers[i]
-                    torch.baddbmm(
-                        layer.m_weight,
-                        dz,
-                        inputs[i].transpose(1, 2),
-                        beta=beta,
-                        alpha=scale,
-                        out=layer.m_weight,
-                    )
-                    bias_grad = dz.sum(2, keepdim=True)
-                    if beta:
-                        layer.m_bias.mul_(beta).add_(bias_grad, alpha=scale)
-                    else:
-                        torch.mul(bias_grad, scale, out=layer.m_bias)
-                    if i > 0:
-                        dh = torch.bmm(layer.weight.transpose(1, 2), dz)
-                        dz = torch.ops.aten.threshold_backward(dh, inputs[i], 0)
+                dz, scale = _output_gradient(logits, labels, weight)
+                # momentum buffer ← momentum · buffer + gradient (PyTorch's SGD; the first step
+                # takes the gradient as it is)
+                _backward(layers, inputs, dz, 0.0 if first_step else recipe.momentum, scale)
                 # weight decay joins the gradient (and so the buffer), then the step
                 momentum.add_(params, alpha=recipe.weight_decay)
                 params.add_(momentum, alpha=-lr)
                 first_step = False
-        trained = []
-        for k, model in enumerate(models):
-            linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-            for layer, linear in zip(layers, linears, strict=True):
-                linear.weight.copy_(layer.weight[k])
-                linear.bias.copy_(layer.bias[k, :, 0])
-            trained.append(model.eval())
+        return _write_back(models, layers)
+
+
+def _forward(batch: torch.Tensor, layers: list) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Feature-major forward pass over (M, batch, features): each layer's input and the logits,
+    all (M, features, batch)."""
+    h = batch.transpose(1, 2)
+    inputs = [h]
+    for i, layer in enumerate(layers):
+        h = torch.baddbmm(layer.bias, layer.weight, h)
+        if i < len(layers) - 1:
+            h.relu_()
+            inputs.append(h)
+    return inputs, h
+
+
+def _output_gradient(
+    logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None
+) -> tuple[torch.Tensor, float]:
+    """d(mean cross-entropy)/d(logits) = (softmax - one-hot) / batch, or class-weighted;
+    returned unscaled, with the scale the backward pass applies."""
+    dz = torch.softmax(logits, 1)
+    dz.scatter_add_(1, labels, torch.full(labels.shape, -1.0, device=logits.device))
+    if weight is None:
+        return dz, 1.0 / labels.shape[2]
+    w = weight[labels]
+    dz.mul_(w / w.sum(2, keepdim=True))
+    return dz, 1.0
+
+
+def _backward(
+    layers: list, inputs: list[torch.Tensor], dz: torch.Tensor, beta: float, scale: float
+) -> None:
+    """Gradients into the momentum buffers (``beta``: the momentum, 0 on the first step)."""
+    for i in range(len(layers) - 1, -1, -1):
+        layer = layers[i]
+        torch.baddbmm(
+            layer.m_weight,
+            dz,
+            inputs[i].transpose(1, 2),
+            beta=beta,
+            alpha=scale,
+            out=layer.m_weight,
+        )
+        bias_grad = dz.sum(2, keepdim=True)
+        if beta:
+            layer.m_bias.mul_(beta).add_(bias_grad, alpha=scale)
+        else:
+            torch.mul(bias_grad, scale, out=layer.m_bias)
+        if i > 0:
+            dh = torch.bmm(layer.weight.transpose(1, 2), dz)
+            dz = torch.ops.aten.threshold_backward(dh, inputs[i], 0)
+
+
+def _write_back(models: list[nn.Module], layers: list) -> list[nn.Module]:
+    trained = []
+    for k, model in enumerate(models):
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        for layer, linear in zip(layers, linears, strict=True):
+            linear.weight.copy_(layer.weight[k])
+            linear.bias.copy_(layer.bias[k, :, 0])
+        trained.append(model.eval())
     return trained

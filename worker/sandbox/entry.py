@@ -48,26 +48,50 @@ def participant_frames(exc: BaseException, code_path: str) -> list[dict]:
     ]
 
 
+class _Failed(Exception):
+    """The trial ends here: ``phase`` and ``problem`` go on the report channel."""
+
+    def __init__(self, phase: str, problem: str, exc: BaseException | None = None) -> None:
+        super().__init__(problem)
+        self.phase, self.problem, self.exc = phase, problem, exc
+
+
 def run_child(code: str, control_fd: int, report_fd: int) -> int:
     """Run one trial; returns the process exit code. Platform imports are already done."""
     report = os.fdopen(report_fd, "wb", buffering=0)
     control = os.fdopen(control_fd, "rb")
+    code_path = os.path.abspath(code)
 
     def send(event: str, **fields: object) -> None:
         report.write(proto.encode(event, **fields))
 
-    def fail(phase: str, problem: str, exc: BaseException | None = None) -> int:
-        if exc is not None:
-            traceback.print_exc()  # the full traceback goes to the run's log (organizers only)
+    try:
+        unlearning = _import_submission(code_path)
+        send("ready")
+        line = control.readline()
+        if not line:
+            return EXIT_FAILED
+        go = json.loads(line)
+        net, loaders, device = _inputs(Path(go["input_dir"]))
+        try:
+            returned = unlearning(net, *loaders)
+        except BaseException as exc:  # noqa: BLE001
+            raise _Failed("run", "exception", exc) from None
+        _save_returned(returned, device, go["output_path"])
+    except _Failed as failed:
+        if failed.exc is not None:  # the full traceback goes to the run's log (organizers only)
+            traceback.print_exception(failed.exc)
             send(
-                "failed", phase=phase, problem=problem,
-                type=type_name(exc)[:512], frames=participant_frames(exc, code_path),
+                "failed", phase=failed.phase, problem=failed.problem,
+                type=type_name(failed.exc)[:512], frames=participant_frames(failed.exc, code_path),
             )  # fmt: skip
         else:
-            send("failed", phase=phase, problem=problem)
+            send("failed", phase=failed.phase, problem=failed.problem)
         return EXIT_FAILED
+    return EXIT_OK
 
-    code_path = os.path.abspath(code)
+
+def _import_submission(code_path: str):
     try:
         spec = importlib.util.spec_from_file_location("submission", code_path)
         assert spec is not None and spec.loader is not None
@@ -75,19 +99,15 @@ def run_child(code: str, control_fd: int, report_fd: int) -> int:
         sys.modules["submission"] = module
         spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: BLE001 - anything the participant's import raises
-        return fail("import", "exception", exc)
+        raise _Failed("import", "exception", exc) from None
     unlearning = getattr(module, "unlearning", None)
     if not callable(unlearning):
-        return fail("import", "no_unlearning")
-    send("ready")
+        raise _Failed("import", "no_unlearning")
+    return unlearning
 
-    line = control.readline()
-    if not line:
-        return EXIT_FAILED
-    go = json.loads(line)
-    run_dir = Path(go["input_dir"])
-    output_path = go["output_path"]
 
+def _inputs(run_dir: Path) -> tuple[torch.nn.Module, tuple[DataLoader, ...], torch.device]:
+    """The original model and the retain, forget and validation loaders, seeded."""
     spec_json = json.loads((run_dir / proto.INPUT_SPEC).read_text())
     torch.set_num_threads(int(spec_json["threads"]))
     device = torch.device(spec_json["device"])
@@ -95,43 +115,40 @@ def run_child(code: str, control_fd: int, report_fd: int) -> int:
     net = build_model(spec_json["model"])
     net.load_state_dict(load_file(str(run_dir / proto.INPUT_WEIGHTS)), strict=True)
     net.to(device).eval()
-    seed = int(spec_json["seed"])
-    gen = seed_everything(seed)
+    gen = seed_everything(int(spec_json["seed"]))
     batch = int(spec_json["batch_size"])
 
     def loader(split: str, shuffle: bool) -> DataLoader:
         ds = TensorDataset(split_data[f"{split}_x"], split_data[f"{split}_y"])
         return DataLoader(ds, batch_size=batch, shuffle=shuffle, generator=gen if shuffle else None)
 
-    retain_loader, forget_loader, val_loader = (
-        loader("retain", True),
-        loader("forget", True),
-        loader("val", False),
-    )
-    try:
-        returned = unlearning(net, retain_loader, forget_loader, val_loader)
-    except BaseException as exc:  # noqa: BLE001
-        return fail("run", "exception", exc)
+    return net, (loader("retain", True), loader("forget", True), loader("val", False)), device
 
-    try:
+
+def _save_returned(returned: object, device: torch.device, output_path: str) -> None:
+    """What ``unlearning`` returned (a module or a state dict of tensors), saved as weights."""
+    problem = None
+    try:  # state_dict(), items() and .to() may run participant code
         if isinstance(returned, torch.nn.Module):
             state = returned.state_dict()
         elif isinstance(returned, Mapping):
             state = returned
         else:
-            return fail("output", "bad_return")
+            state, problem = {}, "bad_return"
         tensors = {}
         for key, value in state.items():
             if not isinstance(key, str) or not torch.is_tensor(value):
-                return fail("output", "bad_state_dict")
+                problem = problem or "bad_state_dict"
+                break
             tensors[key] = value.detach().to("cpu").contiguous()
         if device.type == "cuda":
             torch.cuda.synchronize()
     except BaseException as exc:  # noqa: BLE001 - a state_dict() or .to() of theirs that raises
-        return fail("output", "exception", exc)
+        raise _Failed("output", "exception", exc) from None
+    if problem is not None:
+        raise _Failed("output", problem)
     try:
         save_file(tensors, output_path)
     except BaseException:  # noqa: BLE001 - e.g. tensors sharing memory
         traceback.print_exc()
-        return fail("output", "unsaveable")
-    return EXIT_OK
+        raise _Failed("output", "unsaveable") from None

@@ -98,38 +98,8 @@ class Sandbox:
         host = self.host
         shutil.copyfile(self.code_path, host / "submission.py")
         (host / "submission.py").chmod(0o644)
-        seccomp_fd = None
-        if self.jail is not None:
-            self.jail.prepare_dir(host)
-            self.inside = Path(SANDBOX_ROOT)
-            cfg = {
-                "code": f"{SANDBOX_ROOT}/submission.py",
-                "confined": True,
-                "out_dir": f"{SANDBOX_ROOT}/out",
-                "seccomp": RUN_FILTER,
-                "layout": {
-                    "fresh": list(FRESH_PER_RUN),
-                    "result_dir": RESULT_DIR,
-                    "tmp_bytes": self.limits.tmp_bytes,
-                    "memory_bytes": self.limits.memory_bytes,
-                },
-            }
-            env = child_env(self.env_spec, f"{SANDBOX_ROOT}/home", "/tmp")
-            cwd = "/"
-            seccomp_fd = seccomp_memfd()
-        else:
-            for sub in ("run", "out", "home", "result"):
-                (host / sub).mkdir()
-            self.inside = host
-            cfg = {
-                "code": str(host / "submission.py"),
-                "confined": False,
-                "out_dir": str(host / "out"),
-                "result_dir": str(host / "result"),
-                "home": str(host / "home"),
-            }
-            env = child_env(self.env_spec, str(host / "home"), str(host / "home"))
-            cwd = host / "home"
+        cfg, env, cwd = self._layout(host)
+        seccomp_fd = seccomp_memfd() if self.jail is not None else None
         self.upload = Upload(self.code_path, str(cfg["code"]))
         found = cgroups.detect()
         if self.jail is not None and found.version is not None and self.limits.cgroup:
@@ -171,6 +141,37 @@ class Sandbox:
             log = (host / "zygote.log").read_text(errors="replace")[-2000:]
             self.close()
             raise SandboxDied(f"the sandbox did not start: {log}")
+
+    def _layout(self, host: Path) -> tuple[dict, dict[str, str], str | Path]:
+        """The zygote's configuration, environment and working directory: inside the jail's
+        fixed layout, or (unconfined, development only) in folders of ``host``."""
+        if self.jail is not None:
+            self.jail.prepare_dir(host)
+            self.inside = Path(SANDBOX_ROOT)
+            cfg = {
+                "code": f"{SANDBOX_ROOT}/submission.py",
+                "confined": True,
+                "out_dir": f"{SANDBOX_ROOT}/out",
+                "seccomp": RUN_FILTER,
+                "layout": {
+                    "fresh": list(FRESH_PER_RUN),
+                    "result_dir": RESULT_DIR,
+                    "tmp_bytes": self.limits.tmp_bytes,
+                    "memory_bytes": self.limits.memory_bytes,
+                },
+            }
+            return cfg, child_env(self.env_spec, f"{SANDBOX_ROOT}/home", "/tmp"), "/"
+        for sub in ("run", "out", "home", "result"):
+            (host / sub).mkdir()
+        self.inside = host
+        cfg = {
+            "code": str(host / "submission.py"),
+            "confined": False,
+            "out_dir": str(host / "out"),
+            "result_dir": str(host / "result"),
+            "home": str(host / "home"),
+        }
+        return cfg, child_env(self.env_spec, str(host / "home"), str(host / "home")), host / "home"
 
     def close(self) -> None:
         if self.proc is not None:

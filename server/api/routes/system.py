@@ -52,10 +52,26 @@ class _PlatformCollector:
         self.db = db
 
     def collect(self):
-        db = self.db
+        yield from self._submissions()
+        yield self._chunks_waiting()
+        yield self._device_seconds()
+        in_flight = self.db.scalar(
+            select(func.count(Run.id)).where(Run.status == RunStatus.RUNNING)
+        )
+        yield GaugeMetricFamily("arena_runs_in_flight", "Runs executing now", value=in_flight or 0)
+        yield self._failures()
+        yield self._run_seconds()
+        c = GaugeMetricFamily("arena_competitions", "Competitions by status", labels=["status"])
+        for status, count in self.db.execute(
+            select(Competition.status, func.count(Competition.id)).group_by(Competition.status)
+        ):
+            c.add_metric([status], count)
+        yield c
+
+    def _submissions(self):
         g = GaugeMetricFamily("arena_submissions", "Submissions by status", labels=["status"])
         by_status = dict(
-            db.execute(
+            self.db.execute(
                 select(Submission.status, func.count(Submission.id)).group_by(Submission.status)
             ).all()
         )
@@ -67,58 +83,57 @@ class _PlatformCollector:
             "Submissions waiting for a worker",
             value=by_status.get("queued", 0),
         )
+
+    def _chunks_waiting(self) -> GaugeMetricFamily:
         chunks = GaugeMetricFamily(
             "arena_chunks_waiting",
             "Chunks of runs or references sent to a hardware class's queue, not yet taken",
             labels=["hardware_class", "kind"],
         )
-        for hw, kind, count in db.execute(
+        for hw, kind, count in self.db.execute(
             select(WorkChunk.hardware_class, WorkChunk.kind, func.count(WorkChunk.id))
             .where(WorkChunk.status == ChunkStatus.QUEUED, WorkChunk.sent_at.is_not(None))
             .group_by(WorkChunk.hardware_class, WorkChunk.kind)
         ):
             chunks.add_metric([hw, kind], count)
-        yield chunks
-        yield CounterMetricFamily(
+        return chunks
+
+    def _device_seconds(self) -> CounterMetricFamily:
+        db = self.db
+        submissions = db.scalar(select(func.coalesce(func.sum(Submission.device_seconds), 0.0)))
+        preparations = db.scalar(
+            select(func.coalesce(func.sum(Competition.preparation_device_seconds), 0.0))
+        )
+        return CounterMetricFamily(
             "arena_device_seconds",
             "Device time spent on submissions and preparations",
-            value=float(
-                db.scalar(select(func.coalesce(func.sum(Submission.device_seconds), 0.0))) or 0
-            )
-            + float(
-                db.scalar(
-                    select(func.coalesce(func.sum(Competition.preparation_device_seconds), 0.0))
-                )
-                or 0
-            ),
+            value=float(submissions or 0) + float(preparations or 0),
         )
-        in_flight = db.scalar(select(func.count(Run.id)).where(Run.status == RunStatus.RUNNING))
-        yield GaugeMetricFamily("arena_runs_in_flight", "Runs executing now", value=in_flight or 0)
+
+    def _failures(self) -> CounterMetricFamily:
         f = CounterMetricFamily(
             "arena_submission_failures", "Failed submissions by reason", labels=["reason"]
         )
-        for reason, count in db.execute(
+        for reason, count in self.db.execute(
             select(Submission.failure_reason, func.count(Submission.id))
             .where(Submission.status == SubmissionStatus.FAILED)
             .group_by(Submission.failure_reason)
         ):
             f.add_metric([reason or "unknown"], count)
-        yield f
-        seconds = [t for (t,) in db.execute(select(Run.seconds).where(Run.seconds.is_not(None)))]
+        return f
+
+    def _run_seconds(self) -> HistogramMetricFamily:
+        seconds = [
+            t for (t,) in self.db.execute(select(Run.seconds).where(Run.seconds.is_not(None)))
+        ]
         buckets = [(str(b), sum(1 for t in seconds if t <= b)) for b in RUN_BUCKETS]
         buckets.append(("+Inf", len(seconds)))
-        yield HistogramMetricFamily(
+        return HistogramMetricFamily(
             "arena_run_seconds",
             "Wall time of finished runs",
             buckets=buckets,
             sum_value=sum(seconds),
         )
-        c = GaugeMetricFamily("arena_competitions", "Competitions by status", labels=["status"])
-        for status, count in db.execute(
-            select(Competition.status, func.count(Competition.id)).group_by(Competition.status)
-        ):
-            c.add_metric([status], count)
-        yield c
 
 
 @router.get("/metrics", response_class=Response)
