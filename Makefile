@@ -65,11 +65,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP) system
 	$(BIN)/arena serve
 
-test: $(STAMP) system
+test: $(STAMP) system lint
 	$(BIN)/python -m pytest
 
+# lint and format (ruff), and strict types on scoring/ and core/ (mypy, see pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config_file import ConfigInvalid, line_of, parse_config_text, problems_by_line  # noqa: E402
-from tests.test_config_dos import many_problems_yaml  # noqa: E402
+from harness.cases import many_problems_yaml  # noqa: E402
 
 
 def per_problem_parse(text: str, problems: list[str]) -> dict:

@@ -79,41 +79,44 @@ def seed(url: str, submissions: int, participants: int) -> None:
             .scalars()
             .all()
         )
-        rows = []
-        for k in range(submissions):
-            score = float(rng.uniform(0, 0.2))
-            rows.append(
-                {
-                    "competition_id": comp.id,
-                    "user_id": users[k % participants],
-                    "filename": "m.py",
-                    "kind": "py",
-                    "sha256": "0" * 64,
-                    "size_bytes": 70,
-                    "status": "scored",
-                    "n_models": 32,
-                    "score": score,
-                    "score_ci_low": score - 0.01,
-                    "score_ci_high": score + 0.01,
-                    "private_score": score,
-                    "retain_ratio": 1.0,
-                    "test_ratio": 1.0,
-                    "forgetting_quality": score,
-                    "scoring_version": 1,
-                    "is_final": False,
-                    "counts_against_quota": True,
-                    "runs_done": 32,
-                    "attempts": 0,
-                    "result": {
-                        "epsilons": rng.exponential(2.0, 100).round(4).tolist(),
-                        "boards": {"public": {"forgetting_quality": score}},
-                        "secondary": {"mia": 0.5, "avg_gap": 0.1, "rf_jsd_x1e4": 10.0},
-                    },
-                }
-            )
+        rows = [
+            _submission_row(comp.id, users[k % participants], float(rng.uniform(0, 0.2)), rng)
+            for k in range(submissions)
+        ]
         s.execute(insert(Submission), rows)
         s.commit()
     engine.dispose()
+
+
+def _submission_row(competition_id: int, user_id: int, score: float, rng) -> dict:
+    """A scored submission as the leaderboard reads it (100 forget examples)."""
+    return {
+        "competition_id": competition_id,
+        "user_id": user_id,
+        "filename": "m.py",
+        "kind": "py",
+        "sha256": "0" * 64,
+        "size_bytes": 70,
+        "status": "scored",
+        "n_models": 32,
+        "score": score,
+        "score_ci_low": score - 0.01,
+        "score_ci_high": score + 0.01,
+        "private_score": score,
+        "retain_ratio": 1.0,
+        "test_ratio": 1.0,
+        "forgetting_quality": score,
+        "scoring_version": 1,
+        "is_final": False,
+        "counts_against_quota": True,
+        "runs_done": 32,
+        "attempts": 0,
+        "result": {
+            "epsilons": rng.exponential(2.0, 100).round(4).tolist(),
+            "boards": {"public": {"forgetting_quality": score}},
+            "secondary": {"mia": 0.5, "avg_gap": 0.1, "rf_jsd_x1e4": 10.0},
+        },
+    }
 
 
 def uncached_board_seconds(url: str, repeats: int = 3) -> float:
@@ -149,6 +152,102 @@ def run_locust(user_class, users: int, seconds: float, name: str) -> dict:
     }
 
 
+def _start_api(url: str, var: Path, port: int) -> tuple[subprocess.Popen, str]:
+    """`arena serve` on PostgreSQL and Redis, no worker; returns it once it answers."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ARENA_LEADERBOARD_CACHE_SECONDS",)}
+    env.update(
+        {
+            "DATABASE_URL": url,
+            "BROKER_URL": REDIS,
+            "ARENA_VAR_DIR": str(var),
+            "PORT": str(port),
+            "ARENA_START_WORKER": "false",
+            "ARENA_SEED_DEMO": "false",
+            "ARENA_ACCESS_LOG": "false",
+        }
+    )
+    log = open(var / "serve.log", "wb")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "arena"), "serve"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            if httpx.get(f"{base}/api/v1/health", timeout=2).json().get("database") == "ok":
+                break
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.5)
+    return proc, base
+
+
+def _uploader_tokens(base: str) -> list[str]:
+    """Twenty accounts that accepted the rules, by token."""
+    tokens = []
+    for i in range(20):
+        creds = {"username": f"uploader{i:02d}", "password": "load-test-password"}
+        httpx.post(f"{base}/api/v1/users", json=creds, timeout=30)
+        token = httpx.post(f"{base}/api/v1/tokens", json=creds, timeout=30).json()["token"]
+        httpx.post(
+            f"{base}/api/v1/competitions/{SLUG}/rules/accept",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        tokens.append(token)
+    return tokens
+
+
+def _users(base: str, tokens: list[str]):
+    """Locust's readers (200 board reads a second in all) and uploaders (20 a second)."""
+
+    class Reader(HttpUser):
+        host = base
+        wait_time = constant_throughput(4)  # 50 users x 4/s = 200 requests/s
+
+        @task
+        def board(self) -> None:
+            self.client.get(f"/api/v1/competitions/{SLUG}/leaderboard", name="leaderboard")
+
+    class Uploader(HttpUser):
+        host = base
+        wait_time = constant_throughput(1)  # 20 users x 1/s = 20 uploads/s
+
+        def on_start(self) -> None:
+            self.client.headers["Authorization"] = f"Bearer {tokens.pop()}"
+
+        @task
+        def upload(self) -> None:
+            self.client.post(
+                f"/api/v1/competitions/{SLUG}/submissions",
+                files={"file": ("m.py", GOOD)},
+                name="upload",
+            )
+
+    return Reader, Uploader
+
+
+def _figures(args, reads: dict, uploads: dict, baseline: float) -> dict:
+    return {
+        "submissions": args.submissions,
+        "participants": args.participants,
+        "leaderboard_target_rps": 200,
+        "leaderboard_rps": reads["rps"],
+        "leaderboard_p50_ms": reads["p50_ms"],
+        "leaderboard_p99_ms": reads["p99_ms"],
+        "leaderboard_failures": reads["failures"],
+        "baseline_uncached_board_median_ms": round(baseline * 1000, 1),
+        "ratio_p99_vs_uncached": round(reads["p99_ms"] / (baseline * 1000), 3),
+        "upload_target_rps": 20,
+        "upload_rps": uploads["rps"],
+        "upload_p99_ms": uploads["p99_ms"],
+        "upload_failures": uploads["failures"],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20)
@@ -171,94 +270,15 @@ def main() -> None:
             f"seeded {args.submissions} submissions in {time.perf_counter() - t0:.1f} s", flush=True
         )
         baseline = uncached_board_seconds(url)
-        env = {k: v for k, v in os.environ.items() if k not in ("ARENA_LEADERBOARD_CACHE_SECONDS",)}
-        env.update(
-            {
-                "DATABASE_URL": url,
-                "BROKER_URL": REDIS,
-                "ARENA_VAR_DIR": str(var),
-                "PORT": str(port),
-                "ARENA_START_WORKER": "false",
-                "ARENA_SEED_DEMO": "false",
-                "ARENA_ACCESS_LOG": "false",
-            }
-        )
-        log = open(var / "serve.log", "wb")
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "arena"), "serve"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).json().get("database") == "ok":
-                    break
-            except (httpx.HTTPError, ValueError):
-                pass
-            time.sleep(0.5)
-        tokens = []
-        for i in range(20):
-            creds = {"username": f"uploader{i:02d}", "password": "load-test-password"}
-            httpx.post(f"{base}/api/v1/users", json=creds, timeout=30)
-            token = httpx.post(f"{base}/api/v1/tokens", json=creds, timeout=30).json()["token"]
-            httpx.post(
-                f"{base}/api/v1/competitions/{SLUG}/rules/accept",
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=30,
-            )
-            tokens.append(token)
-
-        class Reader(HttpUser):
-            host = base
-            wait_time = constant_throughput(4)  # 50 users x 4/s = 200 requests/s
-
-            @task
-            def board(self) -> None:
-                self.client.get(f"/api/v1/competitions/{SLUG}/leaderboard", name="leaderboard")
-
-        class Uploader(HttpUser):
-            host = base
-            wait_time = constant_throughput(1)  # 20 users x 1/s = 20 uploads/s
-
-            def on_start(self) -> None:
-                self.client.headers["Authorization"] = f"Bearer {tokens.pop()}"
-
-            @task
-            def upload(self) -> None:
-                self.client.post(
-                    f"/api/v1/competitions/{SLUG}/submissions",
-                    files={"file": ("m.py", GOOD)},
-                    name="upload",
-                )
-
+        proc, base = _start_api(url, var, port)
+        Reader, Uploader = _users(base, _uploader_tokens(base))
         # steady state: one read fills the board cache first (the very first build is the
         # baseline below, timed separately)
         httpx.get(f"{base}/api/v1/competitions/{SLUG}/leaderboard", timeout=60)
         reads = run_locust(Reader, 50, args.seconds, "leaderboard")
         uploads = run_locust(Uploader, 20, args.seconds, "upload")
         print(f"leaderboard: {reads}\nuploads: {uploads}", flush=True)
-        print(
-            json.dumps(
-                {
-                    "submissions": args.submissions,
-                    "participants": args.participants,
-                    "leaderboard_target_rps": 200,
-                    "leaderboard_rps": reads["rps"],
-                    "leaderboard_p50_ms": reads["p50_ms"],
-                    "leaderboard_p99_ms": reads["p99_ms"],
-                    "leaderboard_failures": reads["failures"],
-                    "baseline_uncached_board_median_ms": round(baseline * 1000, 1),
-                    "ratio_p99_vs_uncached": round(reads["p99_ms"] / (baseline * 1000), 3),
-                    "upload_target_rps": 20,
-                    "upload_rps": uploads["rps"],
-                    "upload_p99_ms": uploads["p99_ms"],
-                    "upload_failures": uploads["failures"],
-                }
-            )
-        )
+        print(json.dumps(_figures(args, reads, uploads, baseline)))
     finally:
         if proc is not None:
             proc.terminate()

@@ -37,14 +37,14 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from core.competition_config import demo_config  # noqa: E402
 from core.models import Run, Submission, WorkChunk  # noqa: E402
-from tests.e2e_scenario import create_competition_in, participant, upload  # noqa: E402
-from tests.platform import (  # noqa: E402
+from harness.platform import (  # noqa: E402
     running_platform,
     start_worker,
     stop_workers,
     wait_for_competition,
 )
-from tests.services import clean_redis_url, fresh_postgres_database  # noqa: E402
+from harness.scenario import create_competition_in, participant, upload  # noqa: E402
+from harness.services import clean_redis_url, fresh_postgres_database  # noqa: E402
 
 
 def live_workers(engine) -> int:
@@ -83,22 +83,9 @@ def score_once(client, engine, code: bytes, name: str) -> dict:
         time.sleep(0.1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--method", default="examples/finetune.py")
-    parser.add_argument(
-        "--n", type=int, default=None, help="runs per submission (default: the demo's public N, 64)"
-    )
-    parser.add_argument(
-        "--store",
-        choices=["shared-dir", "file"],
-        default="shared-dir",
-        help="how nodes share files",
-    )
-    args = parser.parse_args()
-    if len(os.sched_getaffinity(0)) < 2:
-        raise SystemExit("bench/scale.py needs two CPU cores (one per worker)")
+def _measure(args) -> tuple[list[dict], list[dict], float, object]:
+    """Prepare with one worker, score ``--repeats`` submissions with one worker, then with
+    two: (one-worker results, two-worker results, preparation seconds, competition config)."""
     code = (ROOT / args.method).read_bytes()
     cores = sorted(os.sched_getaffinity(0))[:2]
     tmp = Path(tempfile.mkdtemp(prefix="arena-scale-"))
@@ -141,6 +128,26 @@ def main() -> None:
         finally:
             stop_workers(*workers)
             engine.dispose()
+    return one, two, prepare_seconds, config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--method", default="examples/finetune.py")
+    parser.add_argument(
+        "--n", type=int, default=None, help="runs per submission (default: the demo's public N, 64)"
+    )
+    parser.add_argument(
+        "--store",
+        choices=["shared-dir", "file"],
+        default="shared-dir",
+        help="how nodes share files",
+    )
+    args = parser.parse_args()
+    if len(os.sched_getaffinity(0)) < 2:
+        raise SystemExit("bench/scale.py needs two CPU cores (one per worker)")
+    one, two, prepare_seconds, config = _measure(args)
     one_median = statistics.median(r["seconds"] for r in one)
     two_median = statistics.median(r["seconds"] for r in two)
     figures = {

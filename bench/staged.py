@@ -110,77 +110,11 @@ def main() -> None:
     cfg.scoring.bootstrap_resamples = args.resamples
     comp_dir = Path(args.cache) / f"digits-demo-n{args.n_max}"
     torch.set_num_threads(args.procs)
-    started = time.perf_counter()
-    problem, _, timing = prepare_original(cfg, comp_dir, torch.device("cpu"))
-    original_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    train_references(cfg, problem, torch.device("cpu"), out_dir=comp_dir)
-    ref_seconds = time.perf_counter() - started
-    finish_references(cfg, problem, comp_dir)
-    prep_seconds = original_seconds + ref_seconds
-    print(
-        f"prepared: original {original_seconds:.1f} s, {args.n_max} references (batched) "
-        f"{ref_seconds:.1f} s",
-        flush=True,
-    )
-    refs = artefacts.load_stack(comp_dir / artefacts.REFERENCES)
-    original = artefacts.load_outputs(comp_dir / artefacts.ORIGINAL_OUTPUTS)
-    labels = problem.forget.y.numpy()
-    per_ref = ref_seconds / args.n_max  # 0 when the cache was warm: run with a fresh --cache
-
-    runs: dict[str, list[dict]] = {}
-    for method in methods:
-        log = comp_dir / "runs" / method / "runs.json"
-        if log.is_file():
-            runs[method] = json.loads(log.read_text())
-            continue
-        t0 = time.perf_counter()
-        shares = [list(range(args.n_max))[p :: args.procs] for p in range(args.procs)]
-        with ProcessPoolExecutor(args.procs) as pool:
-            parts = pool.map(
-                run_share,
-                [(method, s, args.n_max, str(comp_dir), timing.budget_seconds) for s in shares],
-            )
-            runs[method] = sorted((r for part in parts for r in part), key=lambda r: r["index"])
-        log.write_text(json.dumps(runs[method]))
-        ok = sum(r["outcome"] in ("finished", "over_budget") for r in runs[method])
-        print(f"{method}: {ok}/{args.n_max} runs in {time.perf_counter() - t0:.0f} s", flush=True)
-
-    table: dict[int, dict] = {}
-    scores: dict[int, dict[str, float]] = {n: {} for n in sizes}
-    widths: dict[int, list[float]] = {n: [] for n in sizes}
-    for method in methods:
-        good = [r for r in runs[method] if r["outcome"] in ("finished", "over_budget")]
-        if len(good) < args.n_max:
-            print(f"{method}: {args.n_max - len(good)} runs failed; left out", flush=True)
-            continue
-        for n in sizes:
-            unlearned = artefacts.stack_outputs(
-                [
-                    artefacts.load_outputs(comp_dir / "runs" / method / f"{i:05d}.npz")
-                    for i in range(n)
-                ]
-            )
-            res = score_outputs(unlearned, refs.head(n), labels, cfg.scoring, original=original)
-            scores[n][method] = res.score
-            lo, hi = res.score_ci
-            widths[n].append(hi - lo)
+    problem, timing, prep_seconds, per_ref = _prepare(cfg, comp_dir, args.n_max)
+    runs = {m: _runs_of(m, args, comp_dir, timing.budget_seconds) for m in methods}
+    scores, widths = _scores(cfg, problem, comp_dir, runs, sizes, args.n_max)
     kept = list(scores[args.n_max])
-    full = [scores[args.n_max][m] for m in kept]
-    for n in sizes:
-        tau = kendalltau([scores[n][m] for m in kept], full).statistic if len(kept) > 1 else None
-        run_cost = sum(r["device_seconds"] for m in kept for r in runs[m] if r["index"] < n)
-        table[n] = {
-            "kendall_tau": None if tau is None else round(float(tau), 3),
-            "ci_width_mean": round(float(np.mean(widths[n])), 4),
-            "run_device_seconds_per_submission": round(run_cost / len(kept), 1),
-            "reference_device_seconds": round(per_ref * n, 1),
-        }
-        print(
-            f"N = {n:4d}: tau {table[n]['kendall_tau']}, mean CI width {table[n]['ci_width_mean']}, "
-            f"{table[n]['run_device_seconds_per_submission']} device-s per submission",
-            flush=True,
-        )
+    table = {n: _row_at(n, scores, widths, runs, kept, per_ref, args.n_max) for n in sizes}
     for m in kept:
         print(f"  {m:14s} " + " ".join(f"N={n}: {scores[n][m]:.4f}" for n in sizes), flush=True)
     run_medians = {
@@ -201,6 +135,88 @@ def main() -> None:
             }
         )
     )
+
+
+def _prepare(cfg, comp_dir: Path, n_max: int):
+    """The original and n_max references (cached in comp_dir): (problem, timing, preparation
+    seconds, seconds per reference; 0 when the cache was warm: run with a fresh --cache)."""
+    started = time.perf_counter()
+    problem, _, timing = prepare_original(cfg, comp_dir, torch.device("cpu"))
+    original_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    train_references(cfg, problem, torch.device("cpu"), out_dir=comp_dir)
+    ref_seconds = time.perf_counter() - started
+    finish_references(cfg, problem, comp_dir)
+    print(
+        f"prepared: original {original_seconds:.1f} s, {n_max} references (batched) "
+        f"{ref_seconds:.1f} s",
+        flush=True,
+    )
+    return problem, timing, original_seconds + ref_seconds, ref_seconds / n_max
+
+
+def _runs_of(method: str, args, comp_dir: Path, budget: float) -> list[dict]:
+    """A method's n_max runs, in --procs processes (cached in the run folder)."""
+    log = comp_dir / "runs" / method / "runs.json"
+    if log.is_file():
+        return json.loads(log.read_text())
+    t0 = time.perf_counter()
+    shares = [list(range(args.n_max))[p :: args.procs] for p in range(args.procs)]
+    with ProcessPoolExecutor(args.procs) as pool:
+        parts = pool.map(
+            run_share, [(method, s, args.n_max, str(comp_dir), budget) for s in shares]
+        )
+        runs = sorted((r for part in parts for r in part), key=lambda r: r["index"])
+    log.write_text(json.dumps(runs))
+    ok = sum(r["outcome"] in ("finished", "over_budget") for r in runs)
+    print(f"{method}: {ok}/{args.n_max} runs in {time.perf_counter() - t0:.0f} s", flush=True)
+    return runs
+
+
+def _scores(cfg, problem, comp_dir: Path, runs: dict, sizes: list[int], n_max: int):
+    """Each method's score and interval width at each N (its first N runs against the first
+    N references); methods with a failed run are left out."""
+    refs = artefacts.load_stack(comp_dir / artefacts.REFERENCES)
+    original = artefacts.load_outputs(comp_dir / artefacts.ORIGINAL_OUTPUTS)
+    labels = problem.forget.y.numpy()
+    scores: dict[int, dict[str, float]] = {n: {} for n in sizes}
+    widths: dict[int, list[float]] = {n: [] for n in sizes}
+    for method, method_runs in runs.items():
+        good = [r for r in method_runs if r["outcome"] in ("finished", "over_budget")]
+        if len(good) < n_max:
+            print(f"{method}: {n_max - len(good)} runs failed; left out", flush=True)
+            continue
+        for n in sizes:
+            unlearned = artefacts.stack_outputs(
+                [
+                    artefacts.load_outputs(comp_dir / "runs" / method / f"{i:05d}.npz")
+                    for i in range(n)
+                ]
+            )
+            res = score_outputs(unlearned, refs.head(n), labels, cfg.scoring, original=original)
+            scores[n][method] = res.score
+            lo, hi = res.score_ci
+            widths[n].append(hi - lo)
+    return scores, widths
+
+
+def _row_at(n: int, scores, widths, runs, kept: list[str], per_ref: float, n_max: int) -> dict:
+    """Agreement with the ranking at n_max, interval width and cost at N = n."""
+    full = [scores[n_max][m] for m in kept]
+    tau = kendalltau([scores[n][m] for m in kept], full).statistic if len(kept) > 1 else None
+    run_cost = sum(r["device_seconds"] for m in kept for r in runs[m] if r["index"] < n)
+    row = {
+        "kendall_tau": None if tau is None else round(float(tau), 3),
+        "ci_width_mean": round(float(np.mean(widths[n])), 4),
+        "run_device_seconds_per_submission": round(run_cost / len(kept), 1),
+        "reference_device_seconds": round(per_ref * n, 1),
+    }
+    print(
+        f"N = {n:4d}: tau {row['kendall_tau']}, mean CI width {row['ci_width_mean']}, "
+        f"{row['run_device_seconds_per_submission']} device-s per submission",
+        flush=True,
+    )
+    return row
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -34,7 +35,7 @@ def _sqlite_path(url: str) -> Path:
     return Path(make_url(url).database or "")
 
 
-def backup(settings: Settings, dest: Path) -> dict:
+def backup(settings: Settings, dest: Path) -> dict[str, Any]:
     url = settings.sqlalchemy_url
     if dest.exists() and any(dest.iterdir()):
         raise BackupError(f"{dest} is not empty; back up into a new directory")
@@ -71,8 +72,8 @@ def backup(settings: Settings, dest: Path) -> dict:
     return manifest
 
 
-def restore(settings: Settings, src: Path, force: bool = False) -> dict:
-    manifest = json.loads((src / "manifest.json").read_text())
+def restore(settings: Settings, src: Path, force: bool = False) -> dict[str, Any]:
+    manifest: dict[str, Any] = json.loads((src / "manifest.json").read_text())
     url = settings.sqlalchemy_url
     if manifest["database"] == "sqlite":
         if not url.startswith("sqlite"):

@@ -1,7 +1,7 @@
 """A competition's settings: dataset, split, model, training recipe, scoring rules and limits.
 
 Stored as JSON on the competition row; the worker and the server read it through this model,
-so every value has one definition and one default (SCORING.md names the scoring defaults).
+so every value has one definition and one default (docs/scoring.md names the scoring defaults).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ class RecipeConfig(_Strict):
 class StagedN(_Strict):
     """N per leaderboard: every submission is scored at ``public`` runs against the first
     ``public`` references; at the close the final picks run up to ``private`` (runs 0..public-1
-    are reused) and are scored against all ``private`` references (SCORING.md §5)."""
+    are reused) and are scored against all ``private`` references (docs/scoring.md §5)."""
 
     public: int = Field(ge=2, le=4096, description="Runs per submission for the public board.")
     private: int = Field(
@@ -199,7 +199,7 @@ class ScoringConfig(_Strict):
         return min(n, self.min_runs) if self.min_runs is not None else max(2, n // 2)
 
     rules: Literal["official", "exact"] = Field(
-        "official", description="ε rule family (SCORING.md §4)."
+        "official", description="ε rule family (docs/scoring.md §4)."
     )
     delta: float = Field(1e-5, ge=0, lt=1)
     epsilon_cap: float = Field(50.0, gt=0)
@@ -343,7 +343,8 @@ class CompetitionConfig(_Strict):
         description="Empty: one open-ended phase while the competition is open.",
     )
     allowed_uploads: list[Literal["py", "ipynb"]] = Field(
-        default_factory=lambda: ["py", "ipynb"], min_length=1
+        default_factory=lambda: ["py", "ipynb"],  # type: ignore[arg-type]  # pydantic's Literal list
+        min_length=1,
     )
     rules: str = Field(DEFAULT_RULES, description="Participation rules (Markdown) to accept.")
     open_when_ready: bool = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +18,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # API and worker share the file
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:  # API and worker share the file
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
@@ -38,7 +39,7 @@ def lock_for_write(session: Session) -> None:
     conn = session.connection()
     if conn.dialect.name != "sqlite":
         return
-    raw = conn.connection.dbapi_connection
+    raw: Any = conn.connection.dbapi_connection
     if raw.in_transaction:
         raise RuntimeError("lock_for_write() after this transaction wrote: take the lock first")
     raw.execute("BEGIN IMMEDIATE")

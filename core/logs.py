@@ -34,8 +34,8 @@ class ContextFilter(logging.Filter):
         ids = dict(_context.get())
         for field in FIELDS:
             setattr(record, field, ids.get(field))
-        record.ids = " ".join(f"{k.replace('_id', '')}={ids[k]}" for k in FIELDS if k in ids)
-        record.ids = f"[{record.ids}] " if record.ids else ""
+        joined = " ".join(f"{k.replace('_id', '')}={ids[k]}" for k in FIELDS if k in ids)
+        record.ids = f"[{joined}] " if joined else ""
         return True
 
 

@@ -73,7 +73,7 @@ def notebook_to_script(content: bytes | str) -> str:
     """The notebook's code cells as one Python script, or NotebookRejected with the reason."""
     text = content.decode("utf-8") if isinstance(content, bytes) else content
     try:
-        nb = nbformat.reads(text, as_version=4)
+        nb = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
     except (json.JSONDecodeError, nbformat.reader.NotJSONError) as exc:
         raise NotebookRejected(
             f"The file is not a Jupyter notebook (invalid JSON: {str(exc)[:200]})."

@@ -30,7 +30,7 @@ CONTROL_QUEUE = "arena"  # coordination: claim, fan out, finish; every worker ta
 
 def make_celery(settings: Settings) -> Celery:
     app = Celery("arena", broker=settings.celery_broker_url)
-    transport_options: dict = {}
+    transport_options: dict[str, object] = {}
     if settings.embedded_broker:
         settings.ensure_dirs()
         folder = str(settings.broker_dir / "queue")

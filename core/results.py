@@ -1,11 +1,14 @@
 """What a scored submission is: the typed result that finalizing returns, that is stored, and
 that every reader validates (docs/scoring.md says how each number is computed).
 
-A result covers every forget example at its top level (ε, F, the score, the utility ratios,
-secondary metrics) and holds the same per **board**, the part of the forget set a leaderboard
-ranks on (``boards.public``, ``boards.private``). Under staged N the private board waits for
-the **stage** that runs final picks up to the private N; that stage's whole-forget-set numbers
-are kept under ``private_stage``.
+Words, used the same way everywhere in the code: a **part** is the public or the private part
+of the forget set, which the public or the private leaderboard ranks on (``parts``, stored as
+``"boards"`` as the API names it); a **stage** is a round of runs at one N (the public N at
+upload; under staged N, final picks run a second, private stage up to the private N); a
+**board** is a phase's leaderboard. A result covers every forget example at its top level (ε,
+F, the score, the utility ratios, secondary metrics) and holds the same per part; under staged
+N the private part waits for the private stage, whose whole-forget-set numbers are kept under
+``private_stage``.
 
 Numbers are floats where the scoring library gives floats; NaN (nothing to score) is stored as
 null. Results stored by older versions load through :meth:`SubmissionResult.upgrade`.
@@ -25,6 +28,10 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+def _no_interval() -> Interval:
+    return [None, None]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
@@ -32,7 +39,8 @@ class _Model(BaseModel):
         """The JSON that the database holds (NaN and infinities as null)."""
         from core.jsonsafe import json_safe
 
-        return json_safe(self.model_dump(mode="python", exclude_none=False))
+        stored: dict[str, Any] = json_safe(self.model_dump(mode="python", by_alias=True))
+        return stored
 
 
 class Histogram(_Model):
@@ -42,12 +50,12 @@ class Histogram(_Model):
     counts: list[int]
 
 
-class BoardSummary(_Model):
+class PartSummary(_Model):
     """F, the score and their intervals over one part of the forget set."""
 
     score: float | None = None
     forgetting_quality: float | None = None
-    score_ci: Interval = Field(default_factory=lambda: [None, None])
+    score_ci: Interval = Field(default_factory=_no_interval)
     forgetting_quality_ci: Interval | None = None
     n_examples: int | None = None
     n_unscorable: int | None = None
@@ -58,9 +66,9 @@ class BoardSummary(_Model):
     name: str | None = None  # reference rows: what the row is ("retrain, 16 vs 16")
 
 
-class Boards(_Model):
-    public: BoardSummary = Field(default_factory=BoardSummary)
-    private: BoardSummary = Field(default_factory=BoardSummary)
+class Parts(_Model):
+    public: PartSummary = Field(default_factory=PartSummary)
+    private: PartSummary = Field(default_factory=PartSummary)
 
 
 class Accuracy(_Model):
@@ -96,7 +104,7 @@ class ScoredRuns(_Model):
 
     score: float | None = None
     forgetting_quality: float | None = None
-    score_ci: Interval = Field(default_factory=lambda: [None, None])
+    score_ci: Interval = Field(default_factory=_no_interval)
     forgetting_quality_ci: Interval | None = None
     n_models: int | None = None
     epsilons: list[float | None] = Field(default_factory=list)
@@ -129,7 +137,7 @@ class SubmissionResult(ScoredRuns):
     most_distinguishable: list[int] = Field(default_factory=list)
     interval_note: str | None = None
     rules: str | None = None
-    boards: Boards = Field(default_factory=Boards)
+    parts: Parts = Field(default_factory=Parts, alias="boards")  # stored as "boards"
     private_stage: ScoredRuns | None = None
     budget_seconds: float | None = None
     run_seconds_median: float | None = None
@@ -142,13 +150,18 @@ class SubmissionResult(ScoredRuns):
     @classmethod
     def upgrade(cls, data: Any) -> Any:
         """Results stored before per-board summaries: the top level is the public board."""
-        if isinstance(data, dict) and not data.get("boards") and "score" in data:
-            public = {k: data.get(k) for k in BoardSummary.model_fields if k in data}
+        if (
+            isinstance(data, dict)
+            and not (data.get("boards") or data.get("parts"))
+            and "score" in data
+        ):
+            public = {k: data.get(k) for k in PartSummary.model_fields if k in data}
             data = {**data, "boards": {"public": public, "private": {}}}
         return data
 
-    def board(self, part: str) -> BoardSummary:
-        return self.boards.private if part == "private" else self.boards.public
+    def part(self, name: str) -> PartSummary:
+        """The numbers over the public or the private part of the forget set."""
+        return self.parts.private if name == "private" else self.parts.public
 
     @property
     def overall(self) -> ScoredRuns:

@@ -1,4 +1,4 @@
-"""The deterministic split of a hidden dataset (SCORING.md §1), in numpy only.
+"""The deterministic split of a hidden dataset (docs/scoring.md §1), in numpy only.
 
 train/validation/test from the competition seed, then forget/retain inside train: a random
 sample of ``forget_size`` examples, or every train example of ``forget_groups`` groups. The

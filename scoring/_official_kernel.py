@@ -1,4 +1,4 @@
-"""Compiled counting kernel for the `official` rule family (OFFICIAL_METRIC.md §3–§6).
+"""Compiled counting kernel for the `official` rule family (docs/scoring.md §4).
 
 For one forget example the official metric evaluates up to 160,400 interval rules and a
 few hundred single thresholds. Every rule's ε depends only on two integer counts (how many

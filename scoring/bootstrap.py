@@ -1,4 +1,4 @@
-"""Uncertainty of a score from the sampling of forget examples (SCORING.md §6).
+"""Uncertainty of a score from the sampling of forget examples (docs/scoring.md §6).
 
 The intervals resample forget examples with replacement and hold the accuracy ratios fixed,
 so they measure how much the score depends on which examples were forgotten, not on the
@@ -7,8 +7,10 @@ randomness of the models.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 _CHUNK = 200  # resamples per chunk, to bound memory for large forget sets
 
@@ -29,7 +31,8 @@ def _resampled_scores(
         counts = valid[:, idx].sum(axis=2)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[:, start : start + size] = sums / counts
-    return out * factors[:, None]
+    scaled: NDArray[Any] = out * factors[:, None]
+    return scaled
 
 
 def _check(points: ArrayLike, n_resamples: int, level: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Per-example ε of forgetting: how well any rule tells unlearned from retrained (SCORING.md §4)."""
+"""Per-example ε of forgetting: how well any rule tells unlearned from retrained (docs/scoring.md §4)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def official_rule_table(n_models: int, delta: float = 1e-5) -> NDArray[np.float6
     one_zero = (counts[:, None] == 0) ^ (counts[None, :] == 0)
     table[one_zero] = np.nan
     table[0, 0] = np.inf
-    return table
+    return table  # type: ignore[no-any-return]  # numpy's stubs lose the dtype of astype
 
 
 def exact_rule_table(n_models: int, delta: float = 1e-5) -> NDArray[np.float64]:
@@ -81,7 +81,7 @@ def exact_rule_table(n_models: int, delta: float = 1e-5) -> NDArray[np.float64]:
     counts = np.arange(n + 1)
     table[(counts[:, None] == 0) ^ (counts[None, :] == 0)] = np.nan
     table[0, 0] = np.inf
-    return table
+    return table  # type: ignore[no-any-return]
 
 
 def _validate_groups(unlearned: ArrayLike, retrained: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +122,8 @@ def degenerate_examples(unlearned: ArrayLike, retrained: ArrayLike) -> NDArray[n
     smallest = np.minimum(ru, rr)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = smallest / largest
-    return ratio < DEGENERATE_RATIO  # NaN (0/0) compares False
+    degenerate: NDArray[np.bool_] = ratio < DEGENERATE_RATIO  # NaN (0/0) compares False
+    return degenerate
 
 
 def per_example_epsilons(
@@ -173,6 +174,16 @@ def per_example_epsilons(
     >>> float(per_example_epsilons(u, r + 100)[0])  # perfectly separable
     50.0
     """
+    _check_parameters(rules, delta, cap)
+    u, r = _validate_groups(unlearned, retrained)
+    degenerate = degenerate_examples(u, r)
+    best = _best_rule(u, r, rules, delta, degenerate)
+    eps = np.where(best < 0, np.nan, np.minimum(best, cap))
+    eps[degenerate] = cap
+    return eps
+
+
+def _check_parameters(rules: str, delta: float, cap: float) -> None:
     if rules not in RULES:
         raise ValueError(
             f"parameter 'rules' of per_example_epsilons must be one of {RULES}, got {rules!r}"
@@ -183,26 +194,29 @@ def per_example_epsilons(
         )
     if not float(cap) > 0:
         raise ValueError(f"parameter 'cap' of per_example_epsilons must be > 0, got {cap!r}")
-    u, r = _validate_groups(unlearned, retrained)
-    n_models = u.shape[1]
 
-    degenerate = degenerate_examples(u, r)
+
+def _best_rule(
+    u: NDArray[np.float64],
+    r: NDArray[np.float64],
+    rules: Rules,
+    delta: float,
+    degenerate: NDArray[np.bool_],
+) -> NDArray[np.float64]:
+    """The largest ε any rule of the family certifies per example (negative: none survives)."""
+    n_models = u.shape[1]
     if rules == "official":
         # Orientation for the single thresholds: P is the retrained group iff its median is
         # strictly larger; ties make the unlearned group P (as the published code does).
         retrain_positive = np.median(r, axis=1) > np.median(u, axis=1)
         p = np.where(retrain_positive[:, None], r, u)
         q = np.where(retrain_positive[:, None], u, r)
-        best = official_kernel(
+        return official_kernel(
             np.sort(p, axis=1),
             np.sort(q, axis=1),
             official_rule_table(n_models, delta),
             ~degenerate,
         )
-    else:
-        best = exact_kernel(
-            np.sort(u, axis=1), np.sort(r, axis=1), exact_rule_table(n_models, delta), ~degenerate
-        )
-    eps = np.where(best < 0, np.nan, np.minimum(best, cap))
-    eps[degenerate] = cap
-    return eps
+    return exact_kernel(
+        np.sort(u, axis=1), np.sort(r, axis=1), exact_rule_table(n_models, delta), ~degenerate
+    )

@@ -1,4 +1,4 @@
-"""Forgetting quality F: the mean of bucketed per-example ε (SCORING.md §5)."""
+"""Forgetting quality F: the mean of bucketed per-example ε (docs/scoring.md §5)."""
 
 from __future__ import annotations
 

@@ -76,17 +76,7 @@ def official_epsilon_numpy(
     c32 = np.float32(1 - delta)
 
     def eps(fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
-        fpr = fp.astype(np.float32) / np.float32(n)
-        fnr = fn.astype(np.float32) / np.float32(n)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            e = np.maximum(
-                np.float32(0),
-                np.fmax(np.log(c32 - fpr) - np.log(fnr), np.log(c32 - fnr) - np.log(fpr)),
-            )
-        e = e.astype(float)
-        e[(fp == 0) ^ (fn == 0)] = np.nan
-        e[(fp == 0) & (fn == 0)] = np.inf
-        return e
+        return _official_eps(fp, fn, n, c32)
 
     a, b = (q, p) if rp >= rq else (p, q)
     a, b = np.sort(a), np.sort(b)
@@ -114,3 +104,19 @@ def official_epsilon_numpy(
     if np.all(np.isnan(allv)):
         return math.nan
     return float(min(np.nanmax(allv), cap))
+
+
+def _official_eps(fp: np.ndarray, fn: np.ndarray, n: int, c32: np.float32) -> np.ndarray:
+    """ε of each rule from its false-positive and false-negative counts, in float32 as the
+    published code computes it."""
+    fpr = fp.astype(np.float32) / np.float32(n)
+    fnr = fn.astype(np.float32) / np.float32(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = np.maximum(
+            np.float32(0),
+            np.fmax(np.log(c32 - fpr) - np.log(fnr), np.log(c32 - fnr) - np.log(fpr)),
+        )
+    e = e.astype(float)
+    e[(fp == 0) ^ (fn == 0)] = np.nan
+    e[(fp == 0) & (fn == 0)] = np.inf
+    return e  # type: ignore[no-any-return]

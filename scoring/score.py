@@ -1,4 +1,4 @@
-"""The final score: forgetting quality times the two utility ratios (SCORING.md §5)."""
+"""The final score: forgetting quality times the two utility ratios (docs/scoring.md §5)."""
 
 from __future__ import annotations
 

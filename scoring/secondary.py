@@ -1,4 +1,4 @@
-"""Secondary metrics, shown beside the score and not ranked by default (SCORING.md §7).
+"""Secondary metrics, shown beside the score and not ranked by default (docs/scoring.md §7).
 
 - :func:`mia_accuracy`: a membership-inference attack on per-example losses (forget vs test).
 - :func:`average_gap`: mean absolute gap to the retrained models in accuracies and MIA.

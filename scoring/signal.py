@@ -1,4 +1,4 @@
-"""The per-example signal: logit-scaled confidence of the true class (SCORING.md §3)."""
+"""The per-example signal: logit-scaled confidence of the true class (docs/scoring.md §3)."""
 
 from __future__ import annotations
 
@@ -61,4 +61,5 @@ def logit_scaled_confidence(logits: ArrayLike, labels: ArrayLike) -> NDArray[np.
     with np.errstate(over="ignore"):
         lse_others = top[..., 0] + np.log(np.exp(others - top).sum(axis=-1))
     phi = true_logit - lse_others
-    return np.clip(phi, -PHI_CLIP, PHI_CLIP)
+    clipped: NDArray[np.float64] = np.clip(phi, -PHI_CLIP, PHI_CLIP)
+    return clipped

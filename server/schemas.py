@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, PlainSerializer
 
-# What participants see of scores is rounded (SCORING.md §8): 4 decimals for scores, their
+# What participants see of scores is rounded (docs/scoring.md §8): 4 decimals for scores, their
 # parts, intervals and secondary metrics, 0.1 s for run times. Objects keep full precision
 # (ranks are computed from it); only what is sent is rounded.
 SCORE_DECIMALS = 4

@@ -16,6 +16,7 @@ from core.db import session_scope
 from core.migrate import upgrade_database
 from core.models import Role
 from core.settings import get_settings
+from harness.cases import competition_yaml  # noqa: F401 - the organizer tests' competition
 from server.app import create_app
 from server.services.users import create_user
 
@@ -34,26 +35,6 @@ def unlearning(net, retain_loader, forget_loader, val_loader):
         opt.step()
     return net.eval()
 """
-
-
-def competition_yaml(slug: str, **extra: str) -> str:
-    """A small uploaded-dataset competition (CNN on 1x8x8 digits, forgetting 3 groups, N = 4)."""
-    text = f"""
-slug: {slug}
-title: Grouped digits
-description: "Forget **three groups** of digits."
-seed: 11
-dataset: {{source: upload, n_classes: 10}}
-split: {{test_fraction: 0.2, val_fraction: 0.1, forget_size: null, forget_groups: 3}}
-model: {{name: cnn, channels: [4], hidden: 16}}
-recipe: {{epochs: 8, batch_size: 32, lr: 0.05, schedule: cosine}}
-scoring: {{n_models: 4, budget_floor_seconds: 10, timing_repeats: 1, bootstrap_resamples: 100}}
-limits: {{max_daily_submissions: 10, max_total_submissions: 3, max_final_submissions: 1}}
-allowed_uploads: [py]
-"""
-    for key, value in extra.items():
-        text += f"{key}: {value}\n"
-    return text
 
 
 def dataset_npz(n: int = 300, **overrides: np.ndarray) -> bytes:

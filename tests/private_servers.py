@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform import free_port
+from harness.platform import free_port
 
 
 def _pg_bin(name: str) -> str:

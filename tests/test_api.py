@@ -9,9 +9,9 @@ from sqlalchemy import select
 from core.db import session_scope
 from core.models import ApiToken, Submission, User
 from core.settings import get_settings
+from harness.platform import tiny_config
 from server.app import create_app
 from server.services.platform import seed_competition
-from tests.platform import tiny_config
 
 GOOD = b"def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e_scenario import create_competition_in, participant
-from tests.platform import ROOT, running_platform, tiny_config, wait_for_competition
+from harness.platform import ROOT, running_platform, tiny_config, wait_for_competition
+from harness.scenario import create_competition_in, participant
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.platform import tiny_config
+from harness.platform import tiny_config
 from worker.ml.batched import can_batch, train_models_batched
 from worker.ml.nets import build_model
 from worker.ml.preparation import init_model, spec_for

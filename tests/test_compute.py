@@ -12,9 +12,9 @@ from core.db import session_scope
 from core.models import Competition, Run, Submission, User, WorkChunk
 from core.queue import queue_depth
 from core.settings import get_settings
+from harness.platform import tiny_config
 from server.app import create_app
 from server.services.platform import seed_competition
-from tests.platform import tiny_config
 from worker import hardware
 from worker.jobs.prepare import run_preparation
 from worker.jobs.score import run_chunk, run_scoring
@@ -75,7 +75,7 @@ def test_every_run_records_its_device_time_and_totals_add_up(client):
     assert len(runs) == 4
     for run in runs:
         assert run["device"] == hardware.worker_class(get_settings())
-        # run times are shown in 0.1 s steps (SCORING.md §8); device time is accounting, unrounded
+        # run times are shown in 0.1 s steps (docs/scoring.md §8); device time is accounting, unrounded
         assert run["device_seconds"] > 0 and run["device_seconds"] + 0.05 >= run["seconds"] >= 0
     assert sub["device_seconds"] == pytest.approx(sum(r["device_seconds"] for r in runs))
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from core.competition_config import CompetitionConfig, demo_config
 from core.settings import Settings
-from tests.platform import ROOT, free_port
+from harness.platform import ROOT, free_port
 
 ARENA = str(Path(sys.executable).parent / "arena")
 

@@ -10,18 +10,11 @@ import yaml
 from core import config_file
 from core.config_file import ConfigInvalid, parse_config_text, problems_by_line
 from core.models import Role
-from tests.organizer_flow import account, app_on, competition_yaml
+from harness.cases import competition_yaml, many_problems_yaml
+from tests.organizer_flow import account, app_on
 
 API = "/api/v1"
 YAML = {"Content-Type": "application/yaml"}
-
-
-def many_problems_yaml(phases: int) -> str:
-    """A competition file whose every phase is wrong (thousands of problems)."""
-    lines = [competition_yaml("dos").strip(), "phases:"]
-    for i in range(phases):
-        lines += [f"  - name: p{i}", "    start: not-a-date", "    bogus: 1"]
-    return "\n".join(lines) + "\n"
 
 
 def test_problems_are_located_with_one_parse():

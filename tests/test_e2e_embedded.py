@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e_scenario import create_competition_in, run_scenario
-from tests.platform import running_platform, tiny_config
+from harness.platform import running_platform, tiny_config
+from harness.scenario import create_competition_in, run_scenario
 
 pytestmark = pytest.mark.e2e
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e_scenario import create_competition_in, run_scenario
-from tests.platform import running_platform, tiny_config
-from tests.services import clean_redis_url, fresh_postgres_database
+from harness.platform import running_platform, tiny_config
+from harness.scenario import create_competition_in, run_scenario
+from harness.services import clean_redis_url, fresh_postgres_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 

@@ -14,14 +14,14 @@ from sqlalchemy.orm import Session
 
 from core.db import make_engine
 from core.models import Competition, CompetitionOrganizer, Role, User
-from tests.e2e_scenario import create_competition_in, participant, upload
-from tests.platform import (
+from harness.platform import (
     ROOT,
     running_platform,
     tiny_config,
     wait_for_competition,
     wait_for_submission,
 )
+from harness.scenario import create_competition_in, participant, upload
 
 pytestmark = pytest.mark.e2e
 HOSTILE = Path(__file__).parent / "hostile"
@@ -100,7 +100,7 @@ def test_hostile_submissions_fail_alone(tmp_path):
             assert fragment in message, (path.name, message)
             assert sub["counts_against_quota"] is True, (path.name, sub)
             assert len(sub["runs"]) == 1  # failed fast, on its first run
-            # what participants see: no message text, nothing the probe chose (SCORING.md §8);
+            # what participants see: no message text, nothing the probe chose (docs/scoring.md §8);
             # source lines come from the upload, so a raise statement's template may show
             for forbidden in ("Leaked", "free submission", "honest", "processes)"):
                 assert forbidden not in message, (path.name, forbidden, message)

@@ -9,9 +9,9 @@ from core.db import session_scope
 from core.models import Competition, Run, Submission, User
 from core.settings import get_settings
 from core.storage import Storage
+from harness.platform import ROOT, tiny_config
 from server.security import hash_password
 from server.services.platform import seed_competition
-from tests.platform import ROOT, tiny_config
 from worker.jobs.prepare import run_preparation
 from worker.jobs.score import run_scoring, run_seed
 from worker.ml import artefacts

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from core.db import session_scope
 from core.models import Competition, Submission, User
+from harness.platform import tiny_config
 from server.app import create_app
 from server.services.platform import seed_competition
-from tests.platform import tiny_config
 
 ENTRANTS = 120
 

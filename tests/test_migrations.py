@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 from core.db import make_engine
 from core.migrate import upgrade_database
 from core.models import Base
-from tests.services import fresh_postgres_database
+from harness.services import fresh_postgres_database
 
 
 def _diff(url: str) -> list:

@@ -11,7 +11,7 @@ import torch
 from core.competition_config import CompetitionConfig, RecipeConfig, demo_config
 from core.config_file import ConfigInvalid, parse_config_text
 from core.splits import SplitError, make_splits, public_mask
-from tests.platform import ROOT, tiny_config
+from harness.platform import ROOT, tiny_config
 from worker.ml.nets import REGISTRY, build_model
 from worker.ml.preparation import prepare, reference_file
 from worker.ml.problem import Tensors

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.platform import ROOT, running_platform
+from harness.services import clean_redis_url, fresh_postgres_database
 from tests.organizer_flow import FINETUNE, competition_yaml, dataset_npz
-from tests.platform import ROOT, running_platform
-from tests.services import clean_redis_url, fresh_postgres_database
 
 pytestmark = [pytest.mark.e2e]
 ARENA = str(Path(sys.executable).parent / "arena")

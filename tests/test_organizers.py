@@ -15,6 +15,7 @@ from sqlalchemy import select
 from core.db import session_scope
 from core.models import Competition, Role, Submission
 from core.settings import get_settings
+from harness.services import fresh_postgres_database
 from tests.organizer_flow import (
     FINETUNE,
     IDENTITY,
@@ -23,7 +24,6 @@ from tests.organizer_flow import (
     competition_yaml,
     dataset_npz,
 )
-from tests.services import fresh_postgres_database
 from worker.jobs.prepare import run_preparation
 from worker.jobs.rescore import run_rescoring
 from worker.jobs.score import run_scoring

@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.e2e_scenario import GOOD_SUBMISSION, create_competition_in, participant
-from tests.platform import running_platform, tiny_config
-from tests.services import clean_redis_url, fresh_postgres_database
+from harness.platform import running_platform, tiny_config
+from harness.scenario import GOOD_SUBMISSION, create_competition_in, participant
+from harness.services import clean_redis_url, fresh_postgres_database
 
 pytestmark = [pytest.mark.e2e]
 

@@ -13,8 +13,8 @@ from core.db import session_scope
 from core.models import Competition, Run, Submission, User, WorkChunk, utcnow
 from core.queue import CONTROL_QUEUE, enqueue_scoring, queue_depth
 from core.settings import get_settings
+from harness.platform import tiny_config
 from server.services.platform import seed_competition
-from tests.platform import tiny_config
 from worker.hardware import run_queue
 from worker.jobs.reap import reap
 

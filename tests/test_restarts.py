@@ -11,8 +11,13 @@ import httpx
 import pytest
 
 from core.storage import Storage
-from tests.e2e_scenario import create_competition_in, participant
-from tests.platform import running_platform, tiny_config, wait_for_competition, wait_for_submission
+from harness.platform import (
+    running_platform,
+    tiny_config,
+    wait_for_competition,
+    wait_for_submission,
+)
+from harness.scenario import create_competition_in, participant
 from tests.private_servers import private_servers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]

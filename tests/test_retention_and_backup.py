@@ -17,9 +17,9 @@ from core.models import Submission, User, utcnow
 from core.retention import apply_retention, read_log
 from core.settings import get_settings
 from core.storage import Storage
+from harness.platform import ROOT, tiny_config
+from harness.services import fresh_postgres_database
 from server.services.platform import seed_competition
-from tests.platform import ROOT, tiny_config
-from tests.services import fresh_postgres_database
 
 ARENA = str(Path(sys.executable).parent / "arena")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.platform import ROOT, tiny_config
+from harness.platform import ROOT, tiny_config
 from worker.ml import artefacts
 from worker.ml.evaluation import InvalidOutput, evaluate_returned
 from worker.ml.preparation import prepare, spec_for
@@ -113,7 +113,7 @@ def test_crash_at_import_is_reported_with_the_participants_traceback(prepared, t
     assert result.message.startswith("Importing your file failed: ValueError\n")
     assert 'File "submission.py", line 2, in <module>' in result.message
     assert "    raise ValueError('bad import ' * 100)" in result.message  # read from the upload
-    assert "bad import bad import" not in result.message  # no message text (SCORING.md §8)
+    assert "bad import bad import" not in result.message  # no message text (docs/scoring.md §8)
     assert "arena score-local" in result.message
     assert "sandbox_entry" not in result.message
     log = (tmp_path / "run.log").read_text()

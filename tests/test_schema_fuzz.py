@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, settings
 
 from core.db import session_scope
 from core.models import Role
+from harness.platform import tiny_config
 from server.app import create_app
 from server.services.platform import seed_competition
 from server.services.users import create_user, issue_token
-from tests.platform import tiny_config
 
 app = create_app()
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -26,8 +26,7 @@ from core.db import make_engine
 from core.models import Competition, CompetitionOrganizer, Role, User
 from core.settings import Settings
 from core.storage import Storage
-from tests.e2e_scenario import create_competition_in, participant, upload
-from tests.platform import (
+from harness.platform import (
     ROOT,
     free_port,
     running_platform,
@@ -37,7 +36,8 @@ from tests.platform import (
     wait_for_competition,
     wait_for_submission,
 )
-from tests.services import clean_redis_url, fresh_postgres_database
+from harness.scenario import create_competition_in, participant, upload
+from harness.services import clean_redis_url, fresh_postgres_database
 
 
 @pytest.fixture(scope="module")

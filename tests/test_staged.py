@@ -12,9 +12,9 @@ from core.config_file import ConfigInvalid, parse_config_text
 from core.db import session_scope
 from core.models import Competition, Run, Submission, User
 from core.settings import get_settings
+from harness.platform import tiny_config
 from server.app import create_app
 from server.services.platform import seed_competition
-from tests.platform import tiny_config
 from worker.jobs.prepare import run_preparation
 from worker.jobs.score import run_private_stage, run_scoring
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.e2e_scenario import create_competition_in
+from harness.platform import ROOT, running_platform, tiny_config, wait_for_competition
+from harness.scenario import create_competition_in
 from tests.organizer_flow import competition_yaml, dataset_npz
-from tests.platform import ROOT, running_platform, tiny_config, wait_for_competition
 
 pytestmark = pytest.mark.e2e
 SHOTS = ROOT / "test-artifacts" / "screenshots"

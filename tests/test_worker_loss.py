@@ -14,8 +14,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from core.models import Run, Submission, WorkChunk
-from tests.e2e_scenario import create_competition_in, participant, upload
-from tests.platform import (
+from harness.platform import (
     running_platform,
     start_worker,
     stop_workers,
@@ -23,7 +22,8 @@ from tests.platform import (
     wait_for_competition,
     wait_for_submission,
 )
-from tests.services import clean_redis_url, fresh_postgres_database
+from harness.scenario import create_competition_in, participant, upload
+from harness.services import clean_redis_url, fresh_postgres_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 SLOW = b"""

@@ -1,4 +1,4 @@
-"""The worker's hardware class: device plus CPU threads (SCORING.md §1; budgets are stored per
+"""The worker's hardware class: device plus CPU threads (docs/scoring.md §1; budgets are stored per
 class, and fanned-out work goes to one queue per class)."""
 
 from __future__ import annotations

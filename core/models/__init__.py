@@ -1,11 +1,11 @@
 """ORM models. The schema changes only through Alembic migrations (``migrations/``)."""
 
-from core.models.accounts import (  # noqa: F401
+from core.models.accounts import (
     ApiToken,
     LoginFailure,
     User,
 )
-from core.models.base import (  # noqa: F401
+from core.models.base import (
     ACTIVE_CHUNK_STATUSES,
     PREPARED_STATUSES,
     TERMINAL_SUBMISSION_STATUSES,
@@ -21,7 +21,7 @@ from core.models.base import (  # noqa: F401
     UTCDateTime,
     utcnow,
 )
-from core.models.competitions import (  # noqa: F401
+from core.models.competitions import (
     AuditEntry,
     Competition,
     CompetitionBudget,
@@ -33,9 +33,43 @@ from core.models.competitions import (  # noqa: F401
     TeamInvite,
     TeamMember,
 )
-from core.models.submissions import (  # noqa: F401
+from core.models.submissions import (
     Run,
     Submission,
     WorkChunk,
     WorkerHeartbeat,
 )
+
+__all__ = [
+    "ACTIVE_CHUNK_STATUSES",
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "ChunkKind",
+    "ChunkStatus",
+    "Competition",
+    "CompetitionBudget",
+    "CompetitionOrganizer",
+    "CompetitionStatus",
+    "Dataset",
+    "Disqualification",
+    "FailureReason",
+    "LoginFailure",
+    "PREPARED_STATUSES",
+    "PrivateStage",
+    "Role",
+    "RulesAcceptance",
+    "Run",
+    "RunStatus",
+    "Submission",
+    "SubmissionStatus",
+    "TERMINAL_SUBMISSION_STATUSES",
+    "Team",
+    "TeamInvite",
+    "TeamMember",
+    "UTCDateTime",
+    "User",
+    "WorkChunk",
+    "WorkerHeartbeat",
+    "utcnow",
+]

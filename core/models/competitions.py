@@ -52,7 +52,7 @@ class Competition(Base):
 
 
 class CompetitionBudget(Base):
-    """Per-run time budget of a competition on one hardware class (SCORING.md §1)."""
+    """Per-run time budget of a competition on one hardware class (docs/scoring.md §1)."""
 
     __tablename__ = "competition_budgets"
     __table_args__ = (UniqueConstraint("competition_id", "hardware_class"),)

@@ -1,26 +1,16 @@
-"""Every status change of submissions, private stages, chunks, runs and preparations.
-
-This module is the one owner of those columns: the jobs, the reaper and the services call it,
-and a test fails on a status written anywhere else. Each change is a conditional update: it
-names the states it may leave (``frm``) and applies only to rows still in one of them, so that
-two workers (or a worker and a cancel) never both win; and it refuses, with
-:class:`IllegalTransition`, a move that the tables below do not allow (a programming error,
-never a race).
-
-Terms: a submission's **status** follows its first (public) stage; under staged N a scored
-final pick then runs a second **stage** up to the private N (``private_stage``). Neither is a
-*board* (the part of the forget set a leaderboard ranks on).
-"""
+"""The transition tables of every status column, and the one conditional update that moves a
+row from a state to another (:func:`move`) or a loaded row in Python (:func:`change`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement, CursorResult, or_, update
 from sqlalchemy.orm import Session
 
 from core.models import (
+    Base,
     ChunkStatus,
     Competition,
     CompetitionStatus,
@@ -115,11 +105,13 @@ def move(
     sources = _check(model, column, frm, to)
     col = getattr(model, column)
     in_source = [s for s in sources if s is not None]
-    cond = col.in_(in_source) if in_source else None
     if None in sources:
-        cond = col.is_(None) if cond is None else (cond | col.is_(None))
+        cond = or_(col.in_(in_source), col.is_(None)) if in_source else col.is_(None)
+    else:
+        cond = col.in_(in_source)
     stmt = update(model).where(*where, cond).values({column: to, **values})
-    return int(session.execute(stmt).rowcount)
+    result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
+    return int(result.rowcount)
 
 
 def change(obj: Any, column: str, to: Any, **values: Any) -> None:
@@ -130,6 +122,6 @@ def change(obj: Any, column: str, to: Any, **values: Any) -> None:
         setattr(obj, key, value)
 
 
-def initial(model: type, column: str = "status") -> Any:
+def initial(model: type[Base], column: str = "status") -> Any:
     """The state a new row starts in."""
     return INITIAL[(model, column)]

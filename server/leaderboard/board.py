@@ -201,7 +201,7 @@ def _row(
 ) -> LeaderboardRow:
     sub, score, ci = pick
     key = entrant_key(sub)
-    board_result = result.board(part)
+    board_result = result.part(part)
     secondary = result.secondary or SecondaryMetrics()
     count, last = activity.get(key, (0, None))
     return LeaderboardRow(
@@ -261,7 +261,7 @@ def _mark_ties(shown: list[Entry], resamples: int) -> None:
 def _reference_rows(comp: Competition, part: Part) -> list[LeaderboardRow]:
     rows = []
     for ref in load_references(comp.reference_summary).rows():
-        part_ref = ref.board(part)
+        part_ref = ref.part(part)
         rows.append(
             LeaderboardRow(
                 rank=None,

@@ -271,8 +271,8 @@ def _dumped(part: BaseModel | None) -> dict[str, Any] | None:
 def public_view(sub: Submission, show_private: bool = False) -> SubmissionPublic:
     result = load_result(sub.result)
     scored = sub.status == SubmissionStatus.SCORED
-    public = result.boards.public
-    private = result.boards.private if show_private else None
+    public = result.parts.public
+    private = result.parts.private if show_private else None
     overall = result.overall  # staged N: the larger N, once run
     return SubmissionPublic(
         id=sub.id,

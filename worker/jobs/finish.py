@@ -42,7 +42,7 @@ def finalize(submission_id: int, settings: Settings) -> None:
             beating(Submission, submission_id, settings.heartbeat_seconds),
         ):
             result = _final_result(ctx, storage)
-            log.info("scored (%s stage): %.4f", ctx.stage, result.board(ctx.stage).score)
+            log.info("scored (%s stage): %.4f", ctx.stage, result.part(ctx.stage).score)
     except SubmissionFailed as failure:
         fail(ctx, failure)
         return
@@ -62,7 +62,7 @@ def finalize(submission_id: int, settings: Settings) -> None:
 
 def result_columns(result: SubmissionResult, scoring_version: int) -> dict[str, Any]:
     """A result and its public-board numbers in the columns the leaderboard sorts by."""
-    public, private = result.boards.public, result.boards.private
+    public, private = result.parts.public, result.parts.private
     return {
         "score": public.score,
         "forgetting_quality": public.forgetting_quality,

@@ -1,4 +1,4 @@
-"""Competition preparation (once per competition, SCORING.md §1 and §6).
+"""Competition preparation (once per competition, docs/scoring.md §1 and §6).
 
 Train the original model on all of train and time it warm; train N reference models from
 scratch on retain (seeds 1..N); store their outputs; score "retraining itself" and "do nothing"
@@ -178,8 +178,8 @@ def reference_rows(
         for key, row in private_rows.items():
             if key in public_rows:
                 public = public_rows[key]
-                row.boards.public = public.boards.public.model_copy(update={"name": public.name})
-                row.boards.private.name = row.name  # e.g. "retrain, 32 vs 32"
+                row.parts.public = public.parts.public.model_copy(update={"name": public.name})
+                row.parts.private.name = row.name  # e.g. "retrain, 32 vs 32"
         return private_rows
     labels = problem.forget.y.numpy()
     public = public_mask(len(labels), config.leaderboard.public_fraction, config.seed)
@@ -212,7 +212,7 @@ _ROW_FIELDS = {
     "score_ci",
     "n_models",
     "epsilons",
-    "boards",
+    "parts",
     "secondary",
 }
 

@@ -1,4 +1,4 @@
-"""The hidden data of a competition: dataset and its deterministic split (SCORING.md §1).
+"""The hidden data of a competition: dataset and its deterministic split (docs/scoring.md §1).
 
 Everything here is a pure function of the competition config, so preparation and scoring
 rebuild the same splits without storing the data; the split indices are also written to the

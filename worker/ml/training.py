@@ -121,7 +121,7 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ModelOutputs:
-    """What is stored per model (SCORING.md §1): enough to score and rescore without weights."""
+    """What is stored per model (docs/scoring.md §1): enough to score and rescore without weights."""
 
     forget_logits: np.ndarray  # (n_forget, C) float32
     forget_loss: np.ndarray  # (n_forget,)

@@ -1,4 +1,4 @@
-"""Per-hardware-class budgets: measured once per class and stored (SCORING.md §1)."""
+"""Per-hardware-class budgets: measured once per class and stored (docs/scoring.md §1)."""
 
 from __future__ import annotations
 

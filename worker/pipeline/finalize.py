@@ -12,9 +12,9 @@ import scoring
 from core.competition_config import ScoringConfig
 from core.results import (
     Accuracy,
-    Boards,
-    BoardSummary,
     Histogram,
+    Parts,
+    PartSummary,
     SecondaryMetrics,
     SubmissionResult,
 )
@@ -90,9 +90,9 @@ def scale_jsd(p: np.ndarray, q_runs: np.ndarray) -> float | None:
     return float(np.mean(values) * scoring.secondary.RF_JSD_SCALE) if values else None
 
 
-def board_summary(
+def part_summary(
     eps: np.ndarray, n_models: int, factor: float, resamples: int, seed: int
-) -> BoardSummary:
+) -> PartSummary:
     """F, score and its interval, histogram and most distinguishable ids over some forget
     examples (``eps`` is NaN where unscorable); ids index ``eps``."""
     quality = scoring.forgetting_quality(eps, n_models) if eps.size else float("nan")
@@ -108,7 +108,7 @@ def board_summary(
     finite = eps[~np.isnan(eps)]
     limit = scoring.max_epsilon(n_models)
     edges = [0.5 * k for k in range(2 * limit + 1)]
-    return BoardSummary(
+    return PartSummary(
         score=score,
         forgetting_quality=quality,
         score_ci=list(ci),
@@ -134,7 +134,7 @@ def score_outputs(
     """Score N unlearned runs against N reference models (same N; docs/scoring.md).
 
     The top level covers every forget example; with a ``public`` mask over the forget examples,
-    ``boards`` holds the same for the public and the private part (ids index the forget set).
+    ``parts`` holds the same for the public and the private part (ids index the forget set).
     """
     n = len(unlearned)
     if len(retrained) != n:
@@ -148,7 +148,7 @@ def score_outputs(
     ta_u, ta_r = float(unlearned.test_acc.mean()), float(retrained.test_acc.mean())
     factor = (ra_u / ra_r) * (ta_u / ta_r)
     resamples = cfg.bootstrap_resamples
-    overall = board_summary(eps, n, factor, resamples, bootstrap_seed)
+    overall = part_summary(eps, n, factor, resamples, bootstrap_seed)
     if not math.isnan(overall.forgetting_quality):
         overall.score = scoring.final_score(overall.forgetting_quality, ra_u, ra_r, ta_u, ta_r)
     result = SubmissionResult(
@@ -172,8 +172,8 @@ def score_outputs(
         ids = np.arange(len(eps))
         parts = {}
         for board, mask in (("public", public), ("private", ~public)):
-            part = board_summary(eps[mask], n, factor, resamples, bootstrap_seed)
+            part = part_summary(eps[mask], n, factor, resamples, bootstrap_seed)
             part.most_distinguishable = [int(ids[mask][i]) for i in part.most_distinguishable]
             parts[board] = part
-        result.boards = Boards(**parts)
+        result.parts = Parts(**parts)
     return result

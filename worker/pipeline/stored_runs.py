@@ -11,7 +11,7 @@ import numpy as np
 from core.competition_config import CompetitionConfig
 from core.environment import environment_summary
 from core.models import FailureReason, RunStatus
-from core.results import BoardSummary, ScoringVersions, SubmissionResult
+from core.results import PartSummary, ScoringVersions, SubmissionResult
 from core.splits import public_mask
 from core.storage import Storage
 from core.version import code_version
@@ -43,24 +43,24 @@ def staged_result(
     *,
     with_private: bool,
 ) -> SubmissionResult:
-    """A submission's result. Plain N: both boards from its N runs. Staged N: the public board
-    from runs 0..public-1 against the first ``public`` references; the private board pending,
-    or (``with_private``) from all ``private`` runs against all references, its whole-forget-set
-    numbers kept under ``private_stage``."""
+    """A submission's result. Plain N: both parts from its N runs. Staged N: the public part
+    from runs 0..public-1 against the first ``public`` references; the private part pending,
+    or (``with_private``: the private stage has run) from all ``private`` runs against all
+    references, its whole-forget-set numbers kept under ``private_stage``."""
     cfg = config.scoring
     args = (config, submission_id, slug, storage, refs, forget_labels)
     result = score_stored_runs(*args, runs, budget, n=cfg.n_public)
     if not cfg.staged:
         return result
     if not with_private:
-        result.boards.private = BoardSummary(
+        result.parts.private = PartSummary(
             n_models=cfg.n_references,
             pending="computed at the close for the final picks (staged N)",
         )
         return result
     full = score_stored_runs(*args, runs, budget, n=cfg.n_references)
-    boards = result.boards.model_copy(update={"private": full.boards.private})
-    return result.model_copy(update={"boards": boards, "private_stage": full.stage_part()})
+    parts = result.parts.model_copy(update={"private": full.parts.private})
+    return result.model_copy(update={"parts": parts, "private_stage": full.stage_part()})
 
 
 def score_stored_runs(

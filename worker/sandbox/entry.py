@@ -1,6 +1,6 @@
 """One participant run, in the run's own process (PID 1 of the run's namespaces).
 
-Order (SCORING.md §2): import the participant's module (its top-level code runs now, before any
+Order (docs/scoring.md §2): import the participant's module (its top-level code runs now, before any
 hidden data exist in this run), report ``ready``, wait for the worker's go, then load the run's
 data and weights, call ``unlearning`` and write the returned weights to the run's output
 directory; the process then exits and its supervisor tells the worker.

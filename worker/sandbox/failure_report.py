@@ -1,4 +1,4 @@
-"""What a participant is told about a failed run on hidden data (SCORING.md §8), built by the worker.
+"""What a participant is told about a failed run on hidden data (docs/scoring.md §8), built by the worker.
 
 The run's process may forge anything it reports, so nothing of it is shown unchecked and no text
 of it is shown at all: the exception's **type** is shown only if it is a Python built-in

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-import pytest
 import redis
 
 ADMIN_URL = os.environ.get(
@@ -18,6 +17,10 @@ REDIS_URL = os.environ.get("ARENA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 REDIS_DB = int(os.environ.get("ARENA_TEST_REDIS_DB", "13"))
 
 
+class ServiceUnavailable(RuntimeError):
+    """A server the tests need is down: they fail (never skip) with how to start it."""
+
+
 @contextmanager
 def fresh_postgres_database() -> Iterator[str]:
     """Create an empty database for one test and drop it afterwards; yield its URL."""
@@ -25,7 +28,9 @@ def fresh_postgres_database() -> Iterator[str]:
     try:
         admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {ADMIN_URL} ({exc}); start it (see .ci/run).")
+        raise ServiceUnavailable(
+            f"PostgreSQL is not reachable at {ADMIN_URL} ({exc}); start it (see .ci/run)."
+        ) from None
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     base = ADMIN_URL.rsplit("/", 1)[0]
@@ -42,5 +47,7 @@ def clean_redis_url() -> str:
         client = redis.Redis.from_url(url, socket_connect_timeout=5)
         client.flushdb()
     except redis.RedisError as exc:
-        pytest.fail(f"Redis is not reachable at {url} ({exc}); start it (see .ci/run).")
+        raise ServiceUnavailable(
+            f"Redis is not reachable at {url} ({exc}); start it (see .ci/run)."
+        ) from None
     return url

@@ -15,8 +15,8 @@ from core.competition_config import CompetitionConfig
 from core.db import make_engine
 from core.migrate import upgrade_database
 from core.splits import public_mask
+from harness.platform import wait_for_competition, wait_for_submission
 from server.services.platform import seed_competition
-from tests.platform import wait_for_competition, wait_for_submission
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_SUBMISSION = (
