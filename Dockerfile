@@ -16,6 +16,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap util
 RUN if [ -n "$TORCH_INDEX_URL" ]; then pip install torch --index-url "$TORCH_INDEX_URL"; fi
 
 COPY pyproject.toml README.md alembic.ini ./
+COPY core ./core
 COPY server ./server
 COPY worker ./worker
 COPY scoring ./scoring

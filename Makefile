@@ -44,8 +44,8 @@ system:
 	    echo "installing docker-compose (the deployment tests check docker-compose.yml with it)"; \
 	    (apt-get install -y -qq docker-compose >/dev/null 2>&1 || \
 	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq docker-compose >/dev/null)) \
-	    || echo "could not install docker-compose: tests/test_deploy.py will fail (see README)"; \
-	  else echo "docker-compose is missing: install Debian's 'docker-compose' for tests/test_deploy.py"; fi; \
+	    || echo "could not install docker-compose: tests/e2e/test_deploy.py will fail (see README)"; \
+	  else echo "docker-compose is missing: install Debian's 'docker-compose' for tests/e2e/test_deploy.py"; fi; \
 	fi
 	@if [ "$$(id -u)" = 0 ] && ! id arena-sandbox >/dev/null 2>&1; then \
 	  useradd --system --no-create-home --shell /usr/sbin/nologin arena-sandbox || true; \

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.client import ArenaClient
-from cli.organizer import competition_app, team_app
 
 app = typer.Typer(help="Unlearning Arena: machine-unlearning competitions.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -20,8 +20,6 @@ admin_app = typer.Typer(
     help="Accounts, on the platform's own database (DATABASE_URL).", no_args_is_help=True
 )
 app.add_typer(admin_app, name="admin")
-app.add_typer(competition_app, name="competition")
-app.add_typer(team_app, name="team")
 ROLES = ("admin", "organizer", "participant")
 console = Console()
 err = Console(stderr=True)
@@ -49,3 +47,15 @@ def password_prompt(password: str | None, confirm: bool) -> str:
     if env:
         return env
     return typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+
+
+def progress_bar() -> Progress:
+    """A bar on stderr for work the platform reports as done out of total (runs, references)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )

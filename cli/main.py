@@ -1,4 +1,6 @@
-"""The `arena` command: run the platform, and use it as a participant.
+"""The `arena` command: participant commands (``cli/participant.py``), organizer commands
+(``cli/organizer.py``: ``arena competition``, ``arena team``) and operator commands
+(``cli/operator.py``: serve, worker, database, accounts, upkeep).
 
 Server and token come from --url/--token or ARENA_URL/ARENA_TOKEN.
 """
@@ -9,6 +11,10 @@ import sys
 
 from cli import operator, participant  # noqa: F401 - they register their commands on app
 from cli.common import app
+from cli.organizer import competition_app, team_app
+
+app.add_typer(competition_app, name="competition")
+app.add_typer(team_app, name="team")
 
 __all__ = ["app"]
 

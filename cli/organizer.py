@@ -8,32 +8,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
-    TimeElapsedColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
 
 from cli.client import ArenaClient, ClientError
+from cli.common import DEFAULT_URL, TokenOpt, UrlOpt, console, err, progress_bar
 
 competition_app = typer.Typer(
     help="Organizers: create, configure, prepare, open and run competitions.", no_args_is_help=True
 )
 team_app = typer.Typer(help="Teams: create, invite, accept, leave.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
-
-UrlOpt = Annotated[str, typer.Option("--url", envvar="ARENA_URL", help="Platform address.")]
-TokenOpt = Annotated[
-    str | None, typer.Option("--token", envvar="ARENA_TOKEN", help="API token (arena login).")
-]
-DEFAULT_URL = "http://127.0.0.1:8000"
 FileArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
 
 
@@ -150,14 +140,7 @@ def prepare(
     if not wait:
         err.print(f"preparation of {slug!r} queued")
         return
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("queued", total=None)
         while comp["status"] == "preparing":
             p = comp.get("preparation") or {}

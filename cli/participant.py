@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli.client import ArenaClient, ClientError
@@ -23,6 +22,7 @@ from cli.common import (
     console,
     err,
     password_prompt,
+    progress_bar,
 )
 from cli.results_view import (
     local_progress,
@@ -31,14 +31,14 @@ from cli.results_view import (
     show_result,
 )
 
+PasswordOpt = Annotated[str | None, typer.Option(help="Default: ARENA_PASSWORD or a prompt.")]
+
 
 @app.command()
 def register(
     username: str,
     url: UrlOpt = DEFAULT_URL,
-    password: Annotated[
-        str | None, typer.Option(help="Default: ARENA_PASSWORD or a prompt.")
-    ] = None,
+    password: PasswordOpt = None,
 ) -> None:
     """Create an account."""
     try:
@@ -52,9 +52,7 @@ def register(
 def login(
     username: str,
     url: UrlOpt = DEFAULT_URL,
-    password: Annotated[
-        str | None, typer.Option(help="Default: ARENA_PASSWORD or a prompt.")
-    ] = None,
+    password: PasswordOpt = None,
 ) -> None:
     """Print a new API token (use it as ARENA_TOKEN)."""
     try:
@@ -65,14 +63,7 @@ def login(
 
 
 def _follow(client: ArenaClient, submission_id: int, poll: float) -> dict:
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("queued", total=None)
         while True:
             sub = client.submission(submission_id)

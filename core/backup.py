@@ -4,7 +4,7 @@
 ``DIR/database.dump`` (``pg_dump --format=custom``), ``DIR/storage.tar.gz`` and
 ``DIR/manifest.json``. ``arena restore DIR`` puts both back (stop the platform first);
 restoring over a non-empty database needs ``--force``. Tested once per backend by
-``tests/test_retention_and_backup.py``.
+``tests/e2e/test_retention_and_backup.py``.
 """
 
 from __future__ import annotations

@@ -69,17 +69,22 @@ def test_import_graph(package: str) -> None:
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
+def _sized_modules() -> list[Path]:
+    """The modules the size limits apply to: the compiled kernels are excepted."""
+    return [
+        p
+        for p in _modules(*SIZED)
+        if not (
+            p.parent.name == "scoring" and p.name.startswith("_") and p.name.endswith("_kernel.py")
+        )
+    ]
+
+
 def test_sizes_stay_small() -> None:
     """No module over 400 lines and no function over 60 (the compiled kernels excepted)."""
     too_long = []
-    for path in _modules(*SIZED):
+    for path in _sized_modules():
         rel = path.relative_to(ROOT)
-        if (
-            rel.parts[0] == "scoring"
-            and rel.name.startswith("_")
-            and rel.name.endswith("_kernel.py")
-        ):
-            continue
         lines = path.read_text().count("\n")
         if lines > MAX_MODULE_LINES:
             too_long.append(f"{rel}: {lines} lines")
@@ -301,3 +306,36 @@ def test_named_transitions_are_conditional(session) -> None:
     assert state.claim_chunk(s, chunk.id, "w1") and not state.claim_chunk(s, chunk.id, "w2")
     assert state.finish_chunk(s, [WorkChunk.id == chunk.id], ChunkStatus.DONE)
     assert not state.requeue_chunk(s, [WorkChunk.id == chunk.id])  # done is final
+
+
+def report() -> dict[str, object]:
+    """The figures these tests hold: sizes, and imports between the packages."""
+    modules = _sized_modules()
+    functions = [
+        (node.end_lineno or node.lineno) - node.lineno + 1
+        for p in modules
+        for node in ast.walk(_tree(p))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    ]
+    imports: dict[str, int] = {}
+    for package in (*APPLICATION, "bench"):
+        for p in _modules(package):
+            for target in _imported_packages(p) & {*APPLICATION, "harness", "tests"} - {package}:
+                key = f"{package} -> {target}"
+                imports[key] = imports.get(key, 0) + 1
+    lines = [p.read_text().count("\n") for p in modules]
+    return {
+        "modules": len(modules),
+        "largest_module_lines": max(lines),
+        "modules_over_400_lines": sum(n > MAX_MODULE_LINES for n in lines),
+        "functions": len(functions),
+        "longest_function_lines": max(functions),
+        "functions_over_60_lines": sum(n > MAX_FUNCTION_LINES for n in functions),
+        "imports_between_packages": dict(sorted(imports.items())),
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(report(), indent=1))

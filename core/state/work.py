@@ -18,77 +18,43 @@ from core.models import (
 )
 from core.state.machine import C, K, R, change, move
 
+Guard = Iterable[ColumnElement[bool]]
+
+
+def _chunks(session: Session, where: Guard, frm: Iterable[Any], to: Any, **values: Any) -> int:
+    return move(session, WorkChunk, "status", where, frm=frm, to=to, **values)
+
+
 # --- chunks of fanned-out work ----------------------------------------------------------------
 
 
 def claim_chunk(session: Session, chunk_id: int, worker: str | None) -> bool:
-    now = utcnow()
+    worker_name = (worker or "")[:255] or None
+    where = [WorkChunk.id == chunk_id]
     return bool(
-        move(
-            session,
-            WorkChunk,
-            "status",
-            [WorkChunk.id == chunk_id],
-            frm=[K.QUEUED],
-            to=K.RUNNING,
-            worker=(worker or "")[:255] or None,
-            heartbeat_at=now,
-        )
+        _chunks(session, where, [K.QUEUED], K.RUNNING, worker=worker_name, heartbeat_at=utcnow())
     )
 
 
-def finish_chunk(
-    session: Session, where: Iterable[ColumnElement[bool]], status: ChunkStatus
-) -> bool:
+def finish_chunk(session: Session, where: Guard, status: ChunkStatus) -> bool:
     """End a running chunk (``where``: the one this worker holds): done, failed or abandoned."""
-    return bool(
-        move(session, WorkChunk, "status", where, frm=[K.RUNNING], to=status, finished_at=utcnow())
-    )
+    return bool(_chunks(session, where, [K.RUNNING], status, finished_at=utcnow()))
 
 
-def requeue_chunk(session: Session, where: Iterable[ColumnElement[bool]], **values: Any) -> bool:
+def requeue_chunk(session: Session, where: Guard, **values: Any) -> bool:
     """A chunk whose worker went quiet goes back to its queue."""
     return bool(
-        move(
-            session,
-            WorkChunk,
-            "status",
-            where,
-            frm=[K.RUNNING],
-            to=K.QUEUED,
-            worker=None,
-            heartbeat_at=None,
-            **values,
-        )
+        _chunks(session, where, [K.RUNNING], K.QUEUED, worker=None, heartbeat_at=None, **values)
     )
 
 
-def fail_chunk(session: Session, where: Iterable[ColumnElement[bool]], **values: Any) -> bool:
-    return bool(
-        move(
-            session,
-            WorkChunk,
-            "status",
-            where,
-            frm=[K.RUNNING],
-            to=K.FAILED,
-            finished_at=utcnow(),
-            **values,
-        )
-    )
+def fail_chunk(session: Session, where: Guard, **values: Any) -> bool:
+    return bool(_chunks(session, where, [K.RUNNING], K.FAILED, finished_at=utcnow(), **values))
 
 
-def abandon_chunks(session: Session, where: Iterable[ColumnElement[bool]]) -> int:
+def abandon_chunks(session: Session, where: Guard) -> int:
     """The unfinished chunks of work that ended (failed, cancelled) before they did."""
-    return move(
-        session,
-        WorkChunk,
-        "status",
-        where,
-        frm=[K.QUEUED, K.RUNNING],
-        to=K.ABANDONED,
-        finished_at=utcnow(),
-    )
+    return _chunks(session, where, [K.QUEUED, K.RUNNING], K.ABANDONED, finished_at=utcnow())
 
 
 # --- runs -------------------------------------------------------------------------------------
@@ -110,6 +76,12 @@ def record_run_outcome(run: Run, outcome: str, **values: Any) -> RunStatus:
 # --- preparations (a competition's status) ---------------------------------------------------
 
 
+def _competition(session: Session, cid: int, to: Any, *guard: Any, **values: Any) -> bool:
+    """A preparation under way ends: ready (or open), or failed."""
+    where = [Competition.id == cid, *guard]
+    return bool(move(session, Competition, "status", where, frm=[C.PREPARING], to=to, **values))
+
+
 def start_preparation(comp: Competition, **values: Any) -> None:
     change(comp, "status", C.PREPARING, **values)
 
@@ -122,36 +94,10 @@ def back_to_draft(comp: Competition, message: str | None) -> None:
 def preparation_done(
     session: Session, competition_id: int, *, open_now: bool, **values: Any
 ) -> bool:
-    return bool(
-        move(
-            session,
-            Competition,
-            "status",
-            [Competition.id == competition_id],
-            frm=[C.PREPARING],
-            to=C.OPEN if open_now else C.READY,
-            **values,
-        )
-    )
+    return _competition(session, competition_id, C.OPEN if open_now else C.READY, **values)
 
 
 def fail_preparation(
-    session: Session,
-    competition_id: int,
-    message: str,
-    *,
-    guard: Iterable[ColumnElement[bool]] = (),
-    **values: Any,
+    session: Session, competition_id: int, message: str, *, guard: Guard = (), **values: Any
 ) -> bool:
-    return bool(
-        move(
-            session,
-            Competition,
-            "status",
-            [Competition.id == competition_id, *guard],
-            frm=[C.PREPARING],
-            to=C.FAILED,
-            status_message=message,
-            **values,
-        )
-    )
+    return _competition(session, competition_id, C.FAILED, *guard, status_message=message, **values)

@@ -25,7 +25,7 @@ from worker.pipeline.stage import (
     infrastructure_failure,
     running_context,
 )
-from worker.pipeline.stored_runs import load_forget_labels, staged_result
+from worker.pipeline.stored_runs import StoredRuns, load_forget_labels, staged_result
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +104,7 @@ def _final_result(ctx: Context, storage: Storage) -> SubmissionResult:
         storage.pull(storage.competition_dir(ctx.slug) / artefacts.REFERENCES)
     )
     labels = load_forget_labels(ctx.config, ctx.slug, storage)
-    return staged_result(
-        ctx.config,
-        ctx.submission_id,
-        ctx.slug,
-        storage,
-        refs,
-        labels,
-        run_table,
-        float(budget),
-        with_private=ctx.stage == "private",
+    stored = StoredRuns(
+        ctx.config, ctx.submission_id, ctx.slug, storage, refs, labels, run_table, float(budget)
     )
+    return staged_result(stored, with_private=ctx.stage == "private")

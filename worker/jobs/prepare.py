@@ -162,17 +162,22 @@ def run_preparation(
         fanout.send(chunk_ids)
 
 
+def _on_this_worker(
+    settings: Settings, config: CompetitionConfig
+) -> tuple[torch.device, Storage, Path]:
+    """Training here: this worker's threads and device, the store and the competition folder."""
+    torch.set_num_threads(hardware.cpu_threads(settings.worker_threads))
+    storage = Storage(settings)
+    return hardware.device(), storage, storage.competition_dir(config.slug)
+
+
 def _original_and_plan(
     competition_id: int, config: CompetitionConfig, dataset_sha: str | None, settings: Settings
 ) -> tuple[Timing, list[int], list[int]]:
     """Train and time the original here (or take the shared one), record the budget, and plan
     the reference chunks still to train: (timing, references to do, chunk ids)."""
     mine = hardware.worker_class(settings)
-    threads = hardware.cpu_threads(settings.worker_threads)
-    torch.set_num_threads(threads)
-    device = hardware.device()
-    storage = Storage(settings)
-    out_dir = storage.competition_dir(config.slug)
+    device, storage, out_dir = _on_this_worker(settings, config)
     n = config.scoring.n_references
     started = time.perf_counter()
     with beating(Competition, competition_id, settings.heartbeat_seconds):
@@ -212,11 +217,7 @@ def run_reference_chunk(chunk_id: int, settings: Settings, worker: str | None = 
         fanout.finish(chunk_id, worker, ChunkStatus.ABANDONED)
         return
     config, _, _ = loaded
-    threads = hardware.cpu_threads(settings.worker_threads)
-    torch.set_num_threads(threads)
-    device = hardware.device()
-    storage = Storage(settings)
-    out_dir = storage.competition_dir(config.slug)
+    device, storage, out_dir = _on_this_worker(settings, config)
     n = config.scoring.n_references
     started = time.perf_counter()
     try:

@@ -33,7 +33,7 @@ from worker.ml import artefacts
 from worker.ml.preparation import summarize_references
 from worker.ml.problem import build_problem
 from worker.pipeline.stage import SubmissionFailed
-from worker.pipeline.stored_runs import data_file_for, staged_result
+from worker.pipeline.stored_runs import StoredRuns, data_file_for, staged_result
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +101,10 @@ def _rescore_one(job: _Rescoring, sid: int) -> bool | None:
         budget = float(load_result(sub.result).budget_seconds or 0.0)
         with_private = sub.private_stage == PrivateStage.SCORED
     try:
-        result = staged_result(
-            job.config,
-            sid,
-            job.slug,
-            job.storage,
-            job.refs,
-            job.labels,
-            runs,
-            budget,
-            with_private=with_private,
+        stored = StoredRuns(
+            job.config, sid, job.slug, job.storage, job.refs, job.labels, runs, budget
         )
+        result = staged_result(stored, with_private=with_private)
     except SubmissionFailed as failure:
         with session_scope() as s:
             state.fail_submission(

@@ -7,7 +7,7 @@ Each model gets exactly what :func:`worker.ml.training.train_model` would give i
 of ``init_model(spec, seed)``, the data order of a generator seeded with its seed, SGD with
 momentum and weight decay (PyTorch's update rule), the same learning-rate schedule and class
 weights. Results therefore match the one-by-one path up to floating-point summation order
-(``tests/test_batched_training.py``). Models with BatchNorm, or the Adam optimizer, are not
+(``tests/unit/worker/test_batched_training.py``). Models with BatchNorm, or the Adam optimizer, are not
 batched: callers fall back to the loop (:func:`can_batch`).
 """
 

@@ -13,7 +13,7 @@ Each model still gets exactly what :func:`worker.ml.training.train_model` gives 
 initial weights, the data order of a generator seeded with its seed, cross-entropy (optionally
 class-weighted) with a mean over the batch, and PyTorch's SGD rule (momentum without dampening,
 weight decay added to the gradient). Results match the one-by-one path up to floating-point
-summation order (``tests/test_batched_training.py``).
+summation order (``tests/unit/worker/test_batched_training.py``).
 """
 
 from __future__ import annotations

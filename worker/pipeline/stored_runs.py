@@ -4,6 +4,7 @@ step (:mod:`worker.pipeline.finalize`) against the first N references (scoring a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,25 +32,27 @@ def load_forget_labels(config: CompetitionConfig, slug: str, storage: Storage) -
     return build_problem(config, data_file_for(config, slug, storage)).forget.y.numpy()
 
 
-def staged_result(
-    config: CompetitionConfig,
-    submission_id: int,
-    slug: str,
-    storage: Storage,
-    refs: artefacts.OutputsStack,
-    forget_labels: np.ndarray,
-    runs: list[RunRow],
-    budget: float,
-    *,
-    with_private: bool,
-) -> SubmissionResult:
+@dataclass(frozen=True)
+class StoredRuns:
+    """A submission's stored runs and what they are scored against."""
+
+    config: CompetitionConfig
+    submission_id: int
+    slug: str
+    storage: Storage
+    refs: artefacts.OutputsStack
+    forget_labels: np.ndarray
+    runs: list[RunRow]  # every recorded run
+    budget: float
+
+
+def staged_result(stored: StoredRuns, *, with_private: bool) -> SubmissionResult:
     """A submission's result. Plain N: both parts from its N runs. Staged N: the public part
     from runs 0..public-1 against the first ``public`` references; the private part pending,
     or (``with_private``: the private stage has run) from all ``private`` runs against all
     references, its whole-forget-set numbers kept under ``private_stage``."""
-    cfg = config.scoring
-    args = (config, submission_id, slug, storage, refs, forget_labels)
-    result = score_stored_runs(*args, runs, budget, n=cfg.n_public)
+    cfg = stored.config.scoring
+    result = score_stored_runs(stored, n=cfg.n_public)
     if not cfg.staged:
         return result
     if not with_private:
@@ -58,37 +61,32 @@ def staged_result(
             pending="computed at the close for the final picks (staged N)",
         )
         return result
-    full = score_stored_runs(*args, runs, budget, n=cfg.n_references)
+    full = score_stored_runs(stored, n=cfg.n_references)
     parts = result.parts.model_copy(update={"private": full.parts.private})
     return result.model_copy(update={"parts": parts, "private_stage": full.stage_part()})
 
 
-def score_stored_runs(
-    config: CompetitionConfig,
-    submission_id: int,
-    slug: str,
-    storage: Storage,
-    refs: artefacts.OutputsStack,
-    forget_labels: np.ndarray,
-    runs: list[RunRow],
-    budget: float,
-    n: int | None = None,
-) -> SubmissionResult:
+def score_stored_runs(stored: StoredRuns, n: int | None = None) -> SubmissionResult:
     """The result of runs 0..n-1 (default: the public N) of a submission from their stored
     outputs, against the first n references."""
+    config, storage = stored.config, stored.storage
     cfg = config.scoring
     n = n or cfg.n_public
-    runs = [r for r in runs if r[0] < n]  # a stage never looks at the runs of a later one
-    used = _runs_used(config, runs, budget, n)
+    runs = [r for r in stored.runs if r[0] < n]  # a stage never looks at the runs of a later one
+    used = _runs_used(config, runs, stored.budget, n)
     unlearned = artefacts.stack_outputs(
-        [artefacts.load_outputs(storage.pull(storage.run_outputs(submission_id, i))) for i in used]
+        [
+            artefacts.load_outputs(storage.pull(storage.run_outputs(stored.submission_id, i)))
+            for i in used
+        ]
     )
     original = artefacts.load_outputs(
-        storage.pull(storage.competition_dir(slug) / artefacts.ORIGINAL_OUTPUTS)
+        storage.pull(storage.competition_dir(stored.slug) / artefacts.ORIGINAL_OUTPUTS)
     )
-    public = public_mask(len(forget_labels), config.leaderboard.public_fraction, config.seed)
+    labels = stored.forget_labels
+    public = public_mask(len(labels), config.leaderboard.public_fraction, config.seed)
     result = score_outputs(
-        unlearned, refs.head(len(used)), forget_labels, cfg, original=original, public=public
+        unlearned, stored.refs.head(len(used)), labels, cfg, original=original, public=public
     )
     if not result.score_is_finite:
         raise SubmissionFailed(
@@ -96,7 +94,7 @@ def score_stored_runs(
             "No forget example could be scored: every decision rule was degenerate for every example.",
         )
     seconds = [t for _, _, t in runs if t is not None]
-    result.budget_seconds = budget
+    result.budget_seconds = stored.budget
     result.environment = environment_summary()
     result.run_seconds_median = float(np.median(seconds)) if seconds else None
     result.elapsed_seconds = float(np.sum(seconds)) if seconds else None

@@ -24,7 +24,7 @@ from harness.platform import (
 from harness.scenario import create_competition_in, participant, upload
 
 pytestmark = pytest.mark.e2e
-HOSTILE = Path(__file__).parent / "hostile"
+HOSTILE = Path(__file__).resolve().parents[1] / "hostile"
 STATE_PROBE = HOSTILE / "state" / "leave_and_look.py"
 
 

@@ -15,7 +15,7 @@ import yaml
 
 from core.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ARENA = str(Path(sys.executable).parent / "arena")
 OUR_IMAGE = ("api", "worker", "gpu-worker")
 
@@ -91,8 +91,13 @@ def test_the_services_commands_exist(compose):
 def test_the_dockerfile_copies_what_the_package_needs():
     lines = (ROOT / "Dockerfile").read_text().splitlines()
     copied = {src for line in lines if line.startswith("COPY ") for src in line.split()[1:-1]}
-    for package in ("server", "worker", "scoring", "cli", "migrations", "frontend"):
-        assert package in copied and (ROOT / package).is_dir()
+    import tomllib
+
+    found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    packages = {name.rstrip("*") for name in found["find"]["include"]}
+    assert {"core", "server", "worker", "scoring", "cli", "migrations"} <= packages
+    for package in (*sorted(packages), "frontend"):
+        assert package in copied and (ROOT / package).is_dir(), package
     assert "pyproject.toml" in copied and "alembic.ini" in copied
     assert any("bubblewrap" in line for line in lines)  # the sandbox
     assert any("useradd" in line and "arena-sandbox" in line for line in lines)

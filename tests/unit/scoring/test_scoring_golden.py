@@ -9,7 +9,7 @@ import pytest
 
 import scoring
 
-GOLDEN = Path(__file__).parent / "data" / "official_eps_public.npz"
+GOLDEN = Path(__file__).resolve().parents[2] / "data" / "official_eps_public.npz"
 
 
 def _cases(only_ok: bool = False):
