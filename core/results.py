@@ -21,6 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.jsonsafe import json_safe
+
 Interval = list[float | None]
 
 
@@ -37,8 +39,6 @@ class _Model(BaseModel):
 
     def stored(self) -> dict[str, Any]:
         """The JSON that the database holds (NaN and infinities as null)."""
-        from core.jsonsafe import json_safe
-
         stored: dict[str, Any] = json_safe(self.model_dump(mode="python", by_alias=True))
         return stored
 

@@ -6,11 +6,12 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from core.settings import get_settings
-from server import errors, web
+from server import errors
 from server.api.body_cap import BodyCap
 from server.api.routes import accounts, competitions, organizing, submissions, system, teams
 from server.leaderboard.hot import HotBoards
 from server.web.common import FRONTEND, error_page
+from server.web.pages import router as pages
 
 API_PREFIX = "/api/v1"
 
@@ -34,7 +35,7 @@ def create_app() -> FastAPI:
     app.include_router(
         system.router, include_in_schema=False
     )  # /health, /metrics at the root for probes
-    app.include_router(web.router)
+    app.include_router(pages)
     app.mount("/static", StaticFiles(directory=str(FRONTEND / "static")), name="static")
     app.state.html_errors = error_page  # pages answer errors as pages, the API as JSON
     app.add_middleware(HotBoards)  # fresh anonymous public boards, sent from memory

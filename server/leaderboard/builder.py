@@ -1,6 +1,6 @@
 """Rebuilding an expired public board in a separate process.
 
-An anonymous public board is served from memory (``hot_boards.py``, the route); when it expires,
+An anonymous public board is served from memory (``hot.py``); when it expires,
 the last one is still served while a fresh one is built. Built in a thread, that build (about
 0.1 s of Python for thousands of entrants) would hold the interpreter lock in slices and delay
 every request the event loop answers meanwhile; built here, in one spawned process with its own

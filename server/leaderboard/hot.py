@@ -2,12 +2,14 @@
 public leaderboard whose board is in the cache and fresh is sent from memory by this ASGI
 middleware, without routing, dependency injection or validation. Anything else (a logged-in
 reader, a private board, an unusual query, a cache miss or an expired board) goes on to the
-route in ``server/api/routes/competitions.py``, which fills the cache with the same key.
+route in ``server/api/routes/competitions.py``, which asks :func:`from_cache` (an expired board is
+served while one rebuild runs) and fills the cache with the same key (:func:`remember`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from core.settings import get_settings
@@ -38,7 +40,47 @@ def hot_key(slug: str, query: str) -> tuple | None:
         return None
     if not (1 <= page <= 100_000 and 1 <= per_page <= 500):
         return None
-    return ("hot", slug, "public", params["phase"], params["sort"], page, per_page)
+    return public_key(slug, params["phase"], params["sort"], page, per_page)
+
+
+def public_key(slug: str, phase: str | None, sort: str, page: int, per_page: int) -> tuple:
+    """The cache key of an anonymous read of a public board."""
+    return ("hot", slug, "public", phase, sort, page, per_page)
+
+
+Build = Callable[[], tuple[bytes, int]]  # the board's JSON and its competition's id
+
+
+def from_cache(key: tuple, rebuild: Build, fallback: Build) -> bytes | None:
+    """A fresh cached board as it is; an expired one as it is while one thread rebuilds it
+    (``rebuild``, in the builder's process; ``fallback`` here if that fails); None when there
+    is none: the caller builds it and :func:`remember` s it."""
+    ttl = get_settings().leaderboard_cache_seconds
+    body = board_cache.boards.peek(key, ttl)
+    if body is not None:
+        return body
+    body = board_cache.boards.stale(key)
+    if body is None:
+        return None
+
+    def refresh() -> None:
+        try:  # in a process of its own: the event loop keeps the interpreter
+            fresh, comp_id = rebuild()
+        except Exception:
+            fresh, comp_id = fallback()
+        board_cache.boards.put(key, fresh, competition_id=comp_id)
+
+    board_cache.boards.refresh_in_background(key, refresh)
+    return body
+
+
+def remember(key: tuple, body: bytes, competition_id: int) -> None:
+    board_cache.boards.put(key, body, competition_id=competition_id)
+
+
+def cacheable(anonymous: bool, board: str) -> bool:
+    """Only anonymous reads of public boards are shared, and only while caching is on."""
+    return anonymous and board == "public" and get_settings().leaderboard_cache_seconds > 0
 
 
 class HotBoards:

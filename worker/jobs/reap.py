@@ -1,21 +1,24 @@
 """The reaper: nothing stays stuck. Any worker runs it every ``reaper_interval_seconds``
-(and `arena reap` runs it once).
+(and `arena reap` runs it once). One function per case, each through :mod:`core.state`:
 
-- A **running chunk** (runs or references, ``worker/pipeline/fanout.py``) whose heartbeat is older
-  than ``stale_after_seconds`` lost its worker: it goes back to its class's queue (runs and
-  references already recorded are kept, not redone) up to ``max_attempts`` tries; then its
-  submission fails with an infrastructure reason that does not count against the
-  participant's quota (a preparation fails, resumable).
-- A **queued chunk** sent that long ago, whose queue holds no message (it was lost with a
-  broker restart), is sent again; a duplicate is harmless, the claim is atomic.
-- A **running** submission whose heartbeat is stale and that has no chunk queued or running
-  lost its coordinator or its finisher: it goes back to the queue (recorded runs are kept)
-  up to ``max_attempts`` tries, then fails as the platform's fault.
-- A **queued** submission that has waited that long on a prepared competition is sent
-  again, likewise when the control queue is empty.
-- A **preparing** competition whose heartbeat went stale, with no chunk queued or running,
-  is queued again (preparation resumes from the references it finished) up to
+- ``_stale_chunks`` (``reap_chunks.py``): a **running chunk** (runs or references) whose
+  heartbeat is older than ``stale_after_seconds`` lost its worker: it goes back to its class's
+  queue (runs and references already recorded are kept) up to ``max_attempts`` tries.
+- ``_fail_owners_of_lost_chunks`` (``reap_chunks.py``): a chunk lost on every attempt fails its
+  owner: a submission as ``crashed``, counted (the machine stopped answering while the
+  participant's code ran); a preparation as failed, resumable.
+- ``_lost_chunk_messages`` (``reap_chunks.py``): a **queued chunk** sent that long ago whose
+  queue holds no message (lost with a broker restart), or a held-back one nobody will release,
+  is sent again; a duplicate is harmless, the claim is atomic.
+- ``_reap_running_submissions``: a **running** submission whose heartbeat is stale and that has
+  no chunk queued or running lost its coordinator or its finisher: back to the queue (recorded
+  runs are kept) up to ``max_attempts`` tries, then failed as the platform's fault.
+- ``_resend_waiting_submissions``: a **queued** submission that has waited that long on a
+  prepared competition is sent again when the control queue is empty.
+- ``_reap_preparations``: a **preparing** competition whose heartbeat went stale, with no chunk
+  queued or running, is queued again (it resumes from the references it finished) up to
   ``max_attempts``, then fails.
+- ``_reap_private_stages``: a **private stage** whose worker went quiet likewise.
 
 Every change is a conditional UPDATE on the state that was read, so two reapers at once
 act once.

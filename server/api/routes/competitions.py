@@ -8,10 +8,9 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from core.db import get_sessionmaker
-from core.settings import get_settings
 from server.api.deps import AppSettings, CurrentUser, DbSession, OptionalUser, optional_user
 from server.leaderboard import builder as board_builder
-from server.leaderboard import cache as board_cache
+from server.leaderboard import hot
 from server.leaderboard.board import Sort, leaderboard_json
 from server.schemas import CompetitionCompute, CompetitionPublic, Leaderboard
 from server.services import competitions, compute, submissions
@@ -74,32 +73,20 @@ async def leaderboard(
     """The leaderboard. Anonymous reads of a public board are answered from memory while the
     cached board is fresh (no database, no thread): the page everyone refreshes stays cheap."""
     anonymous = "authorization" not in request.headers and SESSION_COOKIE not in request.cookies
-    hot = ("hot", slug, board, phase, sort, page, per_page)
-    ttl = get_settings().leaderboard_cache_seconds
-    cacheable = anonymous and board == "public" and ttl > 0
-    if cacheable:
-        body = board_cache.boards.peek(hot, ttl)
+    shared = hot.cacheable(anonymous, board)
+    key = hot.public_key(slug, phase, sort, page, per_page)
+    args = (slug, board, phase, sort, page, per_page)
+    if shared:
+        body = hot.from_cache(
+            key,
+            lambda: board_builder.rebuild(slug, phase, sort, page, per_page),
+            lambda: _leaderboard_body(request, *args),
+        )
         if body is not None:
             return Response(body, media_type="application/json")
-        body = board_cache.boards.stale(hot)
-        if body is not None:  # expired: one thread rebuilds, everyone gets the last board now
-
-            def refresh() -> None:
-                try:  # in a process of its own: the event loop keeps the interpreter
-                    fresh, comp_id = board_builder.rebuild(slug, phase, sort, page, per_page)
-                except Exception:
-                    fresh, comp_id = _leaderboard_body(
-                        request, slug, board, phase, sort, page, per_page
-                    )
-                board_cache.boards.put(hot, fresh, competition_id=comp_id)
-
-            board_cache.boards.refresh_in_background(hot, refresh)
-            return Response(body, media_type="application/json")
-    body, comp_id = await run_in_threadpool(
-        _leaderboard_body, request, slug, board, phase, sort, page, per_page
-    )
-    if cacheable:
-        board_cache.boards.put(hot, body, competition_id=comp_id)
+    body, comp_id = await run_in_threadpool(_leaderboard_body, request, *args)
+    if shared:
+        hot.remember(key, body, comp_id)
     return Response(body, media_type="application/json")
 
 
