@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.jsonsafe import json_safe
 
@@ -107,22 +107,13 @@ class ScoredRuns(_Model):
     score_ci: Interval = Field(default_factory=_no_interval)
     forgetting_quality_ci: Interval | None = None
     n_models: int | None = None
-    epsilons: list[float | None] = Field(default_factory=list)
+    epsilons: list[float | None] = Field(default_factory=list)  # None: unscorable (NaN)
     retain_ratio: float | None = None
     test_ratio: float | None = None
     accuracy: Accuracy | None = None
     secondary: SecondaryMetrics | None = None
     epsilon_histogram: Histogram | None = None
     n_unscorable: int | None = None
-
-    @field_validator("epsilons", mode="before")
-    @classmethod
-    def _nan_is_unscorable(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [
-                None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in value
-            ]
-        return value
 
     def stage_part(self) -> ScoredRuns:
         """Only the whole-forget-set numbers (what a private stage keeps)."""
@@ -176,6 +167,12 @@ class SubmissionResult(ScoredRuns):
 def load_result(stored: dict[str, Any] | None) -> SubmissionResult:
     """A stored result (any version), validated; empty for a submission not scored yet."""
     return SubmissionResult.model_validate(stored or {})
+
+
+def load_secondary(stored: dict[str, Any] | None) -> SecondaryMetrics:
+    """Only a stored result's secondary metrics (what sorting a board of thousands by one of
+    them needs), validated."""
+    return SecondaryMetrics.model_validate((stored or {}).get("secondary") or {})
 
 
 class ReferenceSummary(_Model):

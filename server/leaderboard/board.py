@@ -17,6 +17,7 @@ from core.results import (
     SecondaryMetrics,
     SubmissionResult,
     load_references,
+    load_secondary,
 )
 from core.settings import get_settings
 from core.splits import public_mask
@@ -182,18 +183,20 @@ def _window(
 ) -> tuple[list[int], dict[int, SubmissionResult]]:
     """The indices of the page's rows and their results. Only the page's rows are built (and
     the next one, for the last row's tie): a board of thousands of entrants costs a page's
-    worth of JSON, names and bootstraps; a secondary sort reads every result."""
+    worth of JSON, names and bootstraps; a secondary sort reads every result's secondary
+    metrics, then the page's whole results."""
     start, stop = (page - 1) * per_page, page * per_page
     total = len(picks)
     if sort == "score":
         window = list(range(start, min(stop + 1, total)))
-        return window, results_of(session, [picks[i][0].id for i in window])
-    results = results_of(session, [p[0].id for p in picks])
-    target = mia_target(comp)
-    order = sorted(
-        range(total), key=lambda i: secondary_key(results.get(picks[i][0].id), sort, target, i)
-    )
-    return order[start:stop], results
+    else:
+        metrics = results_of(session, [p[0].id for p in picks], load=load_secondary)
+        target = mia_target(comp)
+        order = sorted(
+            range(total), key=lambda i: secondary_key(metrics.get(picks[i][0].id), sort, target, i)
+        )
+        window = order[start:stop]
+    return window, results_of(session, [picks[i][0].id for i in window])
 
 
 def _row(

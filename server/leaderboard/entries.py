@@ -15,7 +15,6 @@ from core.models import Competition, Disqualification, Submission, SubmissionSta
 from core.results import (
     ScoredRuns,
     SecondaryMetrics,
-    SubmissionResult,
     load_references,
     load_result,
 )
@@ -54,15 +53,16 @@ COLUMNS = (
 )
 
 
-def results_of(session: Session, ids: list[int]) -> dict[int, SubmissionResult]:
-    """The stored results of some submissions, validated, in chunks of one query each."""
-    out: dict[int, SubmissionResult] = {}
+def results_of(session: Session, ids: list[int], load=load_result) -> dict[int, Any]:
+    """The stored results of some submissions, validated by ``load`` (the whole result, or
+    a part of it), in chunks of one query each."""
+    out: dict[int, Any] = {}
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         rows = session.execute(
             select(Submission.id, Submission.result).where(Submission.id.in_(chunk))
         ).all()
-        out.update((sid, load_result(stored)) for sid, stored in rows)
+        out.update((sid, load(stored)) for sid, stored in rows)
     return out
 
 
@@ -127,9 +127,9 @@ def mia_target(comp: Competition) -> float | None:
 
 
 def secondary_key(
-    result: SubmissionResult | None, sort: str, target: float | None, rank: int
+    metrics: SecondaryMetrics | None, sort: str, target: float | None, rank: int
 ) -> tuple:
-    secondary = (result.secondary if result else None) or SecondaryMetrics()
+    secondary = metrics or SecondaryMetrics()
     value: float | None
     if sort == "avg_gap":
         value = secondary.avg_gap
