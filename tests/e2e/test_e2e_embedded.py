@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.platform import running_platform, tiny_config
-from harness.scenario import create_competition_in, run_scenario
+from harness.scenario import create_competition_in
+from tests.e2e.scenario import run_scenario
 
 pytestmark = pytest.mark.e2e
 

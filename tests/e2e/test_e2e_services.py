@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from harness.platform import running_platform, tiny_config
-from harness.scenario import create_competition_in, run_scenario
+from harness.scenario import create_competition_in
 from harness.services import clean_redis_url, fresh_postgres_database
+from tests.e2e.scenario import run_scenario
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 

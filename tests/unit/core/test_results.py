@@ -6,8 +6,8 @@ import json
 import math
 
 from core.results import (
-    PartSummary,
     Parts,
+    PartSummary,
     ScoredRuns,
     SecondaryMetrics,
     SubmissionResult,
