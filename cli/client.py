@@ -1,4 +1,9 @@
-"""A small HTTP client for the platform's API, with errors that say what to do."""
+"""A small HTTP client for the platform's API, with errors that say what to do.
+
+Idempotent requests (GET, PUT, DELETE, …) are retried on connection errors and on 502/503/504,
+honouring Retry-After (httpx-retries); an upload is never sent twice. A refusal raises
+:class:`ClientError` with the HTTP status and the server's words.
+"""
 
 from __future__ import annotations
 
@@ -6,83 +11,139 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from httpx_retries import Retry, RetryTransport
+
+RETRY = Retry(
+    total=4,
+    status_forcelist=[502, 503, 504],
+    backoff_factor=0.5,
+    max_backoff_wait=30.0,
+    respect_retry_after_header=True,
+)
 
 
 class ClientError(Exception):
-    pass
+    """A refused or failed call: ``status`` is the HTTP status (None: no answer at all)."""
+
+    def __init__(self, detail: str, status: int | None = None) -> None:
+        super().__init__(f"{status}: {detail}" if status is not None else detail)
+        self.detail, self.status = detail, status
+
+
+class Unreachable(ClientError):
+    """No answer from the platform (after the retries)."""
 
 
 class ArenaClient:
-    def __init__(self, url: str, token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, token: str | None = None, timeout: float = 30.0, retry: Retry = RETRY
+    ) -> None:
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=self.url + "/api/v1", headers=headers, timeout=timeout)
+        self.http = httpx.Client(
+            base_url=self.url + "/api/v1",
+            headers=headers,
+            timeout=timeout,
+            transport=RetryTransport(retry=retry),
+        )
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """Any API call: JSON back (or text for CSV/YAML); ClientError with the server's words."""
-        return self._call(method, path, **kwargs)
+        return _body(self._send(method, path, **kwargs))
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ClientError(
+            raise Unreachable(
                 f"Cannot reach the platform at {self.url} ({type(exc).__name__}). Is it running "
                 "(`make demo`)? Set the address with --url or ARENA_URL."
             ) from None
         if response.status_code >= 400:
-            try:
-                body = response.json()
-                detail = body.get("detail", response.text)
-                if body.get("problems"):
-                    detail = (
-                        detail.split(":")[0]
-                        + ":\n"
-                        + "\n".join(f"  - {p}" for p in body["problems"])
-                    )
-            except ValueError:
-                detail = response.text
-            raise ClientError(f"{response.status_code}: {detail}")
-        if not response.content:
-            return None
-        if response.headers.get("content-type", "").startswith("application/json"):
-            return response.json()
-        return response.text
+            raise ClientError(_detail(response), response.status_code)
+        return response
 
     def register(self, username: str, password: str) -> dict:
-        return self._call("POST", "/users", json={"username": username, "password": password})
+        return self.call("POST", "/users", json={"username": username, "password": password})
 
     def token(self, username: str, password: str) -> str:
-        return self._call("POST", "/tokens", json={"username": username, "password": password})[
+        return self.call("POST", "/tokens", json={"username": username, "password": password})[
             "token"
         ]
 
+    def tokens(self) -> list[dict]:
+        return self.call("GET", "/tokens")
+
+    def revoke_token(self, token_id: int) -> dict:
+        return self.call("DELETE", f"/tokens/{token_id}")
+
+    def log_out(self) -> dict:
+        return self.call("DELETE", "/tokens/current")
+
     def competition(self, slug: str) -> dict:
-        return self._call("GET", f"/competitions/{slug}")
+        return self.call("GET", f"/competitions/{slug}")
 
     def competitions(self) -> list[dict]:
-        return self._call("GET", "/competitions")
+        return self.call("GET", "/competitions")
 
     def submit(self, slug: str, path: Path) -> dict:
         with open(path, "rb") as fh:
-            return self._call(
+            return self.call(
                 "POST",
                 f"/competitions/{slug}/submissions",
                 files={"file": (path.name, fh, "text/x-python")},
             )
 
     def submission(self, submission_id: int) -> dict:
-        return self._call("GET", f"/submissions/{submission_id}")
+        return self.call("GET", f"/submissions/{submission_id}")
 
-    def leaderboard(self, slug: str, board: str = "public", phase: str | None = None) -> dict:
-        params = {"board": board, **({"phase": phase} if phase else {})}
-        return self._call("GET", f"/competitions/{slug}/leaderboard", params=params)
+    def submissions(self, slug: str) -> list[dict]:
+        return self.call("GET", f"/competitions/{slug}/submissions")
+
+    def code(self, submission_id: int) -> tuple[str, bytes]:
+        """A submission's uploaded file: (file name, content)."""
+        response = self._send("GET", f"/submissions/{submission_id}/code")
+        disposition = response.headers.get("content-disposition", "")
+        name = disposition.partition('filename="')[2].rstrip('"') or f"submission-{submission_id}"
+        return name, response.content
+
+    def leaderboard(
+        self,
+        slug: str,
+        board: str = "public",
+        phase: str | None = None,
+        page: int = 1,
+        per_page: int = 50,
+    ) -> dict:
+        params = {"board": board, "page": page, "per_page": per_page}
+        if phase:
+            params["phase"] = phase
+        return self.call("GET", f"/competitions/{slug}/leaderboard", params=params)
 
     def compute(self, slug: str) -> dict:
-        return self.call("GET", f"/api/v1/competitions/{slug}/compute")
+        return self.call("GET", f"/competitions/{slug}/compute")
 
     def accept_rules(self, slug: str) -> dict:
-        return self._call("POST", f"/competitions/{slug}/rules/accept")
+        return self.call("POST", f"/competitions/{slug}/rules/accept")
 
     def health(self) -> dict:
-        return self._call("GET", "/health")
+        return self.call("GET", "/health")
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        detail = str(body.get("detail", response.text))
+        if body.get("problems"):
+            detail = detail.split(":")[0] + ":\n" + "\n".join(f"  - {p}" for p in body["problems"])
+        return detail
+    except (ValueError, AttributeError):
+        return response.text
+
+
+def _body(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    if response.headers.get("content-type", "").startswith("application/json"):
+        return response.json()
+    return response.text

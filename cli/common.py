@@ -32,7 +32,11 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 def _client(url: str, token: str | None = None) -> ArenaClient:
-    return ArenaClient(url, token)
+    """A client with the token of the flag or ARENA_TOKEN, else the one `arena login` saved
+    for this address."""
+    from cli import credentials
+
+    return ArenaClient(url, token or credentials.token_for(url))
 
 
 def _fail(message: str, code: int = 1) -> None:

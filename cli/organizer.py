@@ -17,6 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cli import credentials
 from cli.client import ArenaClient, ClientError
 from cli.common import DEFAULT_URL, TokenOpt, UrlOpt, console, err, progress_bar
 
@@ -28,8 +29,9 @@ FileArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=T
 
 
 def _client(url: str, token: str | None) -> ArenaClient:
+    token = token or credentials.token_for(url)
     if not token:
-        err.print("[red]error:[/red] no token: run `arena login USERNAME` and set ARENA_TOKEN")
+        err.print("[red]error:[/red] no token: run `arena login USERNAME` (or set ARENA_TOKEN)")
         raise typer.Exit(1)
     return ArenaClient(url, token, timeout=300.0)
 

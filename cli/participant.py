@@ -1,8 +1,10 @@
-"""Participant commands: accounts, submissions, local scoring, boards."""
+"""Participant commands: submissions, local scoring, boards (accounts: ``cli/account.py``)."""
 
 from __future__ import annotations
 
+import csv
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +23,6 @@ from cli.common import (
     baselines_app,
     console,
     err,
-    password_prompt,
     progress_bar,
 )
 from cli.results_view import (
@@ -30,36 +31,6 @@ from cli.results_view import (
     show_local_result,
     show_result,
 )
-
-PasswordOpt = Annotated[str | None, typer.Option(help="Default: ARENA_PASSWORD or a prompt.")]
-
-
-@app.command()
-def register(
-    username: str,
-    url: UrlOpt = DEFAULT_URL,
-    password: PasswordOpt = None,
-) -> None:
-    """Create an account."""
-    try:
-        _client(url).register(username, password_prompt(password, True))
-    except ClientError as exc:
-        _fail(str(exc))
-    err.print(f"account {username!r} created; get a token with: arena login {username}")
-
-
-@app.command()
-def login(
-    username: str,
-    url: UrlOpt = DEFAULT_URL,
-    password: PasswordOpt = None,
-) -> None:
-    """Print a new API token (use it as ARENA_TOKEN)."""
-    try:
-        token = _client(url).token(username, password_prompt(password, False))
-    except ClientError as exc:
-        _fail(str(exc))
-    print(token)
 
 
 def _follow(client: ArenaClient, submission_id: int, poll: float) -> dict:
@@ -311,21 +282,28 @@ def leaderboard(
     slug: str,
     board: Annotated[str, typer.Option(help="public, or private after the close")] = "public",
     phase: Annotated[str | None, typer.Option(help="A phase's leaderboard.")] = None,
+    page: Annotated[int, typer.Option(min=1, help="Page of entrants.")] = 1,
+    per_page: Annotated[int, typer.Option(min=1, max=500, help="Entrants a page.")] = 50,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
     url: UrlOpt = DEFAULT_URL,
     token: TokenOpt = None,
 ) -> None:
-    """Print a competition's leaderboard."""
+    """Print a competition's leaderboard (a page of it), as a table or CSV."""
     try:
-        data = _client(url, token).leaderboard(slug, board, phase)
+        data = _client(url, token).leaderboard(slug, board, phase, page, per_page)
     except ClientError as exc:
         _fail(str(exc))
-    board_data = data
+    if csv_out:
+        _board_csv(data)
+        return
+    pages = max(1, -(-data["total_rows"] // data["per_page"]))
     table = Table(
-        title=f"{slug} {board} leaderboard {board_data['phase_board']} (N = {board_data['n_models']})"
+        title=f"{slug} {board} leaderboard {data['phase_board']} (N = {data['n_models']}), "
+        f"page {data['page']} of {pages}"
     )
     for col in ("#", "name", "score", "95% interval", "entries"):
         table.add_column(col)
-    for r in board_data["rows"]:
+    for r in data["rows"]:
         ci = r.get("score_ci") or [None, None]
         table.add_row(
             str(r["rank"] or ""),
@@ -337,6 +315,63 @@ def leaderboard(
             str(r["submissions"] or ""),
         )
     console.print(table)
+
+
+BOARD_CSV = ("rank", "name", "team", "score", "score_ci_low", "score_ci_high", "submissions")
+
+
+def _board_csv(data: dict) -> None:
+    out = csv.writer(sys.stdout)
+    out.writerow([*BOARD_CSV, "reference"])
+    for r in data["rows"]:
+        low, high = r.get("score_ci") or [None, None]
+        values = {**r, "score_ci_low": low, "score_ci_high": high}
+        out.writerow(
+            [*("" if values.get(k) is None else values[k] for k in BOARD_CSV), r["reference"]]
+        )
+
+
+@app.command()
+def submissions(slug: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
+    """Your submissions to a competition (and your team's), newest first."""
+    try:
+        rows = _client(url, token).submissions(slug)
+    except ClientError as exc:
+        _fail(str(exc))
+    table = Table(title=f"Your submissions to {slug}")
+    for col in ("id", "submitted", "file", "status", "public score", "final"):
+        table.add_column(col)
+    for s in rows:
+        score = f"{s['score']:.4f}" if s.get("score") is not None else ""
+        table.add_row(
+            str(s["id"]),
+            s["created_at"][:16].replace("T", " "),
+            s["filename"],
+            s["status"] + (f" ({s['failure_reason']})" if s.get("failure_reason") else ""),
+            score,
+            "yes" if s.get("is_final") else "",
+        )
+    console.print(table)
+
+
+@app.command()
+def download(
+    submission_id: int,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Default: its file name.")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Download the code of one of your submissions."""
+    try:
+        name, content = _client(url, token).code(submission_id)
+    except ClientError as exc:
+        _fail(str(exc))
+    target = out or Path(name)
+    if target.exists() and not force:
+        _fail(f"{target} exists; pass --force to replace it, or --out another path")
+    target.write_bytes(content)
+    err.print(f"submission {submission_id} written to {target} ({len(content):,} bytes)")
 
 
 @app.command()

@@ -87,6 +87,13 @@ class Settings(BaseSettings):
         default="text", description="Worker logs: text, or one JSON object per line with ids."
     )
     heartbeat_seconds: float = Field(default=10.0, gt=0, description="Worker heartbeat interval.")
+    token_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="API tokens (and browser sessions) expire this many days after they were "
+        "made; tokens made before a change follow the new value.",
+    )
     stale_after_seconds: float = Field(
         default=120.0,
         gt=0,

@@ -7,6 +7,7 @@ from fastapi.staticfiles import StaticFiles
 
 from core.settings import get_settings
 from server import errors
+from server.api import openapi
 from server.api.body_cap import BodyCap
 from server.api.routes import accounts, competitions, organizing, submissions, system, teams
 from server.leaderboard.hot import HotBoards
@@ -23,6 +24,7 @@ def create_app() -> FastAPI:
         description="Machine-unlearning competitions: submit `unlearning(net, retain_loader, forget_loader, val_loader)`.",
     )
     errors.install(app)
+    openapi.install(app)
     for router in (
         accounts.router,
         competitions.router,

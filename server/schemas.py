@@ -64,6 +64,7 @@ class TokenRequest(BaseModel):
 class TokenResponse(BaseModel):
     token: str
     token_type: str = "bearer"
+    expires_at: datetime | None = Field(None, description="When the token stops working.")
 
 
 class TokenInfo(BaseModel):
@@ -71,6 +72,7 @@ class TokenInfo(BaseModel):
     created_at: datetime
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    expires_at: datetime | None = Field(None, description="When the token stops working.")
 
 
 class Quota(BaseModel):

@@ -10,6 +10,8 @@ from pathlib import Path
 # Settings are read once per process: point this test process at a private var dir first.
 _VAR = Path(tempfile.mkdtemp(prefix="arena-tests-"))
 os.environ["ARENA_VAR_DIR"] = str(_VAR)
+# `arena login` saves credentials in the user's config directory: the tests' own, never ~/.config
+os.environ["XDG_CONFIG_HOME"] = str(_VAR / "config")
 # boards are rebuilt on every read in tests (the cache has its own tests)
 os.environ["ARENA_LEADERBOARD_CACHE_SECONDS"] = "0"
 for _name in ("DATABASE_URL", "BROKER_URL", "ARENA_DATABASE_URL", "ARENA_BROKER_URL"):

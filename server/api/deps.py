@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from core.db import get_sessionmaker
@@ -40,12 +41,20 @@ def _bearer(authorization: str | None) -> str | None:
     return token.strip()
 
 
+# Declares the scheme in OpenAPI (the docs page's Authorize button); the header itself is read
+# below, so that a malformed one gets a 401 that says how to send it.
+HTTP_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An API token from POST /api/v1/tokens (`arena login`).",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(HTTP_BEARER)]
+
+
 def optional_user(
-    request: Request,
-    db: Annotated[Session, Depends(get_db)],
-    authorization: Annotated[str | None, Header()] = None,
+    request: Request, db: Annotated[Session, Depends(get_db)], _: Credentials = None
 ) -> User | None:
-    token = _bearer(authorization)
+    token = _bearer(request.headers.get("authorization"))
     if token is None:
         token = session_token(request)  # a logged-in browser
         if token is None:
@@ -64,6 +73,16 @@ def optional_user(
     return user
 
 
+def bearer_token(request: Request, _: Credentials = None) -> str:
+    """The bearer token the request carries (not a browser session's)."""
+    token = _bearer(request.headers.get("authorization"))
+    if token is None:
+        raise NotAuthenticated(
+            "Send the token as 'Authorization: Bearer <token>' (get one from POST /api/v1/tokens).",
+        )
+    return token
+
+
 def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     if user is None:
         raise NotAuthenticated(
@@ -77,6 +96,7 @@ RowId = Annotated[int, Path(ge=1, le=2_147_483_647, description="A row id.")]
 
 DbSession = Annotated[Session, Depends(get_db)]
 CurrentUser = Annotated[User, Depends(current_user)]
+BearerToken = Annotated[str, Depends(bearer_token)]
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 AppStorage = Annotated[Storage, Depends(get_storage)]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from core import state
 from core.competition_config import CompetitionConfig
-from core.errors import Conflict, Forbidden, Unavailable, UnsupportedType, not_found
+from core.errors import Conflict, Forbidden, NotFound, Unavailable, UnsupportedType, not_found
 from core.models import (
     TERMINAL_SUBMISSION_STATUSES,
     Competition,
@@ -221,6 +221,20 @@ def run_logs(session: Session, storage: Storage, submission_id: int, user: User)
         text = read_log(storage.pull(storage.run_log(sub.id, run.index)))
         runs.append(RunLog(index=run.index, status=run.status, log=text))
     return RunLogs(submission_id=sub.id, runs=runs)
+
+
+def code_of(
+    session: Session, storage: Storage, submission_id: int, user: User
+) -> tuple[str, bytes]:
+    """A submission's uploaded file, for its submitter, their team and the organizers."""
+    sub = get_for_reader(session, submission_id, user)
+    path = storage.pull(storage.submission_code(sub.id, sub.kind))
+    if not path.is_file():
+        raise NotFound(
+            f"The code of submission {sub.id} is no longer stored (the retention policy removes "
+            "the files of closed competitions)."
+        )
+    return sub.filename, path.read_bytes()
 
 
 def can_read(session: Session, user: User, sub: Submission) -> bool:

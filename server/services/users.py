@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotAuthenticated, NotFound, RateLimited
 from core.models import ApiToken, LoginFailure, Role, User, utcnow
+from core.settings import get_settings
 from server.security import hash_password, new_token, token_digest, verify_password
 
 
@@ -43,6 +44,12 @@ def issue_token(
     )
     session.commit()
     return token
+
+
+def expiry_of(session: Session, token: str) -> datetime | None:
+    """When a live token stops working (None: unknown or revoked)."""
+    row = _live_token(session, token)
+    return token_expires_at(row) if row is not None else None
 
 
 LOGIN_WINDOW = timedelta(minutes=15)
@@ -92,14 +99,41 @@ def revoke_token(session: Session, user: User, token_id: int) -> ApiToken:
     return token
 
 
+def token_expires_at(token: ApiToken) -> datetime:
+    """When a token stops working: ``token_days`` after it was made (sessions too)."""
+    return token.created_at + timedelta(days=get_settings().token_days)
+
+
 def user_for_token(session: Session, token: str) -> User | None:
-    row = session.scalar(
-        select(ApiToken).where(
-            ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None)
-        )
-    )
+    """The token's user; None when it is unknown or revoked; NotAuthenticated once expired."""
+    row = _live_token(session, token)
     if row is None:
         return None
     row.last_used_at = utcnow()
     session.commit()
     return row.user
+
+
+def _live_token(session: Session, token: str) -> ApiToken | None:
+    row = session.scalar(
+        select(ApiToken).where(
+            ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None)
+        )
+    )
+    if row is not None and token_expires_at(row) <= utcnow():
+        raise NotAuthenticated(
+            f"This token expired on {token_expires_at(row):%Y-%m-%d} (tokens last "
+            f"{get_settings().token_days} days); log in again: `arena login USERNAME` or "
+            "POST /api/v1/tokens."
+        )
+    return row
+
+
+def revoke_current_token(session: Session, token: str) -> ApiToken:
+    """Revoke the token this request was made with (`arena logout`)."""
+    row = _live_token(session, token)
+    if row is None:
+        raise NotAuthenticated("The token is unknown or revoked already.")
+    row.revoked_at = utcnow()
+    session.commit()
+    return row

@@ -1,10 +1,11 @@
-"""POST /users and POST /tokens."""
+"""Accounts and their API tokens: register, log in (a token), list, revoke, log out."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from server.api.deps import CurrentUser, DbSession, RowId
+from core.models import ApiToken
+from server.api.deps import BearerToken, CurrentUser, DbSession, RowId
 from server.schemas import TokenInfo, TokenRequest, TokenResponse, UserCreate, UserPublic
 from server.services import users
 
@@ -17,22 +18,36 @@ def register(body: UserCreate, db: DbSession) -> UserPublic:
     return UserPublic.model_validate(user, from_attributes=True)
 
 
+def _info(token: ApiToken) -> TokenInfo:
+    info = TokenInfo.model_validate(token, from_attributes=True)
+    info.expires_at = users.token_expires_at(token)
+    return info
+
+
 @router.post("/tokens", response_model=TokenResponse)
 def login(body: TokenRequest, request: Request, db: DbSession) -> TokenResponse:
+    """A new API token (it expires after ``ARENA_TOKEN_DAYS`` days, 90 by default)."""
     client = request.client.host if request.client else None
-    return TokenResponse(token=users.issue_token(db, body.username, body.password, client))
+    token = users.issue_token(db, body.username, body.password, client)
+    return TokenResponse(token=token, expires_at=users.expiry_of(db, token))
 
 
 @router.get("/tokens", response_model=list[TokenInfo])
 def my_tokens(db: DbSession, user: CurrentUser) -> list[TokenInfo]:
     """Your API tokens (never the secret itself, which is stored only hashed)."""
-    return [TokenInfo.model_validate(t, from_attributes=True) for t in users.list_tokens(db, user)]
+    return [_info(t) for t in users.list_tokens(db, user)]
+
+
+@router.delete("/tokens/current", response_model=TokenInfo)
+def log_out(db: DbSession, token: BearerToken) -> TokenInfo:
+    """Revoke the token this request carries (`arena logout`)."""
+    return _info(users.revoke_current_token(db, token))
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenInfo)
 def revoke(token_id: RowId, db: DbSession, user: CurrentUser) -> TokenInfo:
     """Revoke one of your tokens; it stops working at once."""
-    return TokenInfo.model_validate(users.revoke_token(db, user, token_id), from_attributes=True)
+    return _info(users.revoke_token(db, user, token_id))
 
 
 @router.get("/me", response_model=UserPublic)

@@ -95,7 +95,7 @@ def _leaderboard_body(
 ) -> tuple[bytes, int]:
     session = get_sessionmaker()()
     try:
-        user = optional_user(request, session, request.headers.get("authorization"))
+        user = optional_user(request, session)
         comp = competitions.get_visible(session, slug, user)
         body = leaderboard_json(
             session, comp, phase, board, user, sort=sort, page=page, per_page=per_page

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, File, Request, UploadFile
+import re
+
+from fastapi import APIRouter, File, Request, Response, UploadFile
 from pydantic import BaseModel
 
 from core.errors import BadRequest, TooLarge
@@ -68,6 +70,24 @@ def submission_logs(
 def get_submission(submission_id: RowId, db: DbSession, user: CurrentUser) -> SubmissionPublic:
     sub = submissions.get_for_reader(db, submission_id, user)
     return submissions.public_view(sub, submissions.private_visible(db, sub, user))
+
+
+@router.get(
+    "/submissions/{submission_id}/code",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file."}},
+)
+def download_code(
+    submission_id: RowId, db: DbSession, user: CurrentUser, storage: AppStorage
+) -> Response:
+    """Your uploaded file back (your team's too; organizers: any), as it was stored."""
+    filename, content = submissions.code_of(db, storage, submission_id, user)
+    filename = re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:200] or f"submission-{submission_id}"
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @router.post("/submissions/{submission_id}/cancel", response_model=SubmissionPublic)

@@ -5,6 +5,7 @@ a progress bar, open, accept the rules, submit, teams, export, audit, close."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ def _arena(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.Compl
 
 def _flow(platform_env: dict[str, str], url: str, tmp_path: Path) -> None:
     env = {**os.environ, **platform_env, "ARENA_URL": url, "ARENA_PASSWORD": PASSWORD}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # where `arena login` saves the token
     env.pop("ARENA_TOKEN", None)
     for name, role in (("olga", "organizer"), ("pat", "participant"), ("quinn", "participant")):
         _arena(env, "admin", "create-user", name, "--role", role)
@@ -80,11 +82,42 @@ def _flow(platform_env: dict[str, str], url: str, tmp_path: Path) -> None:
     out = _arena(pat, "leaderboard", "clitest", "--board", "private", ok=False)
     assert out.returncode == 1 and "403" in out.stderr
 
+    _participants_day(env, tmp_path)
+
     csv_text = _arena(olga, "competition", "export", "clitest", "--board", "private").stdout
     assert csv_text.startswith("rank,name,team,score") and "cli-team" in csv_text
     assert "competition_opened" in _arena(olga, "competition", "audit", "clitest").stdout
     _arena(olga, "competition", "close", "clitest")
     assert "cli-team" in _arena(pat, "leaderboard", "clitest", "--board", "private").stdout
+
+
+def _participants_day(env: dict[str, str], tmp_path: Path) -> None:
+    """A saved login, one's submissions, code back, compute, the board as CSV and by pages,
+    tokens, logout: every participant command against the running platform."""
+    saved = {**env, "XDG_CONFIG_HOME": str(tmp_path / "pat-config")}
+    login = _arena(saved, "login", "pat")
+    creds = tmp_path / "pat-config" / "arena" / "credentials.json"
+    assert "saved for" in login.stderr and creds.stat().st_mode & 0o777 == 0o600
+    listing = _arena(saved, "submissions", "clitest").stdout  # the saved token, no ARENA_TOKEN
+    assert "finetune.py" in listing and "scored" in listing
+    sid = re.search(r"^\W*(\d+)\W", listing.split("finetune.py")[0].splitlines()[-1]).group(1)
+    assert "scored" in _arena(saved, "status", sid).stdout
+    back = tmp_path / "back.py"
+    _arena(saved, "download", sid, "--out", str(back))
+    assert back.read_bytes() == FINETUNE
+    again = _arena(saved, "download", sid, "--out", str(back), ok=False)
+    assert again.returncode == 1 and "--force" in again.stderr
+    assert "Compute in clitest" in _arena(saved, "compute", "clitest").stdout
+    board = _arena(saved, "leaderboard", "clitest", "--csv").stdout.splitlines()
+    assert board[0] == "rank,name,team,score,score_ci_low,score_ci_high,submissions,reference"
+    assert any(line.startswith("1,cli-team,True,") for line in board)
+    assert "page 1 of" in _arena(saved, "leaderboard", "clitest", "--per-page", "1").stdout
+    assert "Your API tokens" in _arena(saved, "tokens").stdout
+    assert "clitest" in _arena(saved, "competitions").stdout
+    _arena(saved, "logout")
+    assert not creds.exists()
+    out = _arena(saved, "submissions", "clitest", ok=False)
+    assert out.returncode == 1 and "401" in out.stderr and "Log in" in out.stderr
 
 
 def test_organizer_cli_on_the_embedded_platform(tmp_path):

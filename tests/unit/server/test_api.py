@@ -222,6 +222,58 @@ def test_tokens_can_be_listed_and_revoked(client):
     assert client.delete(f"/api/v1/tokens/{tokens[0]['id']}", headers=other).status_code == 404
 
 
+def test_tokens_expire_and_the_current_one_logs_out(client):
+    from datetime import timedelta
+
+    from core.db import session_scope
+    from core.models import ApiToken
+    from core.settings import get_settings
+    from server.security import token_digest
+
+    headers = _account(client, "vera")
+    token = headers["Authorization"].split()[1]
+    listed = client.get("/api/v1/tokens", headers=headers).json()
+    days = get_settings().token_days
+    assert days == 90 and listed[0]["expires_at"] is not None
+    with session_scope() as s:  # the token is 91 days old
+        row = s.query(ApiToken).filter(ApiToken.token_hash == token_digest(token)).one()
+        row.created_at = row.created_at - timedelta(days=91)
+    r = client.get("/api/v1/me", headers=headers)
+    assert r.status_code == 401 and "expired" in r.json()["detail"]
+    assert "arena login" in r.json()["detail"] and r.headers["WWW-Authenticate"] == "Bearer"
+
+    fresh = client.post("/api/v1/tokens", json={"username": "vera", "password": "hunter2hunter2"})
+    assert fresh.status_code == 200 and fresh.json()["expires_at"] is not None
+    mine = {"Authorization": f"Bearer {fresh.json()['token']}"}
+    out = client.delete("/api/v1/tokens/current", headers=mine)
+    assert out.status_code == 200 and out.json()["revoked_at"] is not None
+    assert client.get("/api/v1/me", headers=mine).status_code == 401
+    assert client.delete("/api/v1/tokens/current").status_code == 401  # no token at all
+
+
+def test_the_openapi_document_says_how_to_authenticate_and_what_errors_look_like(client):
+    spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token from POST /api/v1/tokens (`arena login`).",
+    }
+    assert spec["paths"]["/api/v1/me"]["get"]["security"] == [{"bearer": []}]
+    assert "HTTPValidationError" not in str(spec)
+    error = spec["components"]["schemas"]["ErrorBody"]
+    assert error["required"] == ["detail"] and "problems" in error["properties"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert "422" not in operation["responses"], (method, path)
+            ref = operation["responses"]["4XX"]["content"]["application/json"]["schema"]["$ref"]
+            assert ref == "#/components/schemas/ErrorBody"
+    assert all(tag.get("description") for tag in spec["tags"])
+    used = {t for ops in spec["paths"].values() for op in ops.values() for t in op.get("tags", [])}
+    assert used <= {tag["name"] for tag in spec["tags"]}
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
 def test_logins_are_rate_limited_per_username(client):
     _account(client, "lockme")
     for _ in range(10):

@@ -1,5 +1,6 @@
 """Property-based fuzzing of every API operation from the OpenAPI schema (schemathesis):
-whatever the inputs, no server error. Bounded: a few examples per operation."""
+whatever the inputs, no server error, and every answer is what the schema declares (status,
+content type, body). Bounded: a few examples per operation."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis import checks
 
 from core.db import session_scope
 from core.models import Role
@@ -19,6 +21,12 @@ from server.services.users import create_user, issue_token
 app = create_app()
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 TOKEN: dict[str, str] = {}
+CONFORMANCE = [
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_headers_conformance,
+    checks.response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -51,3 +59,5 @@ def test_no_input_causes_a_server_error(case):
     if response.status_code >= 400 and content_type.startswith("application/json"):
         detail = response.json().get("detail")
         assert isinstance(detail, str) and detail, response.text[:300]
+    # the declared status, content type, headers and body (not the probes of other methods)
+    case.validate_response(response, checks=CONFORMANCE)
