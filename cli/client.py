@@ -86,12 +86,14 @@ class ArenaClient:
     def competitions(self) -> list[dict]:
         return self.call("GET", "/competitions")
 
-    def submit(self, slug: str, path: Path) -> dict:
+    def submit(self, slug: str, path: Path, **note: str | None) -> dict:
+        """Upload a file; ``note``: message, method and url (each optional)."""
         with open(path, "rb") as fh:
             return self.call(
                 "POST",
                 f"/competitions/{slug}/submissions",
                 files={"file": (path.name, fh, "text/x-python")},
+                data={k: v for k, v in note.items() if v},
             )
 
     def submission(self, submission_id: int) -> dict:

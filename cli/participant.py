@@ -33,6 +33,14 @@ from cli.results_view import (
 )
 
 
+def _authorized(url: str, token: str | None) -> ArenaClient:
+    """A client with a token (the flag, ARENA_TOKEN or the saved login), or a clear exit."""
+    client = _client(url, token)
+    if "Authorization" not in client.http.headers:
+        _fail("no token: run `arena login USERNAME` (or pass --token, or set ARENA_TOKEN)")
+    return client
+
+
 def _follow(client: ArenaClient, submission_id: int, poll: float) -> dict:
     with progress_bar() as bar:
         task = bar.add_task("queued", total=None)
@@ -59,15 +67,20 @@ def submit(
     accept_rules: Annotated[
         bool, typer.Option("--accept-rules", help="Accept the competition's rules first.")
     ] = False,
+    message: Annotated[
+        str | None, typer.Option("--message", "-m", help="What this submission tries.")
+    ] = None,
+    method: Annotated[str | None, typer.Option(help="Your method's name.")] = None,
+    link: Annotated[
+        str | None, typer.Option("--link", help="A paper or code link (http or https).")
+    ] = None,
 ) -> None:
-    """Upload a submission and show its progress until the score arrives."""
-    if not token:
-        _fail("no token: run `arena login USERNAME` and pass --token or set ARENA_TOKEN")
-    client = _client(url, token)
+    """Upload a submission (with a message) and show its progress until the score arrives."""
+    client = _authorized(url, token)
     try:
         if accept_rules:
             client.accept_rules(competition)
-        accepted = client.submit(competition, file)
+        accepted = client.submit(competition, file, message=message, method=method, url=link)
         err.print(f"submission {accepted['id']} accepted ({accepted['status']})")
         if not wait:
             print(accepted["id"])
@@ -173,9 +186,7 @@ def baselines_run(
 
     from cli.baselines import markdown, run_baselines
 
-    if not token:
-        _fail("no token: run `arena login USERNAME` and pass --token or set ARENA_TOKEN")
-    client = _client(url, token)
+    client = _authorized(url, token)
     try:
         n_models = client.competition(competition)["n_models"]
         rows = run_baselines(
@@ -339,7 +350,7 @@ def submissions(slug: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) ->
     except ClientError as exc:
         _fail(str(exc))
     table = Table(title=f"Your submissions to {slug}")
-    for col in ("id", "submitted", "file", "status", "public score", "final"):
+    for col in ("id", "submitted", "file", "message", "status", "public score", "final"):
         table.add_column(col)
     for s in rows:
         score = f"{s['score']:.4f}" if s.get("score") is not None else ""
@@ -347,6 +358,7 @@ def submissions(slug: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) ->
             str(s["id"]),
             s["created_at"][:16].replace("T", " "),
             s["filename"],
+            s.get("message") or "",
             s["status"] + (f" ({s['failure_reason']})" if s.get("failure_reason") else ""),
             score,
             "yes" if s.get("is_final") else "",

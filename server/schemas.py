@@ -186,6 +186,9 @@ class SubmissionPublic(BaseModel):
     competition: str
     username: str
     filename: str
+    message: str | None = Field(None, description="What the submitter says it tries.")
+    method_name: str | None = None
+    method_url: str | None = Field(None, description="A paper or code link.")
     status: str
     created_at: datetime
     started_at: datetime | None = None

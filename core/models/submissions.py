@@ -51,6 +51,9 @@ class Submission(Base):
     client_ip: Mapped[str | None] = mapped_column(String(64), index=True)
     is_final: Mapped[bool] = mapped_column(Boolean, default=False)
     filename: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str | None] = mapped_column(String(500))  # the submitter's note
+    method_name: Mapped[str | None] = mapped_column(String(100))
+    method_url: Mapped[str | None] = mapped_column(String(500))  # paper or code
     kind: Mapped[str] = mapped_column(String(16))
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(Integer)

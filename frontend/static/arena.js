@@ -23,6 +23,7 @@
       e.preventDefault();
       const data = new FormData();
       data.append("file", input.files[0]);
+      form.querySelectorAll("[data-note]").forEach((field) => { if (field.value.trim()) data.append(field.name, field.value); });
       const xhr = new XMLHttpRequest();
       xhr.open(method, url);
       xhr.setRequestHeader("X-CSRF-Token", csrf());

@@ -36,7 +36,7 @@ from server.services.competitions import config_of, has_accepted_rules
 from server.services.phases import accepting_phase, board_is_final, default_board
 from server.services.quota import claim_slot
 from server.services.teams import entrant_of
-from server.services.uploads import ValidatedUpload
+from server.services.uploads import SubmissionNote, ValidatedUpload
 
 
 def _write_durably(path, content: bytes) -> None:
@@ -62,6 +62,7 @@ def create_submission(
     comp: Competition,
     upload: ValidatedUpload,
     client_ip: str | None = None,
+    note: SubmissionNote | None = None,
 ) -> Submission:
     cfg: CompetitionConfig = config_of(comp)
     phase = accepting_phase(comp, cfg)
@@ -78,6 +79,9 @@ def create_submission(
             phase=phase.name if phase is not None else None,
             client_ip=(client_ip or "")[:64] or None,
             filename=upload.filename[:255],
+            message=note.message if note else None,
+            method_name=note.method_name if note else None,
+            method_url=note.method_url if note else None,
             kind=upload.kind,
             sha256=upload.sha256,
             size_bytes=len(upload.content),
@@ -293,6 +297,9 @@ def public_view(sub: Submission, show_private: bool = False) -> SubmissionPublic
         competition=sub.competition.slug,
         username=sub.user.username,
         filename=sub.filename,
+        message=sub.message,
+        method_name=sub.method_name,
+        method_url=sub.method_url,
         status=sub.status,
         created_at=sub.created_at,
         started_at=sub.started_at,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import hashlib
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 from core.errors import Invalid, TooLarge, UnsupportedType
 from core.notebooks import NotebookRejected, notebook_to_script
@@ -97,3 +98,38 @@ def _check_entry_point(tree: ast.Module) -> None:
         raise Invalid(
             f"`unlearning` requires {required} arguments; it is called with four: {SIGNATURE}."
         )
+
+
+@dataclass(frozen=True)
+class SubmissionNote:
+    """What the submitter says of a submission (Kaggle's message, EvalAI's method and link)."""
+
+    message: str | None = None
+    method_name: str | None = None
+    method_url: str | None = None
+
+
+NOTE_LIMITS = {"message": 500, "method": 100, "url": 500}
+
+
+def validate_note(
+    message: str | None = None, method: str | None = None, url: str | None = None
+) -> SubmissionNote:
+    """The note, trimmed; Invalid with what to fix when a part is too long or the link is not
+    an http(s) address."""
+    values = {"message": message, "method": method, "url": url}
+    cleaned = {k: (v or "").strip() or None for k, v in values.items()}
+    for field, limit in NOTE_LIMITS.items():
+        value = cleaned[field]
+        if value is not None and len(value) > limit:
+            raise Invalid(f"{field}: at most {limit} characters, got {len(value)}; shorten it.")
+    link = cleaned["url"]
+    if link is not None:
+        parsed = urlparse(link)
+        if (
+            parsed.scheme not in ("http", "https")
+            or not parsed.netloc
+            or any(c.isspace() for c in link)
+        ):
+            raise Invalid(f"url: {link!r} is not an http(s) address, e.g. https://arxiv.org/abs/….")
+    return SubmissionNote(cleaned["message"], cleaned["method"], link)

@@ -14,7 +14,7 @@ from server.errors import http_status
 from server.services import competitions, submissions
 from server.services.access import manages
 from server.services.teams import entrant_of
-from server.services.uploads import validate_upload
+from server.services.uploads import validate_note, validate_upload
 from server.web.common import page_user, redirect, render
 from server.web.session import check_csrf
 
@@ -54,6 +54,9 @@ def submit_form(
     storage: AppStorage,
     csrf: str = Form(""),
     file: UploadFile | None = File(None),
+    message: str = Form(""),
+    method: str = Form(""),
+    url: str = Form(""),
 ):
     """The upload without JavaScript (the page's script posts to the API instead)."""
     check_csrf(request, csrf)
@@ -69,8 +72,9 @@ def submit_form(
         if len(content) > limit:
             raise TooLarge(f"The file is larger than the limit of {limit:,} bytes.")
         upload = validate_upload(file.filename, content, limit)
+        note = validate_note(message, method, url)
         client = request.client.host if request.client else None
-        sub = submissions.create_submission(db, storage, user, comp, upload, client)
+        sub = submissions.create_submission(db, storage, user, comp, upload, client, note)
     except DomainError as exc:
         view = competitions.public_view(db, comp, user, settings)
         return render(

@@ -97,8 +97,14 @@ def test_participant_uploads_watches_and_appears_on_the_public_board(browser, pl
     shot(page, "03-submit-rejected")
 
     page.set_input_files("#file", str(ROOT / "examples" / "retrain.py"))
+    page.get_by_label("Message").fill("retrain from scratch, the reference")
+    page.get_by_label("Paper or code link").fill("https://example.org/retrain")
     page.get_by_role("button", name="Submit").click()
     page.wait_for_url("**/s/*")
+    expect(page.locator("#note")).to_contain_text("retrain from scratch, the reference")
+    expect(page.get_by_role("link", name="paper or code")).to_have_attribute(
+        "href", "https://example.org/retrain"
+    )
     shot(page, "04-submission-queued")
     navigations: list[str] = []
     page.on("framenavigated", lambda frame: navigations.append(frame.url))
@@ -112,6 +118,7 @@ def test_participant_uploads_watches_and_appears_on_the_public_board(browser, pl
 
     page.goto("/c/tiny-ui/submissions")
     expect(page.get_by_text("★ final")).to_be_visible()
+    expect(page.locator("td.message")).to_have_text("retrain from scratch, the reference")
     shot(page, "06-my-submissions")
     page.goto("/account/tokens")
     expect(page.get_by_text("this browser")).to_be_visible()

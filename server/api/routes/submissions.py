@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, File, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from pydantic import BaseModel
 
 from core.errors import BadRequest, TooLarge
 from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession, RowId
 from server.schemas import RunLogs, SubmissionAccepted, SubmissionPublic
 from server.services import competitions, submissions
-from server.services.uploads import validate_upload
+from server.services.uploads import validate_note, validate_upload
 
 router = APIRouter(tags=["submissions"])
 CHUNK = 64 * 1024
@@ -38,14 +38,18 @@ def submit(
     settings: AppSettings,
     storage: AppStorage,
     file: UploadFile | None = File(None, description="Your .py file defining unlearning(...)"),
+    message: str | None = Form(None, description="What this submission tries (≤ 500 characters)."),
+    method: str | None = Form(None, description="Your method's name (≤ 100 characters)."),
+    url: str | None = Form(None, description="A paper or code link (http or https)."),
 ) -> SubmissionAccepted:
     comp = competitions.get_competition(db, slug)
     if file is None:
         raise BadRequest("No file: send your .py file as the multipart form field 'file'.")
     limit = competitions.max_upload_bytes(comp, settings)
     upload = validate_upload(file.filename, _read_limited(file, limit), limit)
+    note = validate_note(message, method, url)
     client = request.client.host if request.client else None
-    sub = submissions.create_submission(db, storage, user, comp, upload, client)
+    sub = submissions.create_submission(db, storage, user, comp, upload, client, note)
     return SubmissionAccepted(id=sub.id, status=sub.status)
 
 

@@ -74,8 +74,9 @@ def _flow(platform_env: dict[str, str], url: str, tmp_path: Path) -> None:
     assert "accept" in _arena(quinn, "team", "show", "clitest").stdout
     assert "pat, quinn" in _arena(quinn, "team", "accept", team_id).stdout
     out = _arena(
-        pat, "submit", "--accept-rules", "--competition", "clitest", str(method), "--poll", "0.5"
-    )
+        pat, "submit", "--accept-rules", "--competition", "clitest", str(method), "--poll", "0.5",
+        "-m", "fine-tune on retain", "--method", "FT", "--link", "https://example.org/ft",
+    )  # fmt: skip
     assert "scored" in out.stdout
     out = _arena(pat, "leaderboard", "clitest")
     assert "cli-team" in out.stdout and "retrain" in out.stdout
@@ -99,7 +100,7 @@ def _participants_day(env: dict[str, str], tmp_path: Path) -> None:
     creds = tmp_path / "pat-config" / "arena" / "credentials.json"
     assert "saved for" in login.stderr and creds.stat().st_mode & 0o777 == 0o600
     listing = _arena(saved, "submissions", "clitest").stdout  # the saved token, no ARENA_TOKEN
-    assert "finetune.py" in listing and "scored" in listing
+    assert "finetune.py" in listing and "scored" in listing and "fine-tune on" in listing
     sid = re.search(r"^\W*(\d+)\W", listing.split("finetune.py")[0].splitlines()[-1]).group(1)
     assert "scored" in _arena(saved, "status", sid).stdout
     back = tmp_path / "back.py"

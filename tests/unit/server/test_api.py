@@ -274,6 +274,44 @@ def test_the_openapi_document_says_how_to_authenticate_and_what_errors_look_like
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
 
+def test_a_submission_carries_its_note(client):
+    headers = _account(client, "walt")
+    client.post("/api/v1/competitions/api-comp/rules/accept", headers=headers)
+    note = {"message": "  fine-tune on retain  ", "method": "FT", "url": "https://arxiv.org/abs/1"}
+    r = client.post(
+        "/api/v1/competitions/api-comp/submissions",
+        files={"file": ("m.py", GOOD)},
+        data=note,
+        headers=headers,
+    )
+    assert r.status_code == 202, r.text
+    sub = client.get(f"/api/v1/submissions/{r.json()['id']}", headers=headers).json()
+    assert (sub["message"], sub["method_name"], sub["method_url"]) == (
+        "fine-tune on retain",
+        "FT",
+        "https://arxiv.org/abs/1",
+    )
+    code = client.get(f"/api/v1/submissions/{sub['id']}/code", headers=headers)
+    assert code.status_code == 200 and code.content == GOOD
+    assert code.headers["content-disposition"] == 'attachment; filename="m.py"'
+    other = _account(client, "xena")
+    assert client.get(f"/api/v1/submissions/{sub['id']}/code", headers=other).status_code == 404
+    before = len(client.get("/api/v1/competitions/api-comp/submissions", headers=headers).json())
+    for bad, fragment in (
+        ({"url": "javascript:alert(1)"}, "not an http(s) address"),
+        ({"message": "x" * 501}, "at most 500 characters"),
+    ):
+        r = client.post(
+            "/api/v1/competitions/api-comp/submissions",
+            files={"file": ("m.py", GOOD)},
+            data=bad,
+            headers=headers,
+        )
+        assert r.status_code == 422 and fragment in r.json()["detail"]
+    after = client.get("/api/v1/competitions/api-comp/submissions", headers=headers).json()
+    assert len(after) == before  # nothing stored
+
+
 def test_logins_are_rate_limited_per_username(client):
     _account(client, "lockme")
     for _ in range(10):
