@@ -96,6 +96,9 @@ def _participants_day(env: dict[str, str], tmp_path: Path) -> None:
     """A saved login, one's submissions, code back, compute, the board as CSV and by pages,
     tokens, logout: every participant command against the running platform."""
     saved = {**env, "XDG_CONFIG_HOME": str(tmp_path / "pat-config")}
+    assert "created" in _arena(saved, "register", "newcomer").stderr
+    taken = _arena(saved, "register", "newcomer", ok=False)
+    assert taken.returncode == 1 and "409" in taken.stderr and "choose another" in taken.stderr
     login = _arena(saved, "login", "pat")
     creds = tmp_path / "pat-config" / "arena" / "credentials.json"
     assert "saved for" in login.stderr and creds.stat().st_mode & 0o777 == 0o600
@@ -103,6 +106,10 @@ def _participants_day(env: dict[str, str], tmp_path: Path) -> None:
     assert "finetune.py" in listing and "scored" in listing and "fine-tune on" in listing
     sid = re.search(r"^\W*(\d+)\W", listing.split("finetune.py")[0].splitlines()[-1]).group(1)
     assert "scored" in _arena(saved, "status", sid).stdout
+    assert "is a final pick" in _arena(saved, "final", sid).stderr
+    assert "no longer" in _arena(saved, "final", sid, "--unset").stderr
+    done = _arena(saved, "cancel", sid, ok=False)
+    assert done.returncode == 1 and "nothing to cancel" in done.stderr
     back = tmp_path / "back.py"
     _arena(saved, "download", sid, "--out", str(back))
     assert back.read_bytes() == FINETUNE
