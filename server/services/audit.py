@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.jsonsafe import json_safe
@@ -25,13 +25,25 @@ def record(
     )
 
 
-def entries(session: Session, comp: Competition, limit: int = 1000) -> list[dict[str, Any]]:
+def count(session: Session, comp: Competition) -> int:
+    return int(
+        session.scalar(
+            select(func.count(AuditEntry.id)).where(AuditEntry.competition_id == comp.id)
+        )
+        or 0
+    )
+
+
+def entries(
+    session: Session, comp: Competition, limit: int = 1000, offset: int = 0
+) -> list[dict[str, Any]]:
     rows = session.execute(
         select(AuditEntry, User.username)
         .outerjoin(User, User.id == AuditEntry.actor_id)
         .where(AuditEntry.competition_id == comp.id)
         .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
         .limit(limit)
+        .offset(offset)
     ).all()
     return [
         {

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from core.models import ApiToken
 from server.api.deps import BearerToken, CurrentUser, DbSession, RowId
+from server.api.paging import Page
 from server.schemas import TokenInfo, TokenRequest, TokenResponse, UserCreate, UserPublic
 from server.services import users
 
@@ -33,9 +34,9 @@ def login(body: TokenRequest, request: Request, db: DbSession) -> TokenResponse:
 
 
 @router.get("/tokens", response_model=list[TokenInfo])
-def my_tokens(db: DbSession, user: CurrentUser) -> list[TokenInfo]:
-    """Your API tokens (never the secret itself, which is stored only hashed)."""
-    return [_info(t) for t in users.list_tokens(db, user)]
+def my_tokens(db: DbSession, user: CurrentUser, page: Page) -> list[TokenInfo]:
+    """Your API tokens, never the secret itself, which is stored only hashed (paged)."""
+    return [_info(t) for t in page.apply(users.list_tokens(db, user))]
 
 
 @router.delete("/tokens/current", response_model=TokenInfo)

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from core.db import get_sessionmaker
 from server.api.deps import AppSettings, CurrentUser, DbSession, OptionalUser, optional_user
+from server.api.paging import Page
 from server.leaderboard import builder as board_builder
 from server.leaderboard import hot
 from server.leaderboard.board import Sort, leaderboard_json
@@ -23,11 +24,12 @@ router = APIRouter(tags=["competitions"])
 
 @router.get("/competitions", response_model=list[CompetitionPublic])
 def list_competitions(
-    db: DbSession, user: OptionalUser, settings: AppSettings
+    db: DbSession, user: OptionalUser, settings: AppSettings, page: Page
 ) -> list[CompetitionPublic]:
+    """The competitions you can see (paged: X-Total-Count, Link)."""
     return [
         competitions.public_view(db, c, user, settings)
-        for c in competitions.list_competitions(db, user)
+        for c in page.apply(competitions.list_competitions(db, user))
     ]
 
 

@@ -14,6 +14,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from core.config_file import ConfigInvalid, dump_config, parse_config_text, validate_config_data
 from core.errors import BadRequest, Invalid, TooLarge
 from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession
+from server.api.paging import Page
 from server.leaderboard.board import build_leaderboard
 from server.leaderboard.export import to_csv
 from server.schemas import CompetitionPublic
@@ -266,10 +267,12 @@ def list_organizers(slug: str, db: DbSession) -> dict[str, Any]:
 
 
 @router.get("/competitions/{slug}/audit")
-def audit_log(slug: str, db: DbSession, user: CurrentUser) -> list[dict[str, Any]]:
+def audit_log(slug: str, db: DbSession, user: CurrentUser, page: Page) -> list[dict[str, Any]]:
+    """The competition's audit log, newest first (paged: X-Total-Count, Link)."""
     comp = competitions.get_competition(db, slug)
     require_manager(db, user, comp, "read its audit log")
-    return audit.entries(db, comp)
+    rows = audit.entries(db, comp, limit=page.per_page, offset=page.offset)
+    return page.apply(rows, total=audit.count(db, comp))
 
 
 class DisqualifyBody(BaseModel):

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from core.errors import BadRequest, TooLarge
 from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession, RowId
+from server.api.paging import Page
 from server.schemas import RunLogs, SubmissionAccepted, SubmissionPublic
 from server.services import competitions, submissions
 from server.services.uploads import validate_note, validate_upload
@@ -54,11 +55,14 @@ def submit(
 
 
 @router.get("/competitions/{slug}/submissions", response_model=list[SubmissionPublic])
-def my_submissions(slug: str, db: DbSession, user: CurrentUser) -> list[SubmissionPublic]:
+def my_submissions(
+    slug: str, db: DbSession, user: CurrentUser, page: Page
+) -> list[SubmissionPublic]:
+    """Your submissions and your team's, newest first (paged: X-Total-Count, Link)."""
     comp = competitions.get_competition(db, slug)
     return [
         submissions.public_view(s, submissions.private_visible(db, s, user))
-        for s in submissions.list_for_user(db, comp, user)
+        for s in page.apply(submissions.list_for_user(db, comp, user))
     ]
 
 

@@ -312,6 +312,29 @@ def test_a_submission_carries_its_note(client):
     assert len(after) == before  # nothing stored
 
 
+def test_lists_are_paged_with_a_total_and_links(client):
+    headers = _account(client, "yara")
+    for _ in range(4):  # five tokens in all
+        client.post("/api/v1/tokens", json={"username": "yara", "password": "hunter2hunter2"})
+    first = client.get("/api/v1/tokens?per_page=2", headers=headers)
+    assert first.status_code == 200 and len(first.json()) == 2
+    assert first.headers["X-Total-Count"] == "5"
+    assert "page=2" in first.headers["Link"] and 'rel="next"' in first.headers["Link"]
+    last = client.get("/api/v1/tokens?per_page=2&page=3", headers=headers)
+    assert len(last.json()) == 1 and 'rel="prev"' in last.headers["Link"]
+    assert 'rel="next"' not in last.headers["Link"]
+    ids = [
+        t["id"]
+        for p in (1, 2, 3)
+        for t in client.get(f"/api/v1/tokens?per_page=2&page={p}", headers=headers).json()
+    ]
+    assert len(set(ids)) == 5  # every token on exactly one page
+    bad = client.get("/api/v1/tokens?per_page=0", headers=headers)
+    assert bad.status_code == 422 and "per_page" in bad.json()["detail"]
+    listed = client.get("/api/v1/competitions?per_page=1")
+    assert len(listed.json()) == 1 and int(listed.headers["X-Total-Count"]) >= 1
+
+
 def test_logins_are_rate_limited_per_username(client):
     _account(client, "lockme")
     for _ in range(10):
