@@ -24,6 +24,7 @@ COPY cli ./cli
 COPY migrations ./migrations
 COPY frontend ./frontend
 COPY examples ./examples
+COPY docs ./docs
 RUN pip install -e ".[s3]" && mkdir -p /data
 
 EXPOSE 8000

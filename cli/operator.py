@@ -83,6 +83,27 @@ def admin_set_role(username: str, role: str) -> None:
     console.print(f"{username!r} is now {role}")
 
 
+@admin_app.command("set-password")
+def admin_set_password(
+    username: str,
+    password: Annotated[
+        str | None, typer.Option(help="Default: ARENA_PASSWORD or a prompt.")
+    ] = None,
+) -> None:
+    """Reset an account's password; its tokens and sessions are all revoked."""
+    from core.db import session_scope
+    from core.errors import DomainError
+    from server.services.users import reset_password
+
+    secret = password_prompt(password, True)
+    try:
+        with session_scope() as s:
+            revoked = reset_password(s, username, secret)
+    except DomainError as exc:
+        _fail(exc.detail)
+    console.print(f"password of {username!r} reset; {revoked} token(s) and session(s) revoked")
+
+
 @app.command("seed-demo")
 def seed_demo() -> None:
     """Create the digits-demo competition (if missing) and queue its preparation."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from core.errors import Forbidden
 from core.models import Competition, CompetitionOrganizer, Role, User
@@ -11,6 +11,19 @@ from core.models import Competition, CompetitionOrganizer, Role, User
 
 def can_create_competitions(user: User) -> bool:
     return user.role in (Role.ADMIN, Role.ORGANIZER)
+
+
+def may_organize(user: User) -> bool:
+    """Organizers and admins, and anyone added as a co-organizer of a competition."""
+    if can_create_competitions(user):
+        return True
+    session = object_session(user)
+    return session is not None and (
+        session.scalar(
+            select(CompetitionOrganizer.user_id).where(CompetitionOrganizer.user_id == user.id)
+        )
+        is not None
+    )
 
 
 def require_creator(user: User) -> None:

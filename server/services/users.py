@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.errors import Conflict, NotAuthenticated, NotFound, RateLimited
+from core.errors import Conflict, Invalid, NotAuthenticated, NotFound, RateLimited
 from core.models import ApiToken, LoginFailure, Role, User, utcnow
 from core.settings import get_settings
 from server.security import hash_password, new_token, token_digest, verify_password
@@ -70,6 +70,47 @@ def check_login_rate(session: Session, username: str, client_ip: str | None) -> 
             "Too many failed logins; wait 15 minutes and try again.",
             retry_after=int(LOGIN_WINDOW.total_seconds()),
         )
+
+
+MIN_PASSWORD = 8
+
+
+def _new_password_hash(password: str) -> str:
+    if not MIN_PASSWORD <= len(password) <= 256:
+        raise Invalid(f"password: at least {MIN_PASSWORD} characters (and at most 256).")
+    return hash_password(password)
+
+
+def change_password(
+    session: Session, user: User, current: str, new: str, keep_token: str | None = None
+) -> int:
+    """Change one's own password (the current one first); every other token and session is
+    revoked. Returns how many were."""
+    if not verify_password(user.password_hash, current):
+        raise NotAuthenticated("The current password is wrong; the password is unchanged.")
+    user.password_hash = _new_password_hash(new)
+    return _revoke_all(session, user, keep_token)
+
+
+def reset_password(session: Session, username: str, new: str) -> int:
+    """An admin sets someone's password (`arena admin set-password`); their tokens and
+    sessions are all revoked. Returns how many were."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"No user {username!r}.")
+    user.password_hash = _new_password_hash(new)
+    return _revoke_all(session, user, None)
+
+
+def _revoke_all(session: Session, user: User, keep_token: str | None) -> int:
+    keep = token_digest(keep_token) if keep_token else None
+    revoked = 0
+    for token in list_tokens(session, user):
+        if token.revoked_at is None and token.token_hash != keep:
+            token.revoked_at = utcnow()
+            revoked += 1
+    session.commit()
+    return revoked
 
 
 def set_role(session: Session, username: str, role: Role) -> User:

@@ -146,6 +146,32 @@ def new_token(request: Request, db: DbSession, csrf: str = Form(""), password: s
     return render(request, "tokens.html", {"tokens": rows, "new_token": token}, user)
 
 
+@router.post("/account/password", response_class=HTMLResponse)
+def change_password(
+    request: Request,
+    db: DbSession,
+    csrf: str = Form(""),
+    current: str = Form(""),
+    new: str = Form(""),
+):
+    check_csrf(request, csrf)
+    user = _require_user(request, db)
+    token = session_token(request)
+    try:
+        revoked = users.change_password(db, user, current, new, keep_token=token)
+    except DomainError as exc:
+        return _tokens_page(request, db, user, error=exc.detail, status=http_status(exc))
+    message = f"Password changed; {revoked} other session(s) and token(s) revoked."
+    return _tokens_page(request, db, user, notice=message)
+
+
+def _tokens_page(request: Request, db, user, status: int = 200, **extra) -> HTMLResponse:
+    current = token_digest(session_token(request) or "")
+    rows = [(t, t.token_hash == current) for t in users.list_tokens(db, user)]
+    context = {"tokens": rows, "new_token": None, **extra}
+    return render(request, "tokens.html", context, user, status)
+
+
 @router.post("/account/tokens/{token_id}/revoke")
 def revoke(token_id: RowId, request: Request, db: DbSession, csrf: str = Form("")):
     check_csrf(request, csrf)

@@ -15,6 +15,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from core.models import User
+from server.services.access import may_organize
 from server.services.users import user_for_token
 from server.web import charts
 from server.web.session import csrf_value, ensure_csrf_cookie, session_token
@@ -53,7 +54,12 @@ def render(
     user: User | None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    context = {**context, "user": user, "csrf": csrf_value(request)}
+    context = {
+        **context,
+        "user": user,
+        "csrf": csrf_value(request),
+        "organizes": user is not None and may_organize(user),
+    }
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     ensure_csrf_cookie(request, response)
     return response

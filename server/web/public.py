@@ -15,10 +15,12 @@ from server.leaderboard.board import SORT_KEYS, Sort, build_leaderboard
 from server.services import competitions
 from server.services.access import manages
 from server.services.phases import board_is_final, now_utc
+from server.services.teams import entrant_of
 from server.web.common import page_user, render
 
 router = APIRouter(include_in_schema=False)
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
 STARTER_KIT = {"finetune.py": "text/x-python", "finetune.ipynb": "application/x-ipynb+json"}
 
 
@@ -75,6 +77,10 @@ def leaderboard(
     cfg = competitions.config_of(comp)
     private_open = manages(db, user, comp) or board_is_final(comp, cfg, data.phase_board)
     pages = max(1, -(-data.total_rows // data.per_page))
+    mine = None
+    if user is not None:  # the viewer's own row is highlighted
+        entrant = entrant_of(db, comp, user)
+        mine = entrant.team.name if entrant.team is not None else user.username
     return render(
         request,
         "leaderboard.html",
@@ -85,9 +91,24 @@ def leaderboard(
             "private_open": private_open,
             "sorts": SORT_KEYS,
             "pages": pages,
+            "mine": mine,
         },
         user,
     )
+
+
+@router.get("/metric", response_class=HTMLResponse)
+def metric(request: Request, db: DbSession) -> HTMLResponse:
+    """How a submission is scored, in plain words (docs/metric.md), with its figure."""
+    text = (
+        (DOCS / "metric.md").read_text().replace("(h_of_epsilon.svg)", "(/metric/h_of_epsilon.svg)")
+    )
+    return render(request, "metric.html", {"text": text}, page_user(request, db))
+
+
+@router.get("/metric/h_of_epsilon.svg")
+def metric_figure() -> FileResponse:
+    return FileResponse(DOCS / "h_of_epsilon.svg", media_type="image/svg+xml")
 
 
 @router.get("/c/{slug}/starter/{name}")

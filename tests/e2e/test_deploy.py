@@ -96,7 +96,7 @@ def test_the_dockerfile_copies_what_the_package_needs():
     found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     packages = {name.rstrip("*") for name in found["find"]["include"]}
     assert {"core", "server", "worker", "scoring", "cli", "migrations"} <= packages
-    for package in (*sorted(packages), "frontend"):
+    for package in (*sorted(packages), "frontend", "docs", "examples"):
         assert package in copied and (ROOT / package).is_dir(), package
     assert "pyproject.toml" in copied and "alembic.ini" in copied
     assert any("bubblewrap" in line for line in lines)  # the sandbox

@@ -72,6 +72,15 @@ def test_participant_uploads_watches_and_appears_on_the_public_board(browser, pl
     page.get_by_label("Password").fill("a-long-password")
     page.get_by_role("button", name="Register").click()
     expect(page.get_by_role("button", name="Log out uma")).to_be_visible()
+    expect(page.get_by_role("link", name="Organize", exact=True)).to_have_count(0)  # a participant
+
+    page.get_by_role("link", name="How scoring works").click()
+    expect(
+        page.get_by_role("heading", name="How a submission is scored, in plain words")
+    ).to_be_visible()
+    figure = page.locator("article.metric img")
+    expect(figure).to_have_attribute("src", "/metric/h_of_epsilon.svg")
+    assert page.evaluate("document.querySelector('article.metric img').naturalWidth") > 0
 
     page.goto("/c/tiny-ui")
     expect(page.get_by_role("heading", name="Tiny test competition")).to_be_visible()
@@ -120,9 +129,24 @@ def test_participant_uploads_watches_and_appears_on_the_public_board(browser, pl
     expect(page.get_by_text("★ final")).to_be_visible()
     expect(page.locator("td.message")).to_have_text("retrain from scratch, the reference")
     shot(page, "06-my-submissions")
+    page.goto("/c/tiny-ui/leaderboard")  # logged in: one's own row stands out
+    own = page.locator("table.board tr.mine")
+    expect(own).to_have_count(1)
+    expect(own).to_contain_text("uma")
+    expect(own.locator(".badge.you")).to_have_text("you")
+
     page.goto("/account/tokens")
     expect(page.get_by_text("this browser")).to_be_visible()
     shot(page, "07-tokens")
+    page.get_by_label("Current password").fill("not-the-password")
+    page.get_by_label("New password").fill("a-longer-password")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("alert")).to_contain_text("current password is wrong")
+    page.get_by_label("Current password").fill("a-long-password")
+    page.get_by_label("New password").fill("a-longer-password")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("status")).to_contain_text("Password changed")
+    expect(page.get_by_role("button", name="Log out uma")).to_be_visible()  # still logged in
     page.get_by_role("button", name="Log out uma").click()
 
     page.goto("/c/tiny-ui/leaderboard")  # logged out
@@ -168,6 +192,7 @@ def test_organizer_creates_prepares_and_opens_a_competition(browser, platform, t
     page.get_by_label("Password").fill("organizer-pass")
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{url}/organize")
+    expect(page.get_by_role("link", name="Organize", exact=True)).to_be_visible()  # an organizer
 
     bad = competition_yaml("ui-grouped").replace("hidden: 16", "hiden: 16")
     page.get_by_label("Competition file (YAML)").fill(bad)

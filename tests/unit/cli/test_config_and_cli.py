@@ -162,6 +162,12 @@ def test_admin_commands_create_and_promote_accounts(tmp_path):
     assert out.returncode == 0 and "organizer" in out.stdout
     out = arena("admin", "set-role", "ghost", "organizer")
     assert out.returncode == 1 and "No user 'ghost'" in out.stderr
+    out = arena("admin", "set-password", "root", "--password", "another long pw")
+    assert out.returncode == 0 and "password of 'root' reset" in out.stdout
+    out = arena("admin", "set-password", "root", "--password", "short")
+    assert out.returncode == 1 and "at least 8 characters" in out.stderr
+    out = arena("admin", "set-password", "ghost", "--password", "another long pw")
+    assert out.returncode == 1 and "No user 'ghost'" in out.stderr
     out = arena("admin", "create-user", "x", "--role", "king")
     assert out.returncode == 1 and "--role must be one of" in out.stderr
     out = subprocess.run(
