@@ -269,6 +269,9 @@ class LeaderboardRow(BaseModel):
     mia: Score = Field(None, description="MIA accuracy (target: the references' own).")
     avg_gap: Score = Field(None, description="Average gap to retraining (lower is better).")
     rf_jsd_x1e4: Score = Field(None, description="Retrain-free JSD ×10⁴ (lower is better).")
+    public_rank: int | None = Field(
+        None, description="Private board: the entrant's rank on the public board (the shake-up)."
+    )
 
 
 class Leaderboard(BaseModel):

@@ -124,7 +124,9 @@ def _build(
     per_page: int,
 ) -> Leaderboard:
     phases = phases_of_board(cfg, board)
-    picks = _picks(scored_by_entrant(session, comp, phases), cfg, part)
+    by_entrant = scored_by_entrant(session, comp, phases)
+    picks = _picks(by_entrant, cfg, part)
+    public_ranks = _public_ranks(by_entrant, cfg) if part == "private" else {}
     window, results = _window(session, comp, picks, sort, max(1, page), per_page)
     keys = [entrant_key(picks[i][0]) for i in window]
     activity = activity_of(session, comp, phases, keys)
@@ -139,6 +141,7 @@ def _build(
             masks[n_forget] = public_mask(n_forget, cfg.leaderboard.public_fraction, cfg.seed)
         mask = masks[n_forget] if part == "public" else ~masks[n_forget]
         row = _row(i, picks[i], result, part, names.get(entrant_key(sub), "?"), activity)
+        row.public_rank = public_ranks.get(entrant_key(sub))
         entries.append(_entry(row, sub, mask, result, part))
     if sort == "score":
         _mark_ties(entries, cfg.scoring.bootstrap_resamples)
@@ -176,6 +179,11 @@ def _picks(by_entrant: dict, cfg, part: Part) -> list[_Pick]:
             )
     picks.sort(key=lambda p: (-(p[1] if p[1] is not None else -1.0), p[0].created_at))
     return picks
+
+
+def _public_ranks(by_entrant: dict, cfg) -> dict[tuple[str, int], int]:
+    """Each entrant's rank on the public board, to show how far the private one moved it."""
+    return {entrant_key(p[0]): i + 1 for i, p in enumerate(_picks(by_entrant, cfg, "public"))}
 
 
 def _window(

@@ -332,8 +332,19 @@ def test_a_competition_from_file_to_private_leaderboard(client):
     private = client.get(f"{API}/competitions/grouped/leaderboard?board=private").json()
     pq = next(row for row in private["rows"] if row["name"] == "pq")
     assert pq["submission_id"] == first.json()["id"]  # the final pick, not the best public one
+    public = client.get(f"{API}/competitions/grouped/leaderboard").json()
+    public_rank = {row["name"]: row["rank"] for row in public["rows"] if not row["reference"]}
+    for row in (r for r in private["rows"] if not r["reference"]):  # the shake-up, per row
+        assert row["public_rank"] == public_rank[row["name"]]
+    assert all(row["public_rank"] is None for row in public["rows"])
     sub = client.get(f"{API}/submissions/{first.json()['id']}", headers=pat).json()
     assert sub["private_score"] is not None
+    from server.web.session import SESSION_COOKIE
+
+    client.cookies.set(SESSION_COOKIE, pat["Authorization"].split()[1])
+    page = client.get("/c/grouped/submissions")
+    client.cookies.clear()
+    assert "Private score" in page.text and f"{sub['private_score']:.4f}" in page.text
     audit = client.get(f"{API}/competitions/grouped/audit", headers=olga).json()
     actions = [e["action"] for e in audit]
     for action in (
