@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from server.web import accounts, organizer, participant, public
+from server.web import accounts, organizer, participant, public, team
 
 router = APIRouter(include_in_schema=False)
-for _module in (public, accounts, participant, organizer):
+for _module in (public, accounts, participant, team, organizer):
     router.include_router(_module.router)

@@ -166,6 +166,49 @@ def test_participant_uploads_watches_and_appears_on_the_public_board(browser, pl
     page.close()
 
 
+def _register(browser, url: str, name: str) -> Page:
+    page = browser.new_context(base_url=url).new_page()
+    page.goto("/register")
+    page.get_by_label("Username").fill(name)
+    page.get_by_label("Password").fill("a-long-password")
+    page.get_by_role("button", name="Register").click()
+    expect(page.get_by_role("button", name=f"Log out {name}")).to_be_visible()
+    return page
+
+
+def test_a_team_is_made_on_its_page(browser, platform):
+    url, _, _ = platform
+    tara, tom = _register(browser, url, "tara"), _register(browser, url, "tom")
+    tara.goto("/c/tiny-ui")
+    tara.get_by_role("link", name="Team", exact=True).click()
+    expect(tara.get_by_text("You compete alone")).to_be_visible()
+    tara.get_by_label("Team name").fill("tide")
+    tara.get_by_role("button", name="Create the team").click()
+    expect(tara.get_by_role("status")).to_have_text("Team 'tide' created.")
+    expect(tara.locator("#members li")).to_have_text(["tara"])
+    tara.get_by_label("Invite a participant").fill("ghost")
+    tara.get_by_role("button", name="Invite").click()
+    expect(tara.get_by_role("alert")).to_contain_text("No user 'ghost'")
+    tara.get_by_label("Invite a participant").fill("tom")
+    tara.get_by_role("button", name="Invite").click()
+    expect(tara.get_by_role("status")).to_contain_text("'tom' is invited")
+    expect(tara.get_by_text("Invited, not yet joined: tom")).to_be_visible()
+    shot(tara, "10-team")
+
+    tom.goto("/c/tiny-ui/team")
+    expect(tom.locator("#invitations")).to_contain_text("tide (tara)")
+    tom.get_by_role("button", name="Join tide").click()
+    expect(tom.get_by_role("status")).to_have_text("You joined 'tide'.")
+    expect(tom.locator("#members li")).to_have_text(["tara", "tom"])
+    tom.get_by_role("button", name="Leave tide").click()
+    expect(tom.get_by_role("status")).to_have_text("You left the team.")
+    expect(tom.get_by_text("You compete alone")).to_be_visible()
+    tara.reload()
+    expect(tara.locator("#members li")).to_have_text(["tara"])
+    tara.context.close()
+    tom.context.close()
+
+
 def test_organizer_creates_prepares_and_opens_a_competition(browser, platform, tmp_path):
     url, var, _ = platform
     env = {**os.environ, "ARENA_VAR_DIR": str(var), "ARENA_PASSWORD": "organizer-pass"}
