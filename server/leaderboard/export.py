@@ -5,7 +5,23 @@ from __future__ import annotations
 import csv
 import io
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.models import Submission
 from server.schemas import Leaderboard
+
+
+def messages_of(session: Session, board: Leaderboard) -> dict[int, str | None]:
+    """The notes of the submissions a board shows."""
+    ids = [r.submission_id for r in board.rows if r.submission_id]
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Submission.id, Submission.message).where(Submission.id.in_(ids))
+    ).all()
+    return dict(rows)
+
 
 CSV_COLUMNS = (
     "rank",
@@ -21,11 +37,14 @@ CSV_COLUMNS = (
     "submissions",
     "last_submitted_at",
     "submission_id",
+    "message",
     "reference",
 )
 
 
-def to_csv(board: Leaderboard) -> str:
+def to_csv(board: Leaderboard, messages: dict[int, str | None] | None = None) -> str:
+    """The rows as CSV; ``messages``: the submitters' notes by submission id (organizers)."""
+    messages = messages or {}
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -46,6 +65,7 @@ def to_csv(board: Leaderboard) -> str:
                 r.submissions,
                 r.last_submitted_at.isoformat() if r.last_submitted_at else "",
                 r.submission_id,
+                messages.get(r.submission_id) or "" if r.submission_id else "",
                 r.reference,
             ]
         )

@@ -16,7 +16,7 @@ from core.models import Competition, CompetitionOrganizer, Role, User
 from server.api.deps import AppSettings, AppStorage, DbSession
 from server.errors import http_status
 from server.leaderboard.board import build_leaderboard
-from server.leaderboard.export import to_csv
+from server.leaderboard.export import messages_of, to_csv
 from server.services import audit, competitions, compute, organizing
 from server.services.access import can_create_competitions, require_creator, require_manager
 from server.web.common import page_user, redirect, render
@@ -193,8 +193,9 @@ def export(
     user = _organizer(request, db)
     comp = competitions.get_competition(db, slug)
     require_manager(db, user, comp, "export its leaderboard")
+    rows = build_leaderboard(db, comp, None, board, user, per_page=1_000_000)
     return Response(
-        to_csv(build_leaderboard(db, comp, None, board, user, per_page=1_000_000)),
+        to_csv(rows, messages_of(db, rows)),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{slug}-{board}.csv"'},
     )

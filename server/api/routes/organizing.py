@@ -16,7 +16,7 @@ from core.errors import BadRequest, Invalid, TooLarge
 from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession
 from server.api.paging import Page
 from server.leaderboard.board import build_leaderboard
-from server.leaderboard.export import to_csv
+from server.leaderboard.export import messages_of, to_csv
 from server.schemas import CompetitionPublic
 from server.services import audit, competitions, organizing
 from server.services.access import require_creator, require_manager
@@ -305,7 +305,8 @@ def leaderboard_csv(
 ) -> Response:
     comp = competitions.get_competition(db, slug)
     require_manager(db, user, comp, "export its leaderboard")
-    text = to_csv(build_leaderboard(db, comp, phase, board, user, per_page=1_000_000))
+    rows = build_leaderboard(db, comp, phase, board, user, per_page=1_000_000)
+    text = to_csv(rows, messages_of(db, rows))
     return Response(
         text,
         media_type="text/csv",

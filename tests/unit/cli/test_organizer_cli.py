@@ -87,6 +87,7 @@ def _flow(platform_env: dict[str, str], url: str, tmp_path: Path) -> None:
 
     csv_text = _arena(olga, "competition", "export", "clitest", "--board", "private").stdout
     assert csv_text.startswith("rank,name,team,score") and "cli-team" in csv_text
+    assert ",message," in csv_text.splitlines()[0] and "fine-tune on retain" in csv_text
     assert "competition_opened" in _arena(olga, "competition", "audit", "clitest").stdout
     _arena(olga, "competition", "close", "clitest")
     assert "cli-team" in _arena(pat, "leaderboard", "clitest", "--board", "private").stdout
