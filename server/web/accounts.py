@@ -119,9 +119,7 @@ def tokens_page(request: Request, db: DbSession) -> HTMLResponse:
     user = page_user(request, db)
     if user is None:
         return redirect("/login?next=/account/tokens")
-    current = token_digest(session_token(request) or "")
-    rows = [(t, t.token_hash == current) for t in users.list_tokens(db, user)]
-    return render(request, "tokens.html", {"tokens": rows, "new_token": None}, user)
+    return _tokens_page(request, db, user)
 
 
 @router.post("/account/tokens", response_class=HTMLResponse)
@@ -132,18 +130,8 @@ def new_token(request: Request, db: DbSession, csrf: str = Form(""), password: s
     try:
         token = users.issue_token(db, user.username, password, client)
     except DomainError as exc:
-        current = token_digest(session_token(request) or "")
-        rows = [(t, t.token_hash == current) for t in users.list_tokens(db, user)]
-        return render(
-            request,
-            "tokens.html",
-            {"tokens": rows, "new_token": None, "error": exc.detail},
-            user,
-            401,
-        )
-    current = token_digest(session_token(request) or "")
-    rows = [(t, t.token_hash == current) for t in users.list_tokens(db, user)]
-    return render(request, "tokens.html", {"tokens": rows, "new_token": token}, user)
+        return _tokens_page(request, db, user, error=exc.detail, status=401)
+    return _tokens_page(request, db, user, new_token=token)
 
 
 @router.post("/account/password", response_class=HTMLResponse)
@@ -168,7 +156,7 @@ def change_password(
 def _tokens_page(request: Request, db, user, status: int = 200, **extra) -> HTMLResponse:
     current = token_digest(session_token(request) or "")
     rows = [(t, t.token_hash == current) for t in users.list_tokens(db, user)]
-    context = {"tokens": rows, "new_token": None, **extra}
+    context = {"tokens": rows, "new_token": None, **extra}  # extra may set new_token
     return render(request, "tokens.html", context, user, status)
 
 

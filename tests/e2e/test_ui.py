@@ -136,6 +136,7 @@ def test_participant_uploads_watches_and_appears_on_the_public_board(browser, pl
     expect(own.locator(".badge.you")).to_have_text("you")
 
     page.goto("/account/tokens")
+    expect(page).to_have_title("API tokens · Unlearning Arena")
     expect(page.get_by_text("this browser")).to_be_visible()
     shot(page, "07-tokens")
     page.get_by_label("Current password").fill("not-the-password")
