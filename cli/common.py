@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli import credentials
 from cli.client import ArenaClient
 
 app = typer.Typer(help="Unlearning Arena: machine-unlearning competitions.", no_args_is_help=True)
@@ -34,8 +35,6 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 def _client(url: str, token: str | None = None) -> ArenaClient:
     """A client with the token of the flag or ARENA_TOKEN, else the one `arena login` saved
     for this address."""
-    from cli import credentials
-
     return ArenaClient(url, token or credentials.token_for(url))
 
 
