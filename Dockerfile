@@ -8,8 +8,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 ARENA_VAR_DI
 WORKDIR /app
 
 # the sandbox: bubblewrap, setpriv and umount (util-linux, mount), libseccomp and an
-# unprivileged user for participant code
+# unprivileged user for participant code; pg_dump and pg_restore for `arena backup|restore`
 RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap util-linux mount libseccomp2 \
+    postgresql-client \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --no-create-home --shell /usr/sbin/nologin arena-sandbox
 

@@ -10,6 +10,7 @@ restoring over a non-empty database needs ``--force``. Tested once per backend b
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -17,7 +18,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from core.settings import Settings
 from core.version import code_version
@@ -27,8 +28,34 @@ class BackupError(Exception):
     pass
 
 
-def _pg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+def _pg_dsn(url: str) -> tuple[str, dict[str, str]]:
+    """The libpq address without its password, and the environment that carries the password
+    (``PGPASSWORD``): a password on a command line is readable by every user of the machine."""
+    parsed = make_url(url).set(drivername="postgresql")
+    env = dict(os.environ)
+    if parsed.password is not None:
+        env["PGPASSWORD"] = str(parsed.password)
+    bare = URL.create(
+        "postgresql",
+        username=parsed.username,
+        host=parsed.host,
+        port=parsed.port,
+        database=parsed.database,
+        query=parsed.query,
+    )
+    return bare.render_as_string(hide_password=False), env
+
+
+def _run_pg(tool: str, args: list[str], env: dict[str, str]) -> None:
+    if shutil.which(tool, path=env.get("PATH")) is None:
+        raise BackupError(
+            f"{tool} is not installed here: install the PostgreSQL client tools (Debian: "
+            "`apt install postgresql-client`, of the server's major version or newer) and run "
+            "again."
+        )
+    out = subprocess.run([tool, *args], capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise BackupError(f"{tool} failed: {out.stderr.strip()[:2000]}")
 
 
 def _sqlite_path(url: str) -> Path:
@@ -49,20 +76,12 @@ def backup(settings: Settings, dest: Path) -> dict[str, Any]:
         target.close()
         kind = "sqlite"
     else:
-        out = subprocess.run(
-            [
-                "pg_dump",
-                "--format=custom",
-                "--no-owner",
-                "--file",
-                str(dest / "database.dump"),
-                _pg_dsn(url),
-            ],
-            capture_output=True,
-            text=True,
+        dsn, env = _pg_dsn(url)
+        _run_pg(
+            "pg_dump",
+            ["--format=custom", "--no-owner", "--file", str(dest / "database.dump"), dsn],
+            env,
         )
-        if out.returncode != 0:
-            raise BackupError(f"pg_dump failed: {out.stderr.strip()}")
         kind = "postgresql"
     with tarfile.open(dest / "storage.tar.gz", "w:gz") as tar:
         if settings.storage_dir.exists():
@@ -88,12 +107,11 @@ def restore(settings: Settings, src: Path, force: bool = False) -> dict[str, Any
     else:
         if url.startswith("sqlite"):
             raise BackupError("the backup is of PostgreSQL but DATABASE_URL is SQLite")
-        args = ["pg_restore", "--no-owner", "--dbname", _pg_dsn(url)]
+        dsn, env = _pg_dsn(url)
+        args = ["--no-owner", "--dbname", dsn]
         if force:
-            args[1:1] = ["--clean", "--if-exists"]
-        out = subprocess.run([*args, str(src / "database.dump")], capture_output=True, text=True)
-        if out.returncode != 0:
-            raise BackupError(f"pg_restore failed: {out.stderr.strip()[:2000]}")
+            args[0:0] = ["--clean", "--if-exists"]
+        _run_pg("pg_restore", [*args, str(src / "database.dump")], env)
     storage = settings.storage_dir
     if storage.exists():
         if any(storage.iterdir()) and not force:

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 NO_SANDBOX = (
     "This worker cannot isolate participant code, so your submission was not run. It does not "
-    "count against your quota; the organizers have been told."
+    "count against your quota; the worker's log tells its operators why."
 )
 
 

@@ -41,7 +41,10 @@ __all__ = ["run_chunk", "run_private_stage", "run_scoring", "run_seed", "scoring
 
 log = logging.getLogger(__name__)
 
-NOT_PREPARED = "The competition could not be prepared; the organizers have been told."
+NOT_PREPARED = (
+    "The competition could not be prepared, so your submission was not run; it does not count "
+    "against your quota. The organizers see why on their competition page."
+)
 
 
 def run_scoring(

@@ -27,7 +27,8 @@ Stage = Literal["public", "private"]
 
 INFRASTRUCTURE_MESSAGE = (
     "An internal error of the platform stopped the scoring of this submission. It does not count "
-    "against your quota; the organizers have the details. Please submit again later."
+    "against your quota; the platform's log has the details for its operators. Please submit again "
+    "later."
 )
 
 
