@@ -70,15 +70,8 @@ def build_leaderboard(
 
     Served from a short-lived cache (``server/leaderboard/cache.py``).
     """
-    cfg = config_of(comp)
-    board = require_board(cfg, board)
-    check_access(session, comp, board, part, viewer)
-    key = (comp.id, comp.scoring_version, board, part, sort, page, per_page)
-    return board_cache.boards.get(
-        key,
-        get_settings().leaderboard_cache_seconds,
-        lambda: _build(session, comp, cfg, board, part, sort, page, per_page),
-    )
+    cfg, name = _readable(session, comp, board, part, viewer)
+    return _cached(session, comp, cfg, name, part, sort, page, per_page)
 
 
 def leaderboard_json(
@@ -93,20 +86,31 @@ def leaderboard_json(
     per_page: int = 50,
 ) -> bytes:
     """The board as JSON bytes, cached like the board itself (reads skip re-serialising)."""
-    cfg = config_of(comp)
-    name = require_board(cfg, board)
-    check_access(session, comp, name, part, viewer)
+    cfg, name = _readable(session, comp, board, part, viewer)
     key = (comp.id, comp.scoring_version, name, part, sort, page, per_page, "json")
     return board_cache.boards.get(
         key,
         get_settings().leaderboard_cache_seconds,
         lambda: (
-            build_leaderboard(
-                session, comp, name, part, viewer, sort=sort, page=page, per_page=per_page
-            )
-            .model_dump_json()
-            .encode()
+            _cached(session, comp, cfg, name, part, sort, page, per_page).model_dump_json().encode()
         ),
+    )
+
+
+def _readable(session: Session, comp: Competition, board: str | None, part: Part, viewer):
+    """The competition's config and the board's name, once the viewer may read it."""
+    cfg = config_of(comp)
+    name = require_board(cfg, board)
+    check_access(session, comp, name, part, viewer)
+    return cfg, name
+
+
+def _cached(session, comp, cfg, name: str, part: Part, sort: Sort, page: int, per_page: int):
+    key = (comp.id, comp.scoring_version, name, part, sort, page, per_page)
+    return board_cache.boards.get(
+        key,
+        get_settings().leaderboard_cache_seconds,
+        lambda: _build(session, comp, cfg, name, part, sort, page, per_page),
     )
 
 
