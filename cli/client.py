@@ -63,6 +63,10 @@ class ArenaClient:
             raise ClientError(_detail(response), response.status_code)
         return response
 
+    def download(self, path: str) -> bytes:
+        """A file the API serves (a zip, a CSV), as bytes."""
+        return self._send("GET", path).content
+
     def register(self, username: str, password: str) -> dict:
         return self.call("POST", "/users", json={"username": username, "password": password})
 

@@ -109,10 +109,12 @@ def seed_demo() -> None:
     """Create the digits-demo competition (if missing) and queue its preparation."""
     from core.db import session_scope
     from core.queue import enqueue_preparation
+    from core.settings import get_settings
+    from core.storage import Storage
     from server.services.platform import seed_demo as seed
 
     with session_scope() as s:
-        comp = seed(s)
+        comp = seed(s, Storage(get_settings()))
         cid, status = comp.id, comp.status
     if status == "draft":
         enqueue_preparation(cid)
@@ -140,6 +142,7 @@ def serve(
     from core.db import session_scope
     from core.migrate import upgrade_database
     from core.settings import get_settings
+    from core.storage import Storage
     from server.services.platform import enqueue_pending, recover_interrupted, seed_demo
 
     settings = get_settings()
@@ -149,7 +152,7 @@ def serve(
     upgrade_database(settings.sqlalchemy_url)
     with session_scope() as s:
         if settings.seed_demo:
-            seed_demo(s)
+            seed_demo(s, Storage(settings))
         if settings.embedded_broker:
             recover_interrupted(s)
         drafts, queued = enqueue_pending(s, resume_preparing=settings.embedded_broker)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -20,12 +21,20 @@ from rich.table import Table
 from cli import credentials
 from cli.client import ArenaClient, ClientError
 from cli.common import DEFAULT_URL, TokenOpt, UrlOpt, console, err, progress_bar
+from core.bundle import read_path
+from core.errors import DomainError
 
 competition_app = typer.Typer(
     help="Organizers: create, configure, prepare, open and run competitions.", no_args_is_help=True
 )
 team_app = typer.Typer(help="Teams: create, invite, accept, leave.", no_args_is_help=True)
 FileArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
+BundleArg = Annotated[
+    Path,
+    typer.Argument(
+        exists=True, readable=True, help="A bundle folder, a bundle .zip or a YAML file."
+    ),
+]
 
 
 def _client(url: str, token: str | None) -> ArenaClient:
@@ -44,17 +53,44 @@ def _call(client: ArenaClient, method: str, path: str, **kwargs: Any) -> Any:
         raise typer.Exit(1) from None
 
 
-def _yaml_body(file: Path) -> dict[str, Any]:
-    return {
-        "content": file.read_bytes(),
-        "headers": {"Content-Type": "application/yaml"},
-    }
+def _yaml_body(file: Path, slug: str | None) -> dict[str, Any]:
+    content = file.read_bytes()
+    if slug:  # the file's slug replaced, the rest as written
+        data = yaml.safe_load(content)
+        if isinstance(data, dict):
+            data["slug"] = slug
+            content = yaml.safe_dump(data, sort_keys=False).encode()
+    return {"content": content, "headers": {"Content-Type": "application/yaml"}}
+
+
+def bundle_body(path: Path) -> dict[str, Any]:
+    """A bundle folder zipped (as the server reads it), or a .zip as it is."""
+    try:
+        bundle = read_path(path)
+    except DomainError as exc:
+        err.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(1) from None
+    data = path.read_bytes() if path.is_file() else bundle.to_zip()
+    return {"content": data, "headers": {"Content-Type": "application/zip"}}
 
 
 @competition_app.command("create")
-def create(file: FileArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
-    """Create a competition (status draft) from its YAML file."""
-    comp = _call(_client(url, token), "POST", "/competitions", **_yaml_body(file))
+def create(
+    path: BundleArg,
+    slug: Annotated[str | None, typer.Option(help="Under this slug instead of the file's.")] = None,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Create a competition (status draft) from its bundle (a folder or .zip holding
+    competition.yaml, the model module, pages and starter kit) or a lone YAML file."""
+    client = _client(url, token)
+    if path.is_dir() or path.suffix.lower() == ".zip":
+        comp = _call(
+            client, "POST", "/competitions/bundle", params=_slug(slug), **bundle_body(path)
+        )
+    else:
+        body = _yaml_body(path, slug)
+        comp = _call(client, "POST", "/competitions", **body)
     err.print(
         f"competition {comp['slug']!r} created ({comp['status']}). Next: "
         + (
@@ -67,10 +103,19 @@ def create(file: FileArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> 
     print(comp["slug"])
 
 
+def _slug(slug: str | None) -> dict[str, str]:
+    return {"slug": slug} if slug else {}
+
+
 @competition_app.command("update")
-def update(slug: str, file: FileArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
-    """Replace a competition's settings with FILE (data/model changes need a new preparation)."""
-    out = _call(_client(url, token), "PUT", f"/competitions/{slug}", **_yaml_body(file))
+def update(slug: str, path: BundleArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
+    """Replace a competition's settings with a bundle (folder or .zip: settings, model module,
+    pages, kit) or a YAML file (settings only). Data/model changes need a new preparation."""
+    client = _client(url, token)
+    if path.is_dir() or path.suffix.lower() == ".zip":
+        out = _call(client, "PUT", f"/competitions/{slug}/bundle", **bundle_body(path))
+    else:
+        out = _call(client, "PUT", f"/competitions/{slug}", **_yaml_body(path, None))
     err.print(f"changed: {', '.join(out['changed']) or 'nothing'}; status {out['status']}")
     if out.get("status_message"):
         err.print(out["status_message"])

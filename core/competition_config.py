@@ -8,23 +8,34 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    field_validator,
-    model_validator,
+from pydantic import Field, field_validator, model_validator
+
+from core.model_config import (  # re-exported: the model and recipe sections
+    MODEL_NAMES,
+    AugmentConfig,
+    CNNModel,
+    MLPModel,
+    ModelConfig,
+    ModuleModel,
+    RecipeConfig,
+    ResNet18Model,
+    _Strict,
 )
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+__all__ = [
+    "MODEL_NAMES",
+    "AugmentConfig",
+    "CNNModel",
+    "CompetitionConfig",
+    "MLPModel",
+    "ModelConfig",
+    "ModuleModel",
+    "RecipeConfig",
+    "ResNet18Model",
+]
 
 
 BUILTIN_DATASETS = {
@@ -44,6 +55,13 @@ class DatasetConfig(_Strict):
     )
     n_classes: int | None = Field(
         None, ge=2, le=100_000, description="Number of classes (required for source: upload)."
+    )
+    input_shape: list[int] | None = Field(
+        None,
+        min_length=1,
+        max_length=4,
+        description="Shape of one example, e.g. [3, 32, 32] (source: upload; optional). Given, "
+        "the organizer's model is checked on it at creation, and the upload must match it.",
     )
     max_examples: int | None = Field(
         None,
@@ -84,69 +102,6 @@ class SplitConfig(_Strict):
         if (self.forget_size is None) == (self.forget_groups is None):
             raise ValueError("set exactly one of forget_size (random sample) and forget_groups")
         return self
-
-
-class MLPModel(_Strict):
-    name: Literal["mlp"] = "mlp"
-    hidden: list[int] = Field(default_factory=lambda: [128], min_length=1, max_length=8)
-
-    @field_validator("hidden")
-    @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if any(h < 1 or h > 16384 for h in value):
-            raise ValueError("every hidden layer width must be between 1 and 16384")
-        return value
-
-
-class CNNModel(_Strict):
-    """Small CNN: per entry of ``channels`` a 3x3 conv + ReLU + 2x2 max-pool, then one hidden layer."""
-
-    name: Literal["cnn"] = "cnn"
-    channels: list[int] = Field(default_factory=lambda: [32, 64], min_length=1, max_length=6)
-    hidden: int = Field(128, ge=1, le=16384)
-
-
-class ResNet18Model(_Strict):
-    """ResNet-18 adapted to 32x32 inputs (3x3 stem, no max-pool), as in CIFAR work."""
-
-    name: Literal["resnet18"] = "resnet18"
-    width: int = Field(64, ge=4, le=256, description="Channels of the first stage.")
-
-
-def _model_name(value: object) -> str:
-    if isinstance(value, dict):
-        return str(value.get("name", "mlp"))  # `name` defaults to mlp
-    return str(getattr(value, "name", "mlp"))
-
-
-ModelConfig = Annotated[
-    Annotated[MLPModel, Tag("mlp")]
-    | Annotated[CNNModel, Tag("cnn")]
-    | Annotated[ResNet18Model, Tag("resnet18")],
-    Discriminator(
-        _model_name,
-        custom_error_type="unknown_model",
-        custom_error_message="model.name must be one of: mlp, cnn, resnet18",
-    ),
-]
-MODEL_NAMES = ("mlp", "cnn", "resnet18")
-
-
-class RecipeConfig(_Strict):
-    epochs: int = Field(30, ge=1, le=10_000)
-    batch_size: int = Field(64, ge=1, le=65_536)
-    optimizer: Literal["sgd", "adam"] = "sgd"
-    lr: float = Field(0.05, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(5e-4, ge=0)
-    schedule: Literal["constant", "cosine", "step"] = Field(
-        "constant", description="Learning-rate schedule over the epochs."
-    )
-    step_epochs: int = Field(10, ge=1, description="schedule: step: decay every this many epochs.")
-    step_gamma: float = Field(0.1, gt=0, le=1, description="schedule: step: decay factor.")
-    class_weighting: Literal["none", "balanced"] = Field(
-        "none", description="balanced: weight the loss by inverse class frequency."
-    )
 
 
 class StagedN(_Strict):

@@ -94,6 +94,14 @@ def semantic_problems(cfg: CompetitionConfig) -> list[str]:
                 f"model.name: {cfg.model.name} needs image inputs (channels x height x width); "
                 "use dataset.loader: sklearn_digits_image or upload images"
             )
+    flat = cfg.dataset.source == "builtin" and cfg.dataset.loader == "sklearn_digits"
+    if cfg.recipe.augment.active and flat:
+        problems.append(
+            "recipe.augment: needs image inputs; use dataset.loader: sklearn_digits_image or "
+            "upload images"
+        )
+    if cfg.dataset.input_shape and any(d < 1 for d in cfg.dataset.input_shape):
+        problems.append("dataset.input_shape: every dimension must be at least 1")
     if cfg.scoring.min_runs is not None and cfg.scoring.min_runs > cfg.scoring.n_public:
         problems.append("scoring.min_runs: larger than scoring.n_models (its public N)")
     return problems
@@ -136,8 +144,26 @@ def parse_config_text(text: str) -> CompetitionConfig:
     return validate_config_data(data)
 
 
+def public_settings(cfg: CompetitionConfig) -> dict[str, Any]:
+    """The settings as an organizer writes them: a module model's source stays in its file."""
+    data = cfg.model_dump(mode="json")
+    data["model"].pop("source", None)
+    return data
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of competition.yaml (from the settings' pydantic model), for editors;
+    docs/competition.schema.json is this, and a test keeps it so."""
+    schema = CompetitionConfig.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **schema,
+        "title": "Unlearning Arena competition.yaml",
+    }
+
+
 def dump_config(cfg: CompetitionConfig) -> str:
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    return yaml.safe_dump(public_settings(cfg), sort_keys=False, allow_unicode=True)
 
 
 # libyaml's loader where PyYAML has it: ~5x faster on big files; for locating problems only (the

@@ -36,6 +36,10 @@ class Storage:
         """The uploaded hidden dataset; outside the competition's artefacts (kept on re-preparation)."""
         return self.root / "datasets" / slug / "dataset.npz"
 
+    def bundle_file(self, slug: str, sha256: str) -> Path:
+        """A competition's bundle files (pages, starter kit, dev split) as one zip, by content."""
+        return self.root / "bundles" / slug / f"{sha256[:32]}.zip"
+
     def staging_file(self, token: str) -> Path:
         """Where an upload is written before it has an id (same filesystem: moved by rename)."""
         return self.root / "staging" / f"{token}.part"

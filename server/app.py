@@ -9,7 +9,15 @@ from core.settings import get_settings
 from server import errors
 from server.api import openapi
 from server.api.body_cap import BodyCap
-from server.api.routes import accounts, competitions, organizing, submissions, system, teams
+from server.api.routes import (
+    accounts,
+    bundles,
+    competitions,
+    organizing,
+    submissions,
+    system,
+    teams,
+)
 from server.leaderboard.hot import HotBoards
 from server.web.common import FRONTEND, error_page
 from server.web.pages import router as pages
@@ -28,6 +36,7 @@ def create_app() -> FastAPI:
     for router in (
         accounts.router,
         competitions.router,
+        bundles.router,
         organizing.router,
         teams.router,
         submissions.router,

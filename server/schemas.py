@@ -156,6 +156,10 @@ class CompetitionPublic(BaseModel):
     current_phase: str | None = None
     leaderboards: list[str] = []
     public_fraction: float = Field(description="Share of forget examples on the public board.")
+    pages: list[str] = Field(
+        default_factory=list, description="Its pages (GET .../pages), from its bundle."
+    )
+    starter_kit: bool = Field(False, description="Whether GET .../kit has a starter kit.")
     scoring_version: int = 1
     participants: int = 0
     created_at: datetime

@@ -34,6 +34,9 @@ class Competition(Base):
     status_message: Mapped[str | None] = mapped_column(Text)
     preparation_progress: Mapped[dict[str, Any] | None]
     reference_summary: Mapped[dict[str, Any] | None]
+    bundle: Mapped[
+        dict[str, Any] | None
+    ]  # pages, starter kit and files of its bundle (core.bundle)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     prepared_at: Mapped[datetime | None]
     opened_at: Mapped[datetime | None]

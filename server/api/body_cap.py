@@ -5,7 +5,7 @@ body without a declared length (chunked) is counted as it arrives and refused th
 over (the route sees the client leave, and its answer is replaced by the 413). Routes keep their
 own, smaller limits (a competition's submission size); this cap is what no request can pass:
 ``max_request_bytes`` for submission uploads, ``max_dataset_bytes`` for the organizers' dataset
-uploads, 1 MiB for every other body (JSON, forms, competition files).
+uploads, the bundle cap for competition bundles, 1 MiB for every other body (JSON, forms, competition files).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.bundle import MAX_BUNDLE_BYTES
 from core.settings import Settings
 
 WITH_BODY = {"POST", "PUT", "PATCH"}
@@ -33,6 +34,8 @@ class BodyCap:
         path = path.rstrip("/")
         if path.endswith("/dataset"):
             return self.dataset
+        if path.endswith("/bundle"):  # a competition bundle (zip)
+            return MAX_BUNDLE_BYTES + (64 << 10)
         if path.endswith("/submissions") or path.endswith("/submit"):
             return self.uploads
         return self.other

@@ -32,7 +32,10 @@ def sandbox_packages() -> dict[str, str]:
 
 
 def create_competition(
-    session: Session, config: CompetitionConfig, owner: User | None = None
+    session: Session,
+    config: CompetitionConfig,
+    owner: User | None = None,
+    bundle: dict[str, Any] | None = None,
 ) -> Competition:
     if session.scalar(select(Competition.id).where(Competition.slug == config.slug)) is not None:
         raise Conflict(f"A competition with slug {config.slug!r} exists already.")
@@ -44,6 +47,7 @@ def create_competition(
         status=state.initial(Competition),
         owner_id=owner.id if owner is not None else None,
         scoring_version=1,
+        bundle=bundle,
     )
     session.add(comp)
     session.commit()
@@ -128,6 +132,8 @@ def public_view(
         memory_limit_mb=cfg.limits.memory_mb,
         setup_timeout_seconds=cfg.limits.setup_timeout_seconds,
         sandbox_packages=sandbox_packages(),
+        pages=list((comp.bundle or {}).get("pages") or {}),
+        starter_kit=bool((comp.bundle or {}).get("kit") or (comp.bundle or {}).get("dev")),
         participation_rules=cfg.rules,
         rules_accepted=has_accepted_rules(session, comp, user) if user is not None else None,
         you_organize=manages(session, user, comp) if user is not None else None,

@@ -4,18 +4,15 @@ accounts sharing an address. Every state change goes to the audit log with it.""
 
 from __future__ import annotations
 
-import os
 import shutil
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core import state
 from core.competition_config import CompetitionConfig
-from core.datasets import inspect_npz, stream_to_file
-from core.errors import Conflict, Invalid, NotFound, UnsupportedType
+from core.errors import Conflict, Invalid, NotFound
 from core.models import (
     PREPARED_STATUSES,
     ApiToken,
@@ -33,22 +30,29 @@ from core.models import (
     User,
     utcnow,
 )
+from core.organizer_code import checked_settings
 from core.queue import enqueue_preparation, enqueue_rescoring, enqueue_scoring
-from core.settings import Settings
 from core.storage import Storage
 from server.leaderboard import cache as board_cache
 from server.services import audit
 from server.services.access import require_creator, require_manager
 from server.services.competitions import create_competition, data_summary
+from server.services.datasets import uploaded_shape
 from server.services.lookup import config_of
 
 # Sections whose change invalidates the prepared artefacts (the data, the model, N).
 DATA_SECTIONS = ("seed", "dataset", "split", "model", "recipe")
 
 
-def create(session: Session, user: User, cfg: CompetitionConfig) -> Competition:
+def create(
+    session: Session, user: User, cfg: CompetitionConfig, bundle: dict[str, Any] | None = None
+) -> Competition:
+    """A new draft competition; a module model is checked first (jailed), unless its bundle
+    was (``bundle``: that bundle's metadata)."""
     require_creator(user)
-    comp = create_competition(session, cfg, owner=user)
+    if bundle is None:
+        cfg = checked_settings(cfg, None, None)
+    comp = create_competition(session, cfg, owner=user, bundle=bundle)
     audit.record(session, user, comp, "competition_created", slug=cfg.slug)
     session.commit()
     return comp
@@ -59,7 +63,11 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def update_config(
-    session: Session, user: User, comp: Competition, cfg: CompetitionConfig
+    session: Session,
+    user: User,
+    comp: Competition,
+    cfg: CompetitionConfig,
+    bundle: dict[str, Any] | None = None,
 ) -> list[str]:
     """Replace the competition's settings; returns the changed top-level sections.
 
@@ -72,11 +80,16 @@ def update_config(
             f"slug: the file is for {cfg.slug!r}, not {comp.slug!r}; slugs cannot change."
         )
     old = config_of(comp)
+    if bundle is None:  # the settings alone: the module's source stays; checked if it changed
+        cfg = checked_settings(cfg, old, uploaded_shape(session, comp))
     before, after = old.model_dump(mode="json"), cfg.model_dump(mode="json")
     changed = _changed(before, after)
     needs_preparation = [k for k in changed if k in DATA_SECTIONS] or (
         ["scoring.n_models"] if old.scoring.n_models != cfg.scoring.n_models else []
     )
+    if bundle is not None and (comp.bundle or {}).get("sha256") != bundle["sha256"]:
+        changed = sorted({*changed, "bundle"})
+        comp.bundle = bundle
     comp.config = after
     comp.title, comp.description = cfg.title, cfg.description
     if needs_preparation and comp.status in (*PREPARED_STATUSES, CompetitionStatus.FAILED):
@@ -97,81 +110,6 @@ def update_config(
     audit.record(session, user, comp, "config_updated", changed=changed)
     session.commit()
     return changed
-
-
-def upload_dataset(
-    session: Session,
-    storage: Storage,
-    settings: Settings,
-    user: User,
-    comp: Competition,
-    filename: str,
-    source: BinaryIO,
-) -> dict[str, Any]:
-    require_manager(session, user, comp, "upload its dataset")
-    cfg = config_of(comp)
-    if cfg.dataset.source != "upload":
-        raise Conflict(
-            f"{comp.slug!r} uses the built-in dataset {cfg.dataset.loader!r}; set dataset.source: "
-            "upload (and n_classes) in its file first.",
-        )
-    if comp.status == CompetitionStatus.PREPARING:
-        raise Conflict(
-            f"{comp.slug!r} is being prepared; upload a new dataset after the preparation ends.",
-        )
-    if not filename.lower().endswith(".npz"):
-        raise UnsupportedType(
-            "Upload the dataset as an .npz file (numpy.savez(path, x=..., y=...))."
-        )
-    final = storage.dataset_file(comp.slug)
-    tmp = final.with_name(f"upload-{os.getpid()}-{id(source)}.part")
-    sha, size = stream_to_file(source, tmp, settings.max_dataset_bytes)
-    try:
-        summary = inspect_npz(tmp, cfg, settings.max_dataset_bytes)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, final)
-    storage.push(final)
-    row = session.scalar(select(Dataset).where(Dataset.competition_id == comp.id))
-    if row is None:
-        row = Dataset(competition_id=comp.id)
-        session.add(row)
-    changed = row.sha256 != sha
-    row.filename, row.sha256, row.size_bytes = Path(filename).name[:255], sha, size
-    row.summary, row.uploaded_by, row.uploaded_at = summary, user.id, utcnow()
-    if changed and comp.status in (*PREPARED_STATUSES, CompetitionStatus.FAILED):
-        state.back_to_draft(
-            comp,
-            "The dataset changed: prepare again, then rescore with rerun to run the submissions again.",
-        )
-        session.execute(
-            delete(CompetitionBudget).where(CompetitionBudget.competition_id == comp.id)
-        )
-    audit.record(session, user, comp, "dataset_uploaded", sha256=sha, size_bytes=size)
-    session.commit()
-    return {"filename": row.filename, "sha256": sha, "size_bytes": size, **summary}
-
-
-def dataset_info(session: Session, user: User, comp: Competition) -> dict[str, Any]:
-    require_manager(session, user, comp, "see its dataset")
-    cfg = config_of(comp)
-    row = session.scalar(select(Dataset).where(Dataset.competition_id == comp.id))
-    if cfg.dataset.source == "upload":
-        if row is None:
-            raise NotFound(f"No dataset uploaded for {comp.slug!r} yet (PUT .../dataset).")
-        return {
-            "filename": row.filename,
-            "sha256": row.sha256,
-            "size_bytes": row.size_bytes,
-            **row.summary,
-        }
-    summary = data_summary(session, comp)
-    if summary is None:
-        raise Invalid(
-            f"The built-in dataset does not fit the split of {comp.slug!r}; change split."
-        )
-    return summary
 
 
 def prepare(session: Session, user: User, comp: Competition) -> Competition:

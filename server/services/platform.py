@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core import state
+from core.bundle import read_folder
+from core.bundle_validation import check_bundle
 from core.competition_config import CompetitionConfig, demo_config
 from core.models import (
     Competition,
@@ -17,6 +23,7 @@ from core.models import (
     WorkChunk,
 )
 from core.queue import enqueue_preparation, enqueue_scoring
+from core.storage import Storage
 from server.services.competitions import create_competition
 
 
@@ -26,8 +33,24 @@ def seed_competition(session: Session, config: CompetitionConfig) -> Competition
     return existing or create_competition(session, config)
 
 
-def seed_demo(session: Session) -> Competition:
-    return seed_competition(session, demo_config())
+DEMO_BUNDLE = Path(__file__).resolve().parents[2] / "examples" / "competitions" / "digits-demo"
+
+
+def seed_demo(session: Session, storage: Storage | None = None) -> Competition:
+    """The demo competition; with ``storage``, its pages and starter kit from its bundle in
+    examples/ (when the installation has it; the settings are :func:`demo_config`'s)."""
+    existing = session.scalar(select(Competition).where(Competition.slug == "digits-demo"))
+    if existing is not None or storage is None or not DEMO_BUNDLE.is_dir():
+        return existing or seed_competition(session, demo_config())
+    checked = check_bundle(read_folder(DEMO_BUNDLE))
+    checked = replace(checked, config=demo_config())
+    data = checked.stored_files().to_zip()
+    sha = hashlib.sha256(data).hexdigest()
+    path = storage.bundle_file("digits-demo", sha)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    storage.push(path)
+    return create_competition(session, demo_config(), bundle=checked.metadata(path.name, sha))
 
 
 def recover_interrupted(session: Session) -> None:

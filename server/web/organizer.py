@@ -17,14 +17,18 @@ from server.api.deps import AppSettings, AppStorage, DbSession
 from server.errors import http_status
 from server.leaderboard.board import build_leaderboard
 from server.leaderboard.export import messages_of, to_csv
-from server.services import audit, competitions, compute, organizing
+from server.services import audit, competitions, compute, datasets, organizing
 from server.services.access import can_create_competitions, require_creator, require_manager
 from server.web.common import page_user, redirect, render
 from server.web.session import check_csrf
 
 router = APIRouter(include_in_schema=False)
 EXAMPLE = (
-    Path(__file__).resolve().parent.parent.parent / "examples" / "competitions" / "digits-demo.yaml"
+    Path(__file__).resolve().parent.parent.parent
+    / "examples"
+    / "competitions"
+    / "digits-demo"
+    / "competition.yaml"
 )
 
 
@@ -111,7 +115,7 @@ def _manage_context(db, comp: Competition, user: User, settings, editor=None) ->
     require_manager(db, user, comp, "manage it")
     cfg = competitions.config_of(comp)
     try:
-        dataset = organizing.dataset_info(db, user, comp)
+        dataset = datasets.dataset_info(db, user, comp)
     except DomainError:
         dataset = None
     return {

@@ -54,7 +54,13 @@ def competition(slug: str, request: Request, db: DbSession, settings: AppSetting
     return render(
         request,
         "competition.html",
-        {"c": view, "board": board, "tab": "overview", "starter": list(STARTER_KIT)},
+        {
+            "c": view,
+            "board": board,
+            "tab": "overview",
+            "starter": list(STARTER_KIT),
+            "overview": (comp.bundle or {}).get("pages", {}).get("overview"),
+        },
         user,
     )
 

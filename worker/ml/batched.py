@@ -29,9 +29,11 @@ Method = Literal["auto", "stacked", "vmap"]
 
 
 def can_batch(model: nn.Module, recipe: RecipeConfig) -> bool:
-    """Batched training needs SGD and no layer that keeps running batch statistics."""
+    """Batched training needs SGD, no layer that keeps running batch statistics, and neither
+    augmentation nor label smoothing (the batched trainers do not apply them)."""
     has_batch_stats = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    return recipe.optimizer == "sgd" and not has_batch_stats
+    plain = not recipe.augment.active and recipe.label_smoothing == 0
+    return recipe.optimizer == "sgd" and not has_batch_stats and plain
 
 
 def train_models_batched(

@@ -1,133 +1,134 @@
-"""The organizers' model architectures (a registry by name). Returned weights are always
-loaded into these classes, never into anything the participant defines."""
+"""The competition's model, built from a module's builder: a built-in (:mod:`worker.ml.models`)
+or the organizer's own module, whose source the spec carries. Returned weights are always
+loaded into a model built here, never into anything the participant defines.
+
+A spec (JSON) is the model section of the competition's settings plus ``input_shape`` and
+``n_classes``; it is stored with the prepared artefacts and handed to every run, so a module's
+source travels with it and every process builds the same architecture.
+"""
 
 from __future__ import annotations
 
-import math
+import hashlib
+import importlib
+import inspect
+import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
-import torch
 from torch import nn
 
+from core.model_config import BUILTIN_MODELS
+from worker.ml.models.mlp import MLP
 
-class MLP(nn.Module):
-    """A plain multi-layer perceptron: flattened inputs → hidden (ReLU) … → class logits."""
+__all__ = ["MLP", "REGISTRY", "ModelBuildError", "build_model", "model_spec"]
 
-    def __init__(self, n_features: int, n_classes: int, hidden: list[int]) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        width = n_features
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        layers.append(nn.Linear(width, n_classes))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, ...) -> (batch, n_classes)
-        return self.net(x.flatten(1))
+REGISTRY = BUILTIN_MODELS
+SHAPE_ARGUMENTS = ("input_shape", "n_classes")
+_LOADED: dict[str, types.ModuleType] = {}
 
 
-class SmallCNN(nn.Module):
-    """Per entry of ``channels``: 3x3 conv (padding 1) + ReLU + 2x2 max-pool; then a hidden layer."""
-
-    def __init__(
-        self, input_shape: tuple[int, int, int], n_classes: int, channels: list[int], hidden: int
-    ) -> None:
-        super().__init__()
-        c, h, w = input_shape
-        layers: list[nn.Module] = []
-        for out in channels:
-            layers += [nn.Conv2d(c, out, 3, padding=1), nn.ReLU()]
-            if h >= 2 and w >= 2:
-                layers.append(nn.MaxPool2d(2))
-                h, w = h // 2, w // 2
-            c = out
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
-            )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
-        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-
-class ResNet18(nn.Module):
-    """ResNet-18 for small images (e.g. 32x32): 3x3 stem without max-pool, 4 stages of 2 blocks."""
-
-    def __init__(self, in_channels: int, n_classes: int, width: int = 64) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
-        )
-        blocks: list[nn.Module] = []
-        cin = width
-        for stage, cout in enumerate([width, 2 * width, 4 * width, 8 * width]):
-            for b in range(2):
-                blocks.append(BasicBlock(cin, cout, 2 if (stage > 0 and b == 0) else 1))
-                cin = cout
-        self.blocks = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(cin, n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.pool(self.blocks(self.stem(x))).flatten(1))
-
-
-def _image_shape(spec: dict[str, Any]) -> tuple[int, int, int]:
-    shape = tuple(int(d) for d in spec["input_shape"])
-    if len(shape) != 3:
-        raise ValueError(
-            f"model {spec['name']!r} needs image inputs (channels, height, width); the data have shape {shape}"
-        )
-    return shape  # type: ignore[return-value]
-
-
-_BUILDERS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {
-    "mlp": lambda s: MLP(
-        math.prod(int(d) for d in s["input_shape"]),
-        int(s["n_classes"]),
-        [int(h) for h in s["hidden"]],
-    ),
-    "cnn": lambda s: SmallCNN(
-        _image_shape(s), int(s["n_classes"]), [int(c) for c in s["channels"]], int(s["hidden"])
-    ),
-    "resnet18": lambda s: ResNet18(_image_shape(s)[0], int(s["n_classes"]), int(s["width"])),
-}
-REGISTRY = tuple(_BUILDERS)
+class ModelBuildError(ValueError):
+    """The model cannot be built: the message says what to fix in the module or its params."""
 
 
 def model_spec(model_cfg: Any, input_shape: tuple[int, ...], n_classes: int) -> dict[str, Any]:
     """A JSON-able description from which :func:`build_model` rebuilds the architecture."""
-    return {
-        **model_cfg.model_dump(mode="json"),
-        "input_shape": [int(d) for d in input_shape],
-        "n_classes": n_classes,
-    }
+    spec = model_cfg.model_dump(mode="json")
+    if spec.get("name") == "module" and not spec.get("source"):
+        raise ModelBuildError(
+            f"the model module {spec.get('module')!r} has no source: create or update the "
+            "competition from its bundle (the folder or zip holding the module)"
+        )
+    return {**spec, "input_shape": [int(d) for d in input_shape], "n_classes": n_classes}
 
 
 def build_model(spec: dict[str, Any]) -> nn.Module:
-    builder = _BUILDERS.get(spec["name"])
-    if builder is None:
-        raise ValueError(f"unknown model {spec['name']!r}; known: {', '.join(REGISTRY)}")
+    """The spec's model, freshly initialised from torch's current random state."""
     if "input_shape" not in spec and "n_features" in spec:  # specs written before input_shape
         spec = {**spec, "input_shape": [int(spec["n_features"])]}
-    return builder(spec)
+    builder, params, where = _builder(spec)
+    kwargs = dict(params)
+    accepted = _accepted(builder)
+    for name in SHAPE_ARGUMENTS:
+        if name not in kwargs and (accepted is None or name in accepted):
+            kwargs[name] = list(spec[name]) if name == "input_shape" else int(spec[name])
+    if accepted is not None:
+        unknown = sorted(set(kwargs) - accepted)
+        if unknown:
+            raise ModelBuildError(
+                f"{where} takes no parameter {', '.join(unknown)}: remove it from model.params "
+                f"or add it to the function (it takes: {', '.join(sorted(accepted)) or 'nothing'})"
+            )
+    try:
+        model = builder(**kwargs)
+    except ModelBuildError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the organizer's builder, any error
+        raise ModelBuildError(f"{where} raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(model, nn.Module):
+        raise ModelBuildError(
+            f"{where} returned {type(model).__name__}, not a torch.nn.Module: return the model"
+        )
+    return model
+
+
+def _builder(spec: dict[str, Any]) -> tuple[Callable[..., Any], dict[str, Any], str]:
+    name = spec.get("name")
+    if name == "module":
+        module = load_module_source(str(spec.get("source") or ""), str(spec["module"]))
+        fn = getattr(module, str(spec["builder"]), None)
+        where = f"{spec['module']}: {spec['builder']}()"
+        if not callable(fn):
+            raise ModelBuildError(
+                f"{spec['module']} defines no function {spec['builder']!r}: define "
+                f"`def {spec['builder']}(**params) -> torch.nn.Module` or set model.builder"
+            )
+        return fn, dict(spec.get("params") or {}), where
+    if name not in BUILTIN_MODELS:
+        raise ModelBuildError(f"unknown model {name!r}; known: {', '.join(REGISTRY)}")
+    builtin = importlib.import_module(f"worker.ml.models.{name}")
+    params = {k: v for k, v in spec.items() if k not in ("name", *SHAPE_ARGUMENTS)}
+    return builtin.build_model, params, f"the built-in model {name!r}"
+
+
+def _accepted(fn: Callable[..., Any]) -> set[str] | None:
+    """The keyword parameters ``fn`` takes; None when it takes any (``**kwargs``)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {
+        p.name
+        for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+
+
+def load_module_source(source: str, filename: str) -> types.ModuleType:
+    """The organizer's module from its source, executed once per process (cached by hash)."""
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    if digest in _LOADED:
+        return _LOADED[digest]
+    name = f"arena_model_{digest[:16]}"
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    sys.modules[name] = module  # classes defined there can then be copied and pickled
+    try:
+        exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102 - organizer code
+    except SyntaxError as exc:
+        del sys.modules[name]
+        raise ModelBuildError(
+            f"{filename}, line {exc.lineno}: {exc.msg} (the module is not valid Python)"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any error of the module's top-level code
+        del sys.modules[name]
+        raise ModelBuildError(
+            f"{filename} could not be imported: {type(exc).__name__}: {exc} (it may import "
+            "torch, numpy and the standard library)"
+        ) from exc
+    _LOADED[digest] = module
+    return module

@@ -1,4 +1,4 @@
-"""Train many :class:`worker.ml.nets.MLP` models at once with stacked weights and batched matrix
+"""Train many :class:`worker.ml.models.mlp.MLP` models at once with stacked weights and batched matrix
 products (``torch.baddbmm``), forward and backward written out by hand.
 
 The generic batched path (:mod:`worker.ml.batched`, ``torch.func`` + ``vmap``) spends most
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from core.competition_config import RecipeConfig
-from worker.ml.nets import MLP
+from worker.ml.models.mlp import MLP
 from worker.ml.problem import Tensors
 from worker.ml.training import lr_at
 

@@ -12,6 +12,7 @@ from torch import nn
 
 from core.competition_config import RecipeConfig
 from scoring import class_mean_softmax
+from worker.ml.augment import augment_batch
 from worker.ml.problem import Problem, Tensors
 from worker.ml.seeding import seed_everything
 
@@ -39,14 +40,18 @@ def train_model(
     x, y = data.x.to(device), data.y.to(device)
     n = len(data)
     weights = class_weights(data.y, recipe, model)
-    loss_fn = nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None)
+    loss_fn = nn.CrossEntropyLoss(
+        weight=weights.to(device) if weights is not None else None,
+        label_smoothing=recipe.label_smoothing,
+    )
     scheduler = make_scheduler(opt, recipe)
     for _ in range(recipe.epochs):
         order = torch.randperm(n, generator=gen).to(device)
         for start in range(0, n, recipe.batch_size):
             batch = order[start : start + recipe.batch_size]
             opt.zero_grad(set_to_none=True)
-            loss_fn(model(x[batch]), y[batch]).backward()
+            inputs = augment_batch(x[batch], recipe.augment, gen)
+            loss_fn(model(inputs), y[batch]).backward()
             opt.step()
         if scheduler is not None:
             scheduler.step()

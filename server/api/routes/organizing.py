@@ -11,14 +11,20 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from core.config_file import ConfigInvalid, dump_config, parse_config_text, validate_config_data
+from core.config_file import (
+    ConfigInvalid,
+    dump_config,
+    parse_config_text,
+    public_settings,
+    validate_config_data,
+)
 from core.errors import BadRequest, Invalid, TooLarge
 from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession
 from server.api.paging import Page
 from server.leaderboard.board import build_leaderboard
 from server.leaderboard.export import messages_of, to_csv
 from server.schemas import CompetitionPublic
-from server.services import audit, competitions, organizing
+from server.services import audit, competitions, datasets, organizing
 from server.services.access import require_creator, require_manager
 from server.services.private_stage import private_stage_progress, start_private_stage
 
@@ -83,7 +89,7 @@ async def create_competition(
     """Create a competition (status draft) from its YAML file. Organizers and admins."""
     require_creator(user)
     cfg = await _config_from(request)
-    comp = organizing.create(db, user, cfg)
+    comp = await run_in_threadpool(organizing.create, db, user, cfg)  # may check a model, jailed
     return competitions.public_view(db, comp, user, settings)
 
 
@@ -95,7 +101,7 @@ async def update_competition(
     comp = competitions.get_competition(db, slug)
     require_manager(db, user, comp, "change its settings")  # before the body is read or parsed
     cfg = await _config_from(request)
-    changed = organizing.update_config(db, user, comp, cfg)
+    changed = await run_in_threadpool(organizing.update_config, db, user, comp, cfg)
     return {
         "slug": slug,
         "changed": changed,
@@ -113,7 +119,7 @@ def competition_config(
     require_manager(db, user, comp, "read its settings")
     cfg = competitions.config_of(comp)
     if format == "json":
-        return Response(cfg.model_dump_json(indent=2), media_type="application/json")
+        return Response(json.dumps(public_settings(cfg), indent=2), media_type="application/json")
     return Response(dump_config(cfg), media_type="application/yaml")
 
 
@@ -163,7 +169,7 @@ async def upload_dataset(
         raise BadRequest("No file: send the .npz as the multipart form field 'file'.")
     try:
         return await run_in_threadpool(
-            organizing.upload_dataset,
+            datasets.upload_dataset,
             db, storage, settings, user, comp, file.filename or "dataset.npz", file.file,
         )  # fmt: skip
     finally:
@@ -173,7 +179,7 @@ async def upload_dataset(
 @router.get("/competitions/{slug}/dataset")
 def dataset_info(slug: str, db: DbSession, user: CurrentUser) -> dict[str, Any]:
     """The dataset's summary (organizers). The data themselves are never served."""
-    return organizing.dataset_info(db, user, competitions.get_competition(db, slug))
+    return datasets.dataset_info(db, user, competitions.get_competition(db, slug))
 
 
 def _lifecycle(action):

@@ -1,0 +1,2 @@
+"""The built-in models, each a module with ``build_model(input_shape, n_classes, **params)``:
+the same shape as an organizer's own model module (docs/competitions.md)."""
