@@ -21,6 +21,7 @@ import os
 import re
 import stat
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -183,9 +184,9 @@ def read_zip(data: bytes) -> Bundle:
     return _finish(files, problems)
 
 
-def _wrapper(names: object) -> str:
+def _wrapper(found: Iterable[str]) -> str:
     """``name/`` when every entry is under one folder that holds competition.yaml."""
-    names = list(names)  # type: ignore[call-overload]
+    names = list(found)
     tops = {n.split("/", 1)[0] for n in names}
     if len(tops) == 1 and all("/" in n for n in names):
         top = next(iter(tops))

@@ -66,7 +66,7 @@ def check_model(
             "the model and one forward pass on two examples); make it build faster"
         )
     try:
-        report = json.loads(out.strip().splitlines()[-1])
+        report: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
         problems = [str(p) for p in report["problems"]]
     except (ValueError, IndexError, KeyError, TypeError):
         tail = err.strip()[-600:] or "no output"

@@ -4,11 +4,13 @@ roles, the worker's jobs called directly, and the test competition's file and da
 from __future__ import annotations
 
 import io
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import yaml
 from fastapi.testclient import TestClient
 
 from core import db as server_db
@@ -35,6 +37,25 @@ def unlearning(net, retain_loader, forget_loader, val_loader):
         opt.step()
     return net.eval()
 """
+
+
+EXAMPLE_BUNDLE = Path(__file__).resolve().parent.parent / "examples" / "competitions" / "digits32"
+
+
+def tiny_bundle(tmp_path: Path, **edits) -> Path:
+    """The digits32 bundle, shrunk for a test: N = 2, one epoch, a narrow one-stage model."""
+    folder = tmp_path / "digits32"
+    shutil.copytree(EXAMPLE_BUNDLE, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    cfg = yaml.safe_load((folder / "competition.yaml").read_text())
+    cfg["model"]["params"] = {"width": 4, "stages": 1}
+    cfg["recipe"]["epochs"] = 1
+    cfg["scoring"].update(n_models=2, timing_repeats=1, bootstrap_resamples=50)
+    cfg["scoring"]["budget_floor_seconds"] = 20.0
+    cfg["limits"]["max_daily_submissions"] = 50
+    for key, value in edits.items():
+        cfg[key] = value
+    (folder / "competition.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return folder
 
 
 def dataset_npz(n: int = 300, **overrides: np.ndarray) -> bytes:

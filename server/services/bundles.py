@@ -13,15 +13,17 @@ import hashlib
 import io
 import os
 import zipfile
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.bundle import CONFIG_NAME, DEV_NAME, Bundle
 from core.bundle_validation import CheckedBundle, check_bundle
 from core.competition_config import ModuleModel
 from core.config_file import dump_config
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 from core.models import Competition, User
 from core.storage import Storage
 from server.services import audit, organizing
@@ -42,11 +44,12 @@ def _store(storage: Storage, slug: str, checked: CheckedBundle) -> tuple[dict[st
     return checked.metadata(path.name, sha), str(path)
 
 
-def _discard(storage: Storage, written: str, keep: set[str]) -> None:
-    from pathlib import Path
-
+def _discard(session: Session, storage: Storage, slug: str, written: str) -> None:
+    """Remove a bundle file this request wrote, unless a competition uses it (the same
+    content stored twice is one file)."""
     path = Path(written)
-    if path.name not in keep:
+    used = session.scalar(select(Competition.bundle).where(Competition.slug == slug))
+    if (used or {}).get("file") != path.name:
         path.unlink(missing_ok=True)
         storage.forget(path)
 
@@ -58,14 +61,20 @@ def create_from_bundle(
     leaves neither a row nor a file behind."""
     require_creator(user)
     checked = check_bundle(bundle, slug)
+    taken(session, checked.config.slug)
     meta, written = _store(storage, checked.config.slug, checked)
     try:
         comp = organizing.create(session, user, checked.config, bundle=meta)
     except BaseException:
         session.rollback()
-        _discard(storage, written, keep=set())
+        _discard(session, storage, checked.config.slug, written)
         raise
     return comp
+
+
+def taken(session: Session, slug: str) -> None:
+    if session.scalar(select(Competition.id).where(Competition.slug == slug)) is not None:
+        raise Conflict(f"A competition with slug {slug!r} exists already; pass another slug.")
 
 
 def update_from_bundle(
@@ -81,10 +90,10 @@ def update_from_bundle(
         changed = organizing.update_config(session, user, comp, checked.config, bundle=meta)
     except BaseException:
         session.rollback()
-        _discard(storage, written, keep={str(old.get("file"))})
+        _discard(session, storage, comp.slug, written)
         raise
     if old.get("file") and old["file"] != meta["file"]:
-        _discard(storage, str(storage.bundle_file(comp.slug, str(old["sha256"]))), keep=set())
+        _discard(session, storage, comp.slug, str(storage.bundle_file(comp.slug, old["sha256"])))
     return changed
 
 

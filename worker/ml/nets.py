@@ -1,5 +1,6 @@
 """The competition's model, built from a module's builder: a built-in (:mod:`worker.ml.models`)
-or the organizer's own module, whose source the spec carries. Returned weights are always
+or the organizer's own module, whose source the spec carries. Imported in the sandbox, so
+it imports torch and this package only (not core: the sandbox does not bind it). Returned weights are always
 loaded into a model built here, never into anything the participant defines.
 
 A spec (JSON) is the model section of the competition's settings plus ``input_shape`` and
@@ -19,7 +20,7 @@ from typing import Any
 
 from torch import nn
 
-from core.model_config import BUILTIN_MODELS
+from worker.ml.models import BUILTIN_MODELS
 from worker.ml.models.mlp import MLP
 
 __all__ = ["MLP", "REGISTRY", "ModelBuildError", "build_model", "model_spec"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,13 @@ import pytest
 
 from harness.platform import ROOT, running_platform
 from harness.services import clean_redis_url, fresh_postgres_database
-from tests.organizer_flow import FINETUNE, competition_yaml, dataset_npz
+from tests.organizer_flow import (
+    EXAMPLE_BUNDLE,
+    FINETUNE,
+    competition_yaml,
+    dataset_npz,
+    tiny_bundle,
+)
 
 pytestmark = [pytest.mark.e2e]
 ARENA = str(Path(sys.executable).parent / "arena")
@@ -129,10 +136,51 @@ def _participants_day(env: dict[str, str], tmp_path: Path) -> None:
     assert out.returncode == 1 and "401" in out.stderr and "Log in" in out.stderr
 
 
+def _bundles(env: dict[str, str], url: str, tmp_path: Path) -> None:
+    """validate offline, create from a folder under another slug, the kit, export, recreate
+    from the export, update from a folder."""
+    env = {**os.environ, **env, "ARENA_URL": url, "ARENA_PASSWORD": PASSWORD}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    env.pop("ARENA_TOKEN", None)
+    olga = {**env, "ARENA_TOKEN": _arena(env, "login", "olga").stdout.strip()}
+    pat = {**env, "ARENA_TOKEN": _arena(env, "login", "pat").stdout.strip()}
+    assert "valid" in _arena(env, "competition", "validate", str(EXAMPLE_BUNDLE)).stderr
+    folder = tiny_bundle(tmp_path)
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    (broken / "model.py").write_text("import torch\ndef build_model(**kw):\n    return 1\n")
+    (broken / "pages" / "Bad Name.md").write_text("x")
+    out = _arena(env, "competition", "validate", str(broken), ok=False)
+    assert out.returncode == 1 and "pages are pages/NAME.md" in out.stderr, out.stderr
+    (broken / "pages" / "Bad Name.md").unlink()
+    out = _arena(olga, "competition", "create", str(broken), ok=False)
+    assert out.returncode == 1 and "not a torch.nn.Module" in out.stderr, out.stderr
+
+    created = _arena(olga, "competition", "create", str(folder), "--slug", "cli-bundle")
+    assert created.stdout.strip() == "cli-bundle"
+    out = _arena(pat, "kit", "cli-bundle", str(tmp_path / "pat-kit"), ok=False)
+    assert out.returncode == 1 and "404" in out.stderr  # a draft: only its organizers see it
+    _arena(olga, "kit", "cli-bundle", str(tmp_path / "kit"))
+    for name in ("starter.py", "starter.ipynb", "model.py", "dev.npz", "competition.yaml"):
+        assert (tmp_path / "kit" / name).is_file(), name
+    exported = tmp_path / "export.zip"
+    _arena(olga, "competition", "bundle", "cli-bundle", str(exported))
+    assert (
+        _arena(olga, "competition", "create", str(exported), "--slug", "cli-bundle2").stdout.strip()
+        == "cli-bundle2"
+    )
+    a = _arena(olga, "competition", "show", "cli-bundle").stdout
+    b = _arena(olga, "competition", "show", "cli-bundle2").stdout
+    assert a.replace("cli-bundle", "X") == b.replace("cli-bundle2", "X")
+    (folder / "pages" / "faq.md").write_text("# FAQ\n")
+    assert "bundle" in _arena(olga, "competition", "update", "cli-bundle", str(folder)).stderr
+
+
 def test_organizer_cli_on_the_embedded_platform(tmp_path):
     env = {"ARENA_VAR_DIR": str(tmp_path / "var")}
     with running_platform(env, tmp_path / "serve.log") as url:
         _flow(env, url, tmp_path)
+        _bundles(env, url, tmp_path)
 
 
 @pytest.mark.services

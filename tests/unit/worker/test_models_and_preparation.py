@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.competition_config import CompetitionConfig, RecipeConfig, demo_config
+from core.competition_config import CompetitionConfig, RecipeConfig
 from core.config_file import ConfigInvalid, parse_config_text
 from core.splits import SplitError, make_splits, public_mask
-from harness.platform import ROOT, tiny_config
+from harness.platform import tiny_config
 from worker.ml.nets import REGISTRY, build_model
 from worker.ml.preparation import prepare, reference_file
 from worker.ml.problem import Tensors
@@ -53,16 +53,6 @@ def test_balanced_class_weights_are_inverse_frequency():
     weights = class_weights(labels, RecipeConfig(class_weighting="balanced"), model)
     assert torch.allclose(weights, torch.tensor([4 / 9, 4 / 3, 0.0]))
     assert class_weights(labels, RecipeConfig(), model) is None
-
-
-def test_example_competition_files_validate_and_the_demo_file_is_the_demo():
-    files = sorted((ROOT / "examples" / "competitions").glob("*.yaml"))
-    assert {f.stem for f in files} >= {"digits-demo", "cifar-style"}
-    configs = {f.stem: parse_config_text(f.read_text()) for f in files}
-    assert configs["digits-demo"] == demo_config()
-    cifar = configs["cifar-style"]
-    assert cifar.model.name == "resnet18" and cifar.split.forget_groups == 15
-    assert [p.name for p in cifar.phases] == ["development", "final"]
 
 
 def test_group_splits_forget_whole_groups_and_explain_impossible_ones():
