@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from core import state
 from core.competition_config import CompetitionConfig
+from core.config_file import public_settings
 from core.datasets import builtin_summary
 from core.environment import environment_packages
 from core.errors import Conflict, DomainError, NotFound
@@ -165,7 +166,7 @@ def _data_view(cfg, summary: dict[str, Any]) -> dict[str, Any]:
         ),
         "forget_size": (summary.get("split_sizes") or {}).get("forget", cfg.split.forget_size),
         "loader_batch_size": cfg.loader_batch_size,
-        "model": cfg.model.model_dump(),
+        "model": public_settings(cfg)["model"],
         "note": "The data are hidden; your unlearning() receives retain, forget and validation loaders.",
     }
 

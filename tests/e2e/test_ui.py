@@ -17,7 +17,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from harness.platform import ROOT, running_platform, tiny_config, wait_for_competition
 from harness.scenario import create_competition_in
-from tests.organizer_flow import competition_yaml, dataset_npz
+from core.bundle import Bundle, read_folder
+from tests.organizer_flow import competition_yaml, dataset_npz, tiny_bundle
 
 pytestmark = pytest.mark.e2e
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -269,4 +270,33 @@ def test_organizer_creates_prepares_and_opens_a_competition(browser, platform, t
     shot(page, "13-organizer-open")
     page.goto("/")
     expect(page.get_by_role("link", name="Grouped digits")).to_be_visible()
+
+    # a bundle: a broken one lists its problems, the example becomes a draft with pages and a kit
+    folder = tiny_bundle(tmp_path)
+    broken = dict(read_folder(folder).files)
+    broken["model.py"] = b"def build_model(**kw):\n    return 1\n"
+    (tmp_path / "broken.zip").write_bytes(Bundle(broken).to_zip())
+    (tmp_path / "good.zip").write_bytes(read_folder(folder).to_zip())
+    page.goto("/organize")
+    page.set_input_files("input[name=file]", str(tmp_path / "broken.zip"))
+    page.get_by_role("button", name="Create from bundle (as draft)").click()
+    expect(page.locator("#bundle-problems")).to_contain_text("not a torch.nn.Module")
+    shot(page, "14-organizer-bundle-rejected")
+    page.set_input_files("input[name=file]", str(tmp_path / "good.zip"))
+    page.get_by_label("Slug (optional, instead of the file's)").fill("ui-bundle")
+    page.get_by_role("button", name="Create from bundle (as draft)").click()
+    expect(page).to_have_url(f"{url}/organize/ui-bundle")
+    expect(page.get_by_text("Pages: overview, data, evaluation, rules")).to_be_visible()
+    page.goto("/c/ui-bundle")
+    expect(page.get_by_text("Sixty people wrote the digits")).to_be_visible()  # overview.md
+    page.get_by_role("link", name="Data", exact=True).click()
+    expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="Data", exact=True)).to_have_attribute(
+        "aria-current", "page"
+    )
+    page.get_by_role("link", name="Overview").click()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the starter kit").click()
+    assert download.value.suggested_filename == "ui-bundle-kit.zip"
+    shot(page, "15-bundle-competition")
     page.close()
