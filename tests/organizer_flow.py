@@ -3,6 +3,7 @@ roles, the worker's jobs called directly, and the test competition's file and da
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import shutil
 from collections.abc import Iterator
@@ -56,6 +57,21 @@ def tiny_bundle(tmp_path: Path, **edits) -> Path:
         cfg[key] = value
     (folder / "competition.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     return folder
+
+
+def digits32_hidden() -> bytes:
+    """digits32's hidden data (its make_dataset.py), 20 of the 60 writers."""
+    spec = importlib.util.spec_from_file_location(
+        "make_dataset", EXAMPLE_BUNDLE / "make_dataset.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    hidden, _dev = module.make()
+    keep = np.isin(hidden["group"], np.arange(20))  # 20 of the 60 writers: ~500 images
+    buf = io.BytesIO()
+    np.savez(buf, **{k: v[keep] for k, v in hidden.items()})
+    return buf.getvalue()
 
 
 def dataset_npz(n: int = 300, **overrides: np.ndarray) -> bytes:

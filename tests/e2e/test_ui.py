@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from core.bundle import Bundle, read_folder
 from harness.platform import ROOT, running_platform, tiny_config, wait_for_competition
 from harness.scenario import create_competition_in
-from core.bundle import Bundle, read_folder
 from tests.organizer_flow import competition_yaml, dataset_npz, tiny_bundle
 
 pytestmark = pytest.mark.e2e

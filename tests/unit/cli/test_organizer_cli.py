@@ -20,6 +20,7 @@ from tests.organizer_flow import (
     FINETUNE,
     competition_yaml,
     dataset_npz,
+    digits32_hidden,
     tiny_bundle,
 )
 
@@ -174,6 +175,18 @@ def _bundles(env: dict[str, str], url: str, tmp_path: Path) -> None:
     assert a.replace("cli-bundle", "X") == b.replace("cli-bundle2", "X")
     (folder / "pages" / "faq.md").write_text("# FAQ\n")
     assert "bundle" in _arena(olga, "competition", "update", "cli-bundle", str(folder)).stderr
+
+    # end to end on the running platform: the hidden data, a preparation with the organizer's
+    # model (Celery worker), and the kit's starter script scored in the sandbox
+    data = tmp_path / "hidden.npz"
+    data.write_bytes(digits32_hidden())
+    assert "split sizes" in _arena(olga, "competition", "dataset", "cli-bundle", str(data)).stdout
+    out = _arena(olga, "competition", "prepare", "cli-bundle", "--poll", "0.5")
+    assert "'cli-bundle' is ready" in out.stderr, out.stderr
+    _arena(olga, "competition", "open", "cli-bundle")
+    starter = str(tmp_path / "kit" / "starter.py")
+    out = _arena(pat, "submit", "--accept-rules", "-c", "cli-bundle", starter, "--poll", "0.5")
+    assert "scored" in out.stdout, (out.stdout, out.stderr)
 
 
 def test_organizer_cli_on_the_embedded_platform(tmp_path):

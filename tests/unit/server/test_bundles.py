@@ -6,7 +6,6 @@ nothing behind, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import shutil
 import zipfile
@@ -23,7 +22,7 @@ from core.models import Competition, Role, Submission
 from core.settings import get_settings
 from harness.services import fresh_postgres_database
 from tests.organizer_flow import EXAMPLE_BUNDLE as EXAMPLE
-from tests.organizer_flow import FINETUNE, account, app_on, tiny_bundle
+from tests.organizer_flow import FINETUNE, account, app_on, digits32_hidden, tiny_bundle
 from worker.jobs.prepare import run_preparation
 from worker.jobs.score import run_scoring
 
@@ -33,18 +32,6 @@ ZIP = {"Content-Type": "application/zip"}
 
 def zipped(folder: Path) -> bytes:
     return read_folder(folder).to_zip()
-
-
-def hidden_dataset() -> bytes:
-    spec = importlib.util.spec_from_file_location("make_dataset", EXAMPLE / "make_dataset.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    hidden, _dev = module.make()
-    keep = np.isin(hidden["group"], np.arange(20))  # 20 of the 60 writers: ~500 images
-    buf = io.BytesIO()
-    np.savez(buf, **{k: v[keep] for k, v in hidden.items()})
-    return buf.getvalue()
 
 
 def _competitions() -> int:
@@ -88,7 +75,7 @@ def test_digits32_from_bundle_to_a_scored_submission(tmp_path):
         assert r.status_code == 422 and "dataset.input_shape is [1, 32, 32]" in r.json()["detail"]
         r = client.put(
             f"{API}/competitions/digits32/dataset",
-            files={"file": ("d.npz", hidden_dataset())},
+            files={"file": ("d.npz", digits32_hidden())},
             headers=olga,
         )
         assert r.status_code == 200, r.text

@@ -18,6 +18,7 @@ from server.app import create_app
 from server.services.platform import seed_competition
 from server.services.users import create_user, issue_token
 
+
 @schemathesis.serializer("application/zip")
 def _zip_bytes(ctx, value):  # bundle bodies: the generated binary string as it is
     return value if isinstance(value, bytes) else str(value).encode()
