@@ -1,7 +1,9 @@
-"""`arena score-local`: score a submission on public demo data, on the participant's machine.
+"""`arena score-local`: score a submission on public data, on the participant's machine.
 
-The same preparation, sandboxed runner, evaluation and `scoring/` code as the platform; the
-data are the demo competition's (they ship with scikit-learn), so the full run logs can be shown.
+The same preparation, sandboxed runner, evaluation and `scoring/` code as the platform. The
+data are public: the demo's (they ship with scikit-learn), or a competition's development
+split from its starter kit (`arena kit`: its settings, model module and dev.npz), so the full
+run logs can be shown.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from core.bundle import CONFIG_NAME, DEV_NAME, Bundle
+from core.bundle_validation import bundle_config
 from core.competition_config import CompetitionConfig, demo_config
 from core.results import SubmissionResult
 from worker import hardware
@@ -57,18 +61,58 @@ def local_config(slug: str, n_models: int | None) -> CompetitionConfig:
     return cfg
 
 
+KIT_DEFAULT_N = 8  # references trained locally from a kit unless -n says otherwise
+
+
+@dataclass(frozen=True)
+class KitCompetition:
+    config: CompetitionConfig
+    data_file: Path | None  # the dev split (None: built-in public data)
+    platform_n: int  # the N the competition itself uses
+
+
+def kit_config(kit: Path, n_models: int | None) -> KitCompetition:
+    """A starter kit's competition: its settings with the model module beside them, scored on
+    its dev split (``dev.npz``) at ``n_models`` (default: 8, or the competition's N if smaller)."""
+    settings = kit / CONFIG_NAME
+    if not settings.is_file():
+        raise ValueError(
+            f"{kit} has no {CONFIG_NAME}: download a competition's kit with `arena kit SLUG`"
+        )
+    files = {CONFIG_NAME: settings.read_bytes()}
+    files |= {p.name: p.read_bytes() for p in kit.glob("*.py") if p.is_file()}
+    cfg = bundle_config(Bundle(files))
+    data_file = None
+    if cfg.dataset.source == "upload":
+        data_file = kit / DEV_NAME
+        if not data_file.is_file():
+            raise ValueError(
+                f"{cfg.slug!r} has hidden data and its kit no development split ({DEV_NAME}); "
+                "it cannot be scored locally"
+            )
+    platform_n = cfg.scoring.n_public
+    n = n_models or min(KIT_DEFAULT_N, platform_n)
+    cfg = cfg.model_copy(deep=True)
+    cfg.scoring.n_models = max(2, n)
+    return KitCompetition(cfg, data_file, platform_n)
+
+
 def _prepared(
-    cfg: CompetitionConfig, cache: Path, device: torch.device, progress: Progress
+    cfg: CompetitionConfig,
+    cache: Path,
+    device: torch.device,
+    progress: Progress,
+    data_file: Path | None = None,
 ) -> tuple[Path, float]:
-    """Prepared artefacts for ``cfg`` in the cache (made once), and the local budget."""
-    key = hashlib.sha256(
-        json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()
-    ).hexdigest()[:12]
-    comp_dir = cache / f"{cfg.slug}-{key}"
+    """Prepared artefacts for ``cfg`` (and its data) in the cache (made once), and the local budget."""
+    digest = hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode())
+    if data_file is not None:
+        digest.update(data_file.read_bytes())
+    comp_dir = cache / f"{cfg.slug}-{digest.hexdigest()[:12]}"
     marker = comp_dir / "local-budget.json"
     if not marker.is_file():
         shutil.rmtree(comp_dir, ignore_errors=True)
-        timing, _ = prepare(cfg, comp_dir, device, progress)
+        timing, _ = prepare(cfg, comp_dir, device, progress, data_file=data_file)
         marker.write_text(
             json.dumps(
                 {
@@ -88,12 +132,13 @@ def score_local(
     threads: int = 0,
     sandbox_user: str = "arena-sandbox",
     progress: Progress = lambda stage, done, total: None,
+    data_file: Path | None = None,
 ) -> LocalResult:
     threads = hardware.cpu_threads(threads)
     torch.set_num_threads(threads)
     device = hardware.device()
-    comp_dir, budget = _prepared(cfg, cache, device, progress)
-    problem = build_problem(cfg)
+    comp_dir, budget = _prepared(cfg, cache, device, progress, data_file)
+    problem = build_problem(cfg, data_file)
     run_dir = comp_dir / "local-runs"
     shutil.rmtree(run_dir, ignore_errors=True)
     setup = make_setup(

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import sys
 
-from cli import account, bundles, operator, participant  # noqa: F401 - they register their commands
+from cli import (  # noqa: F401 - they register their commands
+    account,
+    bundles,
+    local_cmd,
+    operator,
+    participant,
+)
 from cli.common import app
 from cli.organizer import competition_app, team_app
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,9 +25,6 @@ from cli.common import (
     progress_bar,
 )
 from cli.results_view import (
-    local_progress,
-    show_local_failure,
-    show_local_result,
     show_result,
 )
 
@@ -91,52 +87,6 @@ def submit(
     show_result(sub)
     if sub["status"] != "scored":
         raise typer.Exit(1)
-
-
-def _default_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "unlearning-arena"
-
-
-@app.command("score-local")
-def score_local_cmd(
-    file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Your .py file.")
-    ],
-    competition: Annotated[
-        str, typer.Option("--competition", "-c", help="A competition with public data.")
-    ] = "digits-demo",
-    n_models: Annotated[
-        int | None,
-        typer.Option(
-            "--n-models", "-n", help="Runs and references (default: the competition's N)."
-        ),
-    ] = None,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(help="Where prepared models are kept (default ~/.cache/unlearning-arena)."),
-    ] = None,
-    threads: Annotated[int, typer.Option(help="CPU threads (0 = all cores).")] = 0,
-) -> None:
-    """Score a submission locally on public data, with the platform's own runner and scoring."""
-    from cli.local import local_config, score_local
-    from core.errors import DomainError
-    from server.services.uploads import validate_upload
-
-    try:
-        cfg = local_config(competition, n_models)
-        validate_upload(file.name, file.read_bytes(), 10**9)
-    except (ValueError, DomainError) as exc:
-        _fail(getattr(exc, "detail", str(exc)))
-    with local_progress() as progress:
-        local = score_local(
-            file, cfg, cache_dir or _default_cache(), threads=threads, progress=progress
-        )
-    err.print(f"budget per run: {local.budget_seconds:.2f} s; full run logs: {local.log_dir}")
-    if local.failure is not None:
-        show_local_failure(local)
-        raise typer.Exit(1)
-    show_local_result(local, cfg.scoring.n_public)
 
 
 def _baselines_table(rows: list[dict], competition: str, n_models: int) -> Table:

@@ -133,12 +133,13 @@ def test_score_local_reports_a_crash_with_logs(tmp_path):
 
 def test_score_local_rejects_unknown_competitions_and_bad_files(tmp_path):
     out = subprocess.run(
-        [ARENA, "score-local", str(ROOT / "examples" / "identity.py"), "-c", "hidden-comp"],
+        [ARENA, "score-local", str(ROOT / "examples" / "identity.py"), "-c", "hidden-comp"]
+        + ["--url", "http://127.0.0.1:9"],  # nothing there: the kit cannot be fetched
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert out.returncode == 1 and "no public data" in out.stderr
+    assert out.returncode == 1 and "cannot get the starter kit of 'hidden-comp'" in out.stderr
     bad = tmp_path / "bad.py"
     bad.write_text("def unlearning(net:\n")
     out = subprocess.run(
