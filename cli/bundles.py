@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -110,11 +111,22 @@ def kit(
     if target.exists() and any(target.iterdir()):
         common._fail(f"{target} is not empty; name another folder")
     try:
-        data = common._client(url, token).download(f"/competitions/{slug}/kit")
+        with common.progress_bar() as bar:
+            task = bar.add_task("starter kit (bytes)", total=None)
+            data = common._client(url, token).download(
+                f"/competitions/{slug}/kit",
+                lambda done, total: bar.update(task, completed=done, total=total),
+            )
     except ClientError as exc:
         common._fail(str(exc))
     written = extract_kit(data, target)
-    err.print(f"{len(written)} file(s) in {target}/: {', '.join(written[:8])}")
+    bad = verify_checksums(target)
+    if bad:
+        common._fail(f"checksums do not match for {', '.join(bad)}: download the kit again")
+    err.print(
+        f"{len(written)} file(s) in {target}/, checksums verified: {', '.join(written[:8])}",
+        soft_wrap=True,
+    )
 
 
 def extract_kit(data: bytes, target: Path) -> list[str]:
@@ -130,6 +142,20 @@ def extract_kit(data: bytes, target: Path) -> list[str]:
             dest.write_bytes(zf.read(info))
             written.append("/".join(parts))
     return written
+
+
+def verify_checksums(target: Path) -> list[str]:
+    """The files whose SHA-256 differs from the kit's SHA256SUMS (all present ones must match)."""
+    sums = target / "SHA256SUMS"
+    if not sums.is_file():
+        return ["SHA256SUMS (missing)"]
+    bad = []
+    for line in sums.read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        path = target.joinpath(*PurePosixPath(name).parts)
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            bad.append(name)
+    return bad
 
 
 __all__ = ["bundle", "extract_kit", "kit", "schema", "validate"]

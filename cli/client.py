@@ -7,6 +7,7 @@ honouring Retry-After (httpx-retries); an upload is never sent twice. A refusal 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +64,26 @@ class ArenaClient:
             raise ClientError(_detail(response), response.status_code)
         return response
 
-    def download(self, path: str) -> bytes:
-        """A file the API serves (a zip, a CSV), as bytes."""
-        return self._send("GET", path).content
+    def download(self, path: str, progress: Callable[[int, int], None] | None = None) -> bytes:
+        """A file the API serves (a zip, a CSV), as bytes; ``progress(done, total)`` as it comes."""
+        if progress is None:
+            return self._send("GET", path).content
+        try:
+            with self.http.stream("GET", path) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ClientError(_detail(response), response.status_code)
+                total = int(response.headers.get("content-length") or 0)
+                chunks = bytearray()
+                for chunk in response.iter_bytes():
+                    chunks += chunk
+                    progress(len(chunks), total or len(chunks))
+                return bytes(chunks)
+        except httpx.TransportError as exc:
+            raise Unreachable(
+                f"Cannot reach the platform at {self.url} ({type(exc).__name__}). Is it running "
+                "(`make demo`)? Set the address with --url or ARENA_URL."
+            ) from None
 
     def register(self, username: str, password: str) -> dict:
         return self.call("POST", "/users", json={"username": username, "password": password})
@@ -75,8 +93,21 @@ class ArenaClient:
             "token"
         ]
 
+    def every_page(self, path: str, per_page: int = 500) -> list[dict]:
+        """A paged list, all of it: pages are fetched until X-Total-Count items are in."""
+        items: list[dict] = []
+        page = 1
+        while True:
+            response = self._send("GET", path, params={"page": page, "per_page": per_page})
+            batch = response.json()
+            items += batch
+            total = int(response.headers.get("x-total-count", len(items)))
+            if not batch or len(items) >= total:
+                return items
+            page += 1
+
     def tokens(self) -> list[dict]:
-        return self.call("GET", "/tokens")
+        return self.every_page("/tokens")
 
     def revoke_token(self, token_id: int) -> dict:
         return self.call("DELETE", f"/tokens/{token_id}")
@@ -88,7 +119,7 @@ class ArenaClient:
         return self.call("GET", f"/competitions/{slug}")
 
     def competitions(self) -> list[dict]:
-        return self.call("GET", "/competitions")
+        return self.every_page("/competitions")
 
     def submit(self, slug: str, path: Path, **note: str | None) -> dict:
         """Upload a file; ``note``: message, method and url (each optional)."""
@@ -104,7 +135,7 @@ class ArenaClient:
         return self.call("GET", f"/submissions/{submission_id}")
 
     def submissions(self, slug: str) -> list[dict]:
-        return self.call("GET", f"/competitions/{slug}/submissions")
+        return self.every_page(f"/competitions/{slug}/submissions")
 
     def code(self, submission_id: int) -> tuple[str, bytes]:
         """A submission's uploaded file: (file name, content)."""

@@ -63,7 +63,13 @@ def score_local_cmd(
         result = score_local(
             file, cfg, cache, threads=threads, progress=progress, data_file=data_file
         )
-    err.print(f"budget per run: {result.budget_seconds:.2f} s; full run logs: {result.log_dir}")
+    times = ", ".join(f"{r.seconds:.2f}" for r in result.runs if r.seconds is not None)
+    err.print(
+        f"run times on this machine: {times} s, against a local budget of "
+        f"{result.budget_seconds:.2f} s per run (10% of the original's training time measured "
+        f"here, not the server's); full run logs: {result.log_dir}",
+        soft_wrap=True,
+    )
     if result.failure is not None:
         show_local_failure(result)
         raise typer.Exit(1)
@@ -84,8 +90,11 @@ def _competition(file, competition, kit, n_models, cache, url, token):
     except (ValueError, DomainError) as exc:
         _fail(getattr(exc, "detail", str(exc)))
     err.print(
-        f"{local.config.slug}: scoring on its development split at N = "
-        f"{local.config.scoring.n_public} (the competition uses N = {local.platform_n}; -n to change)"
+        f"{local.config.slug}: scoring on its public development split at N = "
+        f"{local.config.scoring.n_public} (the competition: its hidden data at N = "
+        f"{local.platform_n}; -n to change). Local scores are not comparable with the "
+        "leaderboard's: other data, fewer models (a noisier ε) and this machine's time budget.",
+        soft_wrap=True,
     )
     return local.config, local.data_file
 

@@ -130,18 +130,24 @@ def kit_zip(storage: Storage, comp: Competition) -> bytes:
         raise NotFound(f"{comp.slug!r} has no starter kit (its bundle has no kit/ folder).")
     cfg = config_of(comp)
     stored = stored_bundle(storage, comp)
+    files = {path.removeprefix("kit/"): data for path, data in stored.kit().items()}
+    files[CONFIG_NAME] = dump_config(cfg).encode()
+    if isinstance(cfg.model, ModuleModel) and cfg.model.source is not None:
+        files[cfg.model.module] = cfg.model.source.encode()
+    if stored.dev is not None:
+        files[DEV_NAME] = stored.dev
+    for name, text in meta.get("pages", {}).items():
+        files[f"pages/{name}.md"] = text.encode()
+    sums = "".join(f"{hashlib.sha256(d).hexdigest()}  {p}\n" for p, d in sorted(files.items()))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path, data in sorted(stored.kit().items()):
-            zf.writestr(path.removeprefix("kit/"), data)
-        zf.writestr(CONFIG_NAME, dump_config(cfg))
-        if isinstance(cfg.model, ModuleModel) and cfg.model.source is not None:
-            zf.writestr(cfg.model.module, cfg.model.source)
-        if stored.dev is not None:
-            zf.writestr(DEV_NAME, stored.dev)
-        for name, text in meta.get("pages", {}).items():
-            zf.writestr(f"pages/{name}.md", text)
+        for path, data in sorted(files.items()):
+            zf.writestr(path, data)
+        zf.writestr(CHECKSUMS, sums)  # `sha256sum -c SHA256SUMS` checks them
     return out.getvalue()
+
+
+CHECKSUMS = "SHA256SUMS"
 
 
 def pages_of(comp: Competition) -> dict[str, str]:

@@ -19,7 +19,7 @@ from core.config_file import (
     validate_config_data,
 )
 from core.errors import BadRequest, Invalid, TooLarge
-from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession
+from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession, OptionalUser
 from server.api.paging import Page
 from server.leaderboard.board import build_leaderboard
 from server.leaderboard.export import messages_of, to_csv
@@ -301,16 +301,22 @@ def shared_addresses(slug: str, db: DbSession, user: CurrentUser) -> list[dict[s
     return organizing.shared_addresses(db, user, competitions.get_competition(db, slug))
 
 
-@router.get("/competitions/{slug}/leaderboard.csv", response_class=Response)
+@router.get(
+    "/competitions/{slug}/leaderboard.csv",
+    response_class=Response,
+    tags=["competitions"],
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 def leaderboard_csv(
     slug: str,
     db: DbSession,
-    user: CurrentUser,
+    user: OptionalUser,
     board: Literal["public", "private"] = Query("public"),
     phase: str | None = Query(None, description="The phase's leaderboard (default: current)."),
 ) -> Response:
-    comp = competitions.get_competition(db, slug)
-    require_manager(db, user, comp, "export its leaderboard")
+    """A leaderboard as CSV: the public board for anyone who can see the competition; the
+    private one for its organizers, and for everyone once it is final."""
+    comp = competitions.get_visible(db, slug, user)
     rows = build_leaderboard(db, comp, phase, board, user, per_page=1_000_000)
     text = to_csv(rows, messages_of(db, rows))
     return Response(

@@ -27,7 +27,12 @@ class _Flaky(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         n = self.seen.get(self.path, 0) + 1
         self.seen[self.path] = n
-        if self.path.endswith("/refuse"):
+        if self.path.startswith("/api/v1/paged"):  # 7 items, paged as the API pages lists
+            query = dict(q.split("=") for q in self.path.split("?")[1].split("&"))
+            page, per = int(query["page"]), int(query["per_page"])
+            items = [{"i": i} for i in range(7)][(page - 1) * per : page * per]
+            self._json(200, items, {"X-Total-Count": "7"})  # type: ignore[arg-type]
+        elif self.path.endswith("/refuse"):
             self._json(404, {"detail": "No such thing; check the id."})
         elif n <= self.failures:
             self._json(503, {"detail": "busy"}, {"Retry-After": "0"})
@@ -66,6 +71,12 @@ def test_a_get_is_retried_through_503s(server):
     client = ArenaClient(server, retry=FAST)
     assert client.call("GET", "/things") == {"attempts": 3}
     assert _Flaky.seen["/api/v1/things"] == 3
+
+
+def test_a_list_is_read_to_its_last_page(server):
+    client = ArenaClient(server, retry=FAST)
+    assert client.every_page("/paged", per_page=3) == [{"i": i} for i in range(7)]
+    assert sum(1 for p in _Flaky.seen if p.startswith("/api/v1/paged")) == 3
 
 
 def test_an_upload_is_not_sent_twice(server):

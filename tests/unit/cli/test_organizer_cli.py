@@ -161,13 +161,17 @@ def _bundles(env: dict[str, str], url: str, tmp_path: Path) -> None:
     assert created.stdout.strip() == "cli-bundle"
     out = _arena(pat, "kit", "cli-bundle", str(tmp_path / "pat-kit"), ok=False)
     assert out.returncode == 1 and "404" in out.stderr  # a draft: only its organizers see it
-    _arena(olga, "kit", "cli-bundle", str(tmp_path / "kit"))
+    assert "checksums verified" in _arena(olga, "kit", "cli-bundle", str(tmp_path / "kit")).stderr
     for name in ("starter.py", "starter.ipynb", "model.py", "dev.npz", "competition.yaml"):
         assert (tmp_path / "kit" / name).is_file(), name
     kit = tmp_path / "kit"  # the participant's loop: the starter scored on the dev split, locally
     local = ["--kit", str(kit), "-n", "2", "--cache-dir", str(tmp_path / "cache")]
     out = _arena(env, "score-local", str(kit / "starter.py"), *local)
-    assert "development split at N = 2" in out.stderr and "scored" in out.stdout, out.stderr
+    assert (
+        "development split at N = 2" in out.stderr
+        and "not comparable" in out.stderr
+        and "scored" in out.stdout
+    ), out.stderr
     (kit / "dev.npz").rename(tmp_path / "dev.npz")
     out = _arena(env, "score-local", str(kit / "starter.py"), *local, ok=False)
     assert out.returncode == 1 and "no development split" in out.stderr

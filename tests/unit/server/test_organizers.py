@@ -273,8 +273,10 @@ def test_a_competition_from_file_to_private_leaderboard(client):
     )
     assert r.status_code == 404
 
-    # CSV export for organizers
-    r = client.get(f"{API}/competitions/grouped/leaderboard.csv", headers=pat)
+    # CSV: the public board for anyone (logged out too), the private one for organizers
+    r = client.get(f"{API}/competitions/grouped/leaderboard.csv")
+    assert r.status_code == 200 and r.text.startswith("rank,name,team,score")
+    r = client.get(f"{API}/competitions/grouped/leaderboard.csv?board=private", headers=pat)
     assert r.status_code == 403
     r = client.get(f"{API}/competitions/grouped/leaderboard.csv?board=private", headers=olga)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
