@@ -172,6 +172,8 @@ def _bundles(env: dict[str, str], url: str, tmp_path: Path) -> None:
         and "not comparable" in out.stderr
         and "scored" in out.stdout
     ), out.stderr
+    out = _arena(olga, "score-local", str(kit / "starter.ipynb"), "-c", "cli-bundle", *local[2:])
+    assert "scored" in out.stdout, out.stderr  # the kit fetched from the platform, models cached
     (kit / "dev.npz").rename(tmp_path / "dev.npz")
     out = _arena(env, "score-local", str(kit / "starter.py"), *local, ok=False)
     assert out.returncode == 1 and "no development split" in out.stderr
