@@ -230,6 +230,10 @@ class LimitsConfig(_Strict):
         "worker's GPU or cores for an hour); none by default.",
     )
     max_upload_bytes: int | None = Field(None, ge=1, description="Default: the platform setting.")
+    max_unpacked_bytes: int = Field(
+        20 << 20, ge=1024, le=1 << 34, description="What a .zip submission may unpack to."
+    )
+    max_files: int = Field(200, ge=1, le=10_000, description="Files in a .zip submission.")
     memory_mb: int = Field(
         4096, ge=256, le=1 << 20, description="Memory limit of one run's sandbox."
     )
@@ -297,8 +301,8 @@ class CompetitionConfig(_Strict):
         default_factory=list,
         description="Empty: one open-ended phase while the competition is open.",
     )
-    allowed_uploads: list[Literal["py", "ipynb"]] = Field(
-        default_factory=lambda: ["py", "ipynb"],  # type: ignore[arg-type]  # pydantic's Literal list
+    allowed_uploads: list[Literal["py", "ipynb", "zip"]] = Field(
+        default_factory=lambda: ["py", "ipynb", "zip"],  # type: ignore[arg-type]  # pydantic's Literal list
         min_length=1,
     )
     rules: str = Field(DEFAULT_RULES, description="Participation rules (Markdown) to accept.")

@@ -1,4 +1,4 @@
-"""Validation of an uploaded submission file (.py or .ipynb) before anything is stored.
+"""Validation of an uploaded submission file (.py, .ipynb or .zip) before anything is stored.
 
 Each rejection says what is wrong and how to fix it. Nothing the file contains is executed
 here: the check is syntactic (the file compiles and defines ``unlearning`` with four
@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from core.errors import Invalid, TooLarge, UnsupportedType
 from core.notebooks import NotebookRejected, notebook_to_script
+from core.submission_zip import read_submission_zip
 
 SIGNATURE = "unlearning(net, retain_loader, forget_loader, val_loader)"
 
@@ -26,17 +27,29 @@ class ValidatedUpload:
     sha256: str
 
 
-def validate_upload(filename: str | None, content: bytes, max_bytes: int) -> ValidatedUpload:
+def validate_upload(
+    filename: str | None,
+    content: bytes,
+    max_bytes: int,
+    max_unpacked_bytes: int = 20 << 20,
+    max_files: int = 200,
+) -> ValidatedUpload:
+    """A .py, a .ipynb, or a .zip (entry module, helpers, small data: core.submission_zip;
+    ``max_unpacked_bytes`` and ``max_files`` bound what it unpacks to)."""
     name = (filename or "").strip() or "submission.py"
     if len(content) > max_bytes:
         raise TooLarge(
             f"The file is {len(content):,} bytes; the limit is {max_bytes:,} bytes. Upload only your unlearning code.",
         )
     kind = name.lower().rsplit(".", 1)[-1] if "." in name else ""
-    if kind not in ("py", "ipynb"):
+    if kind not in ("py", "ipynb", "zip"):
         raise UnsupportedType(
-            f"{name!r} is neither a .py file nor a .ipynb notebook: upload one that defines {SIGNATURE}.",
+            f"{name!r} is not a .py file, a .ipynb notebook or a .zip of them: upload one that defines {SIGNATURE}.",
         )
+    if kind == "zip":
+        bundle = read_submission_zip(content, max_unpacked_bytes, max_files)
+        _check_entry_point(ast.parse(bundle.entry_source))
+        return ValidatedUpload(name, kind, content, hashlib.sha256(content).hexdigest())
     if not content.strip():
         raise Invalid(f"The file is empty: it must define {SIGNATURE}.")
     try:

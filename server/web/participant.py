@@ -66,12 +66,15 @@ def submit_form(
     comp = competitions.get_visible(db, slug, user)
     try:
         if file is None or not file.filename:
-            raise BadRequest("Choose your .py or .ipynb file first.")
+            raise BadRequest("Choose your .py, .ipynb or .zip file first.")
         limit = competitions.max_upload_bytes(comp, settings)
         content = file.file.read(limit + 1)
         if len(content) > limit:
             raise TooLarge(f"The file is larger than the limit of {limit:,} bytes.")
-        upload = validate_upload(file.filename, content, limit)
+        lim = competitions.config_of(comp).limits
+        upload = validate_upload(
+            file.filename, content, limit, lim.max_unpacked_bytes, lim.max_files
+        )
         note = validate_note(message, method, url)
         client = request.client.host if request.client else None
         sub = submissions.create_submission(db, storage, user, comp, upload, client, note)

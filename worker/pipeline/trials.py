@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 
 from core.competition_config import CompetitionConfig
 from core.notebooks import notebook_to_script
+from core.submission_zip import read_submission_zip, unpack
 from worker.ml import artefacts
 from worker.ml.evaluation import InvalidOutput, evaluate_returned
 from worker.ml.preparation import grace_seconds, spec_for
@@ -62,7 +63,11 @@ def jail_for(sandbox_user: str, allow_unconfined: bool) -> Jail | None:
 
 
 def runnable_code(stored: Path, work_dir: Path) -> Path:
-    """The Python file a run executes: the upload itself, or a notebook's cells as a script."""
+    """The Python file a run executes: the upload itself, a notebook's cells as a script, or a
+    zip's entry module, unpacked with its helpers (checked again here, as at upload)."""
+    if stored.suffix == ".zip":
+        unpacked = read_submission_zip(stored.read_bytes(), 1 << 40, 1 << 20)
+        return unpack(unpacked, work_dir / "unpacked")
     if stored.suffix != ".ipynb":
         return stored
     script = work_dir / "notebook.py"

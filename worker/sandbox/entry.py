@@ -42,7 +42,9 @@ def type_name(exc: BaseException) -> str:
 
 
 def participant_frames(exc: BaseException, code_path: str) -> list[dict]:
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == code_path]
+    """Frames in the uploaded files: the entry, and for a zip every file beside or under it."""
+    folder = os.path.dirname(code_path) + os.sep
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(folder)]
     return [{"file": f.filename, "line": int(f.lineno or 0), "function": f.name} for f in frames][
         -50:
     ]
@@ -93,6 +95,7 @@ def run_child(code: str, control_fd: int, report_fd: int) -> int:
 
 def _import_submission(code_path: str):
     try:
+        sys.path.insert(0, os.path.dirname(code_path))  # a zip's helpers import as top-level modules
         spec = importlib.util.spec_from_file_location("submission", code_path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)

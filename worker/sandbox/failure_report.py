@@ -64,10 +64,29 @@ def cut(name: str) -> str:
 
 @dataclass(frozen=True)
 class Upload:
-    """The stored file a run executed, as the worker reads it (never as the sandbox says)."""
+    """The stored file a run executed, as the worker reads it (never as the sandbox says);
+    for a zip submission the entry module, with the other ``.py`` files in ``helpers``
+    (path inside the sandbox -> its upload on the worker, each checked the same way)."""
 
     path: Path  # on the worker
     inside: str  # its path inside the sandbox
+    helpers: tuple[tuple[str, Path], ...] = ()
+    root: str = ""  # inside: the folder the files are under (module names are relative to it)
+
+    @cached_property
+    def sources(self) -> dict[str, Upload]:
+        """Every uploaded Python file by its path inside the sandbox."""
+        found: dict[str, Upload] = {self.inside: self}
+        for inside, path in self.helpers:
+            found[inside] = Upload(path, inside)
+        return found
+
+    def module_file(self, module: str) -> Upload | None:
+        """The uploaded file of a helper module (``helpers`` or ``pkg.mod``), if any."""
+        if not self.root:
+            return None
+        base = self.root.rstrip("/") + "/" + module.replace(".", "/")
+        return self.sources.get(base + ".py") or self.sources.get(base + "/__init__.py")
 
     @cached_property
     def lines(self) -> list[str]:
@@ -110,12 +129,13 @@ def verified_type(name: str | None, upload: Upload) -> str | None:
         return cut(name) if ok else None
     module, _, qual = name.partition(".")
     if module in ("submission", "__main__"):
-        parts = qual.split(".")
-        defined = upload.class_names | {f[0] for f in upload.functions} | {"<locals>"}
-        ok = parts[-1] in upload.class_names and all(p in defined for p in parts)
-        return cut(qual) if ok else None
-    # a library's: module.Class[.Inner] resolved through the module dicts only
+        return cut(qual) if _defines(upload, qual) else None
     parts = name.split(".")
+    for split in range(len(parts) - 1, 0, -1):  # a class of one of the zip's helper modules
+        helper = upload.module_file(".".join(parts[:split]))
+        if helper is not None:
+            return cut(name) if _defines(helper, ".".join(parts[split:])) else None
+    # a library's: module.Class[.Inner] resolved through the module dicts only
     if parts[0] not in LIBRARY_ROOTS:
         return None
     try:  # the platform's own dependencies; a submodule is never imported on demand
@@ -137,16 +157,30 @@ def verified_type(name: str | None, upload: Upload) -> str | None:
     return None
 
 
+def _defines(upload: Upload, qual: str) -> bool:
+    parts = qual.split(".")
+    defined = upload.class_names | {f[0] for f in upload.functions} | {"<locals>"}
+    return parts[-1] in upload.class_names and all(p in defined for p in parts)
+
+
 def verified_frames(frames: list[Frame], upload: Upload) -> list[Frame]:
     good = []
     for f in frames:
-        if f.file != upload.inside or not 1 <= f.line <= len(upload.lines):
+        source = upload.sources.get(f.file)
+        if source is None or not 1 <= f.line <= len(source.lines):
             continue
         if f.function in GENERIC_FUNCTIONS or any(
-            name == f.function and start <= f.line <= end for name, start, end in upload.functions
+            name == f.function and start <= f.line <= end for name, start, end in source.functions
         ):
             good.append(f)
     return good
+
+
+def shown_name(upload: Upload, inside: str) -> str:
+    """A frame's file as the participant named it: the upload's name, or its path in the zip."""
+    if inside == upload.inside and not upload.root:
+        return upload.path.name
+    return inside.removeprefix(upload.root.rstrip("/") + "/") if upload.root else inside
 
 
 def render(report: Failed | None, upload: Upload) -> tuple[str, str]:
@@ -162,10 +196,10 @@ def render(report: Failed | None, upload: Upload) -> tuple[str, str]:
         lines.append("(The exception's type is not one the platform can verify in your file.)")
     if frames:
         lines.append("Traceback (your code only, most recent call last):")
-        name = cut(upload.path.name)
         for f in frames[-FRAMES_SHOWN:]:
+            name = cut(shown_name(upload, f.file))
             lines.append(f'  File "{name}", line {f.line}, in {cut(f.function)}')
-            source = upload.lines[f.line - 1].strip()
+            source = upload.sources[f.file].lines[f.line - 1].strip()
             if source:
                 lines.append(f"    {source[:SOURCE_LIMIT]}")
     dropped = len(report.frames) - len(frames)

@@ -35,6 +35,7 @@ class SandboxUnavailable(RuntimeError):
 
 FRESH_PER_RUN = ("/tmp", f"{SANDBOX_ROOT}/home", f"{SANDBOX_ROOT}/out", "/dev/shm")
 RESULT_DIR = f"{SANDBOX_ROOT}/result"
+CODE_DIR = f"{SANDBOX_ROOT}/code"  # the submission's files, read-only (worker.sandbox.code_layout)
 RUN_FILTER = f"{SANDBOX_ROOT}/run-filter.bpf"
 UNCOVER_PROC = (
     "for d in /proc/sys /proc/sysrq-trigger /proc/irq /proc/bus; do"
@@ -131,7 +132,7 @@ class Jail:
         args += ["--perms", "0755", "--dir", SANDBOX_ROOT]
         args += ["--perms", "0755", "--dir", f"{SANDBOX_ROOT}/home"]
         args += ["--perms", "0755", "--dir", f"{SANDBOX_ROOT}/out"]
-        args += ["--ro-bind", str(host_dir / "submission.py"), f"{SANDBOX_ROOT}/submission.py"]
+        args += ["--ro-bind", str(host_dir / "code"), CODE_DIR]
         args += ["--ro-bind", str(host_dir / "run-filter.bpf"), RUN_FILTER]
         args += ["--ro-bind", str(host_dir / "run"), f"{SANDBOX_ROOT}/run"]
         args += ["--bind", str(host_dir / "result"), RESULT_DIR]
@@ -224,7 +225,8 @@ def _self_test(jail: Jail) -> None:
 
     with tempfile.TemporaryDirectory(prefix="arena-jail-test-") as tmp:
         host = Path(tmp)
-        (host / "submission.py").write_text("")
+        (host / "code").mkdir()
+        (host / "code" / "submission.py").write_text("")
         try:
             jail.prepare_dir(host)
             fd = seccomp_memfd()

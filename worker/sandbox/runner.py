@@ -34,9 +34,11 @@ from pathlib import Path
 from worker.sandbox import cgroups
 from worker.sandbox import protocol as proto
 from worker.sandbox.cgroups import SandboxGroup
+from worker.sandbox.code_layout import lay_out_code, upload_for
 from worker.sandbox.drive import drive, out_of_memory_result
 from worker.sandbox.failure_report import Upload
 from worker.sandbox.jail import (
+    CODE_DIR,
     FRESH_PER_RUN,
     RESULT_DIR,
     RUN_FILTER,
@@ -96,11 +98,12 @@ class Sandbox:
 
         self.host = Path(tempfile.mkdtemp(prefix="arena-run-"))
         host = self.host
-        shutil.copyfile(self.code_path, host / "submission.py")
-        (host / "submission.py").chmod(0o644)
+        entry, helpers = lay_out_code(self.code_path, host / "code")
         cfg, env, cwd = self._layout(host)
+        inside_dir = str(cfg.pop("code_dir"))
+        cfg["code"] = f"{inside_dir}/{entry}"
         seccomp_fd = seccomp_memfd() if self.jail is not None else None
-        self.upload = Upload(self.code_path, str(cfg["code"]))
+        self.upload = upload_for(self.code_path, inside_dir, entry, helpers)
         found = cgroups.detect()
         if self.jail is not None and found.version is not None and self.limits.cgroup:
             self.group = SandboxGroup(
@@ -149,7 +152,7 @@ class Sandbox:
             self.jail.prepare_dir(host)
             self.inside = Path(SANDBOX_ROOT)
             cfg = {
-                "code": f"{SANDBOX_ROOT}/submission.py",
+                "code_dir": CODE_DIR,
                 "confined": True,
                 "out_dir": f"{SANDBOX_ROOT}/out",
                 "seccomp": RUN_FILTER,
@@ -165,7 +168,7 @@ class Sandbox:
             (host / sub).mkdir()
         self.inside = host
         cfg = {
-            "code": str(host / "submission.py"),
+            "code_dir": str(host / "code"),
             "confined": False,
             "out_dir": str(host / "out"),
             "result_dir": str(host / "result"),

@@ -38,7 +38,7 @@ def submit(
     user: CurrentUser,
     settings: AppSettings,
     storage: AppStorage,
-    file: UploadFile | None = File(None, description="Your .py file defining unlearning(...)"),
+    file: UploadFile | None = File(None, description="Your .py, .ipynb, or .zip (entry module and helpers) defining unlearning(...)"),
     message: str | None = Form(None, description="What this submission tries (≤ 500 characters)."),
     method: str | None = Form(None, description="Your method's name (≤ 100 characters)."),
     url: str | None = Form(None, description="A paper or code link (http or https)."),
@@ -47,7 +47,9 @@ def submit(
     if file is None:
         raise BadRequest("No file: send your .py file as the multipart form field 'file'.")
     limit = competitions.max_upload_bytes(comp, settings)
-    upload = validate_upload(file.filename, _read_limited(file, limit), limit)
+    lim = competitions.config_of(comp).limits
+    content = _read_limited(file, limit)
+    upload = validate_upload(file.filename, content, limit, lim.max_unpacked_bytes, lim.max_files)
     note = validate_note(message, method, url)
     client = request.client.host if request.client else None
     sub = submissions.create_submission(db, storage, user, comp, upload, client, note)

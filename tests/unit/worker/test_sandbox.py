@@ -367,3 +367,70 @@ def test_without_cgroups_shared_memory_still_counts(prepared, tmp_path):
     result = _run(prepared, tmp_path, code, budget=30.0, limits=limits)
     assert result.outcome == "out_of_memory", result
     assert time.monotonic() - start < 25  # the watchdog, not the budget, stopped it
+
+
+def _zip_submission(tmp_path: Path, files: dict[str, str]) -> Path:
+    import zipfile
+
+    from worker.pipeline.trials import runnable_code
+
+    path = tmp_path / "method.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, textwrap.dedent(text))
+    return runnable_code(path, tmp_path / "work")
+
+
+def test_a_zip_runs_its_entry_with_helpers_packages_and_data_files(prepared, tmp_path):
+    entry = _zip_submission(
+        tmp_path,
+        {
+            "main.py": """
+            import os
+            import helpers
+            from tools.scale import factor
+            SCALE = float(open(os.path.join(os.path.dirname(__file__), "scale.txt")).read())
+
+            def unlearning(net, retain_loader, forget_loader, val_loader):
+                assert factor() == SCALE == 1.0
+                return helpers.same(net)
+            """,
+            "helpers.py": "def same(net):\n    return net\n",
+            "tools/__init__.py": "",
+            "tools/scale.py": "def factor():\n    return 1.0\n",
+            "scale.txt": "1.0",
+        },
+    )
+    result = _run(prepared, tmp_path, entry)
+    assert result.outcome == "finished", result.message
+
+
+def test_a_crash_in_a_helper_shows_the_helpers_frames_and_type(prepared, tmp_path):
+    entry = _zip_submission(
+        tmp_path,
+        {
+            "main.py": """
+            from helpers import explode
+
+            def unlearning(net, retain_loader, forget_loader, val_loader):
+                return explode(net)
+            """,
+            "helpers.py": """
+            class Boom(Exception):
+                pass
+
+            def explode(net):
+                raise Boom("secret " * 10)
+            """,
+        },
+    )
+    result = _run(prepared, tmp_path, entry)
+    assert result.outcome == "crashed"
+    assert result.message.startswith("unlearning() raised an exception: helpers.Boom\n"), (
+        result.message
+    )
+    assert 'File "main.py", line 5, in unlearning' in result.message
+    assert 'File "helpers.py", line 6, in explode' in result.message
+    assert (
+        '    raise Boom("secret " * 10)' in result.message and "secret secret" not in result.message
+    )
