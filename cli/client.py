@@ -127,7 +127,7 @@ class ArenaClient:
             return self.call(
                 "POST",
                 f"/competitions/{slug}/submissions",
-                files={"file": (path.name, fh, "text/x-python")},
+                files={"file": (path.name, fh, _media_type(path))},
                 data={k: v for k, v in note.items() if v},
             )
 
@@ -165,6 +165,12 @@ class ArenaClient:
 
     def health(self) -> dict:
         return self.call("GET", "/health")
+
+
+def _media_type(path: Path) -> str:
+    return {".zip": "application/zip", ".ipynb": "application/x-ipynb+json"}.get(
+        path.suffix.lower(), "text/x-python"
+    )
 
 
 def _detail(response: httpx.Response) -> str:

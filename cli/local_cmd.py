@@ -23,7 +23,7 @@ def default_cache() -> Path:
 def score_local_cmd(
     file: Annotated[
         Path,
-        typer.Argument(exists=True, dir_okay=False, readable=True, help="Your .py or .ipynb."),
+        typer.Argument(exists=True, readable=True, help="Your .py, .ipynb, .zip or folder."),
     ],
     competition: Annotated[
         str,
@@ -56,8 +56,11 @@ def score_local_cmd(
 ) -> None:
     """Score a submission locally on public data, with the platform's own runner and scoring."""
     from cli.local import score_local
+    from cli.participant import zipped_folder
 
     cache = cache_dir or default_cache()
+    if file.is_dir():
+        file = zipped_folder(file)
     cfg, data_file = _competition(file, competition, kit, n_models, cache, url, token)
     with local_progress() as progress:
         result = score_local(

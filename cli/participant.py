@@ -53,7 +53,10 @@ def _follow(client: ArenaClient, submission_id: int, poll: float) -> dict:
 @app.command()
 def submit(
     file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Your .py file.")
+        Path,
+        typer.Argument(
+            exists=True, readable=True, help="Your .py, .ipynb, .zip, or a folder (sent as a zip)."
+        ),
     ],
     competition: Annotated[str, typer.Option("--competition", "-c", help="Competition slug.")],
     url: UrlOpt = DEFAULT_URL,
@@ -76,6 +79,8 @@ def submit(
     try:
         if accept_rules:
             client.accept_rules(competition)
+        if file.is_dir():
+            file = zipped_folder(file)
         accepted = client.submit(competition, file, message=message, method=method, url=link)
         err.print(f"submission {accepted['id']} accepted ({accepted['status']})")
         if not wait:
@@ -87,6 +92,22 @@ def submit(
     show_result(sub)
     if sub["status"] != "scored":
         raise typer.Exit(1)
+
+
+def zipped_folder(folder: Path) -> Path:
+    """A folder submission as a zip beside a temporary copy (caches and hidden files left out)."""
+    import tempfile
+    import zipfile
+
+    out = Path(tempfile.mkdtemp(prefix="arena-submit-")) / f"{folder.resolve().name}.zip"
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder)
+            if path.is_file() and not any(
+                p.startswith(".") or p == "__pycache__" for p in rel.parts
+            ):
+                zf.write(path, rel.as_posix())
+    return out
 
 
 def _baselines_table(rows: list[dict], competition: str, n_models: int) -> Table:

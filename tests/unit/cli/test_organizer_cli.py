@@ -201,6 +201,9 @@ def _bundles(env: dict[str, str], url: str, tmp_path: Path) -> None:
     starter = str(tmp_path / "kit" / "starter.py")
     out = _arena(pat, "submit", "--accept-rules", "-c", "cli-bundle", starter, "--poll", "0.5")
     assert "scored" in out.stdout, (out.stdout, out.stderr)
+    multi = str(tmp_path / "kit" / "multi-file")  # a folder: sent as a zip, helpers imported
+    out = _arena(pat, "submit", "-c", "cli-bundle", multi, "--poll", "0.5", "-m", "two files")
+    assert "scored" in out.stdout, (out.stdout, out.stderr)
 
 
 def test_organizer_cli_on_the_embedded_platform(tmp_path):
