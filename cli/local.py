@@ -35,6 +35,7 @@ from worker.pipeline.trials import (
     runnable_code,
     verdict,
 )
+from worker.runtime import runtime_in
 from worker.sandbox.runner import RunResult
 
 PUBLIC_COMPETITIONS: dict[str, Callable[[], CompetitionConfig]] = {"digits-demo": demo_config}
@@ -124,6 +125,25 @@ def _prepared(
     return comp_dir, float(json.loads(marker.read_text())["budget_seconds"])
 
 
+def _run_all(setup, code_path: Path, run_dir: Path, n: int, progress: Progress):
+    """Runs 0..n-1 in one sandbox: (results, indices finished in budget, first failure)."""
+    runs: list[RunResult] = []
+    used: list[int] = []
+    with open_runner(setup, code_path) as runner:
+        for index in range(n):
+            progress("runs", index, n)
+            out = run_dir / f"{index:05d}.npz"
+            log_path = run_dir / f"run-{index:05d}.log"
+            result = run_trial(setup, runner, run_seed(0, index), log_path, out)
+            runs.append(result)
+            failure = verdict(result, index, n, setup)
+            if failure is not None:
+                return runs, used, failure
+            if result.outcome == "finished":
+                used.append(index)
+    return runs, used, None
+
+
 def score_local(
     code_path: Path,
     cfg: CompetitionConfig,
@@ -133,6 +153,7 @@ def score_local(
     sandbox_user: str = "arena-sandbox",
     progress: Progress = lambda stage, done, total: None,
     data_file: Path | None = None,
+    wheelhouse: Path | None = None,
 ) -> LocalResult:
     threads = hardware.cpu_threads(threads)
     torch.set_num_threads(threads)
@@ -150,23 +171,13 @@ def score_local(
         threads=threads,
         budget_seconds=budget,
         jail=jail_for(sandbox_user, allow_unconfined=True),
+        runtime=runtime_in(cfg.runtime, cache / "runtimes", wheelhouse),
     )
     code_path = runnable_code(code_path, run_dir)
     n = cfg.scoring.n_public
-    runs: list[RunResult] = []
-    used: list[int] = []
-    with open_runner(setup, code_path) as runner:
-        for index in range(n):
-            progress("runs", index, n)
-            out = run_dir / f"{index:05d}.npz"
-            log_path = run_dir / f"run-{index:05d}.log"
-            result = run_trial(setup, runner, run_seed(0, index), log_path, out)
-            runs.append(result)
-            failure = verdict(result, index, n, setup)
-            if failure is not None:
-                return LocalResult(None, failure, runs, run_dir, budget)
-            if result.outcome == "finished":
-                used.append(index)
+    runs, used, failure = _run_all(setup, code_path, run_dir, n, progress)
+    if failure is not None:
+        return LocalResult(None, failure, runs, run_dir, budget)
     progress("runs", n, n)
     if cfg.scoring.over_budget == "drop" and len(used) < cfg.scoring.effective_min_runs:
         return LocalResult(

@@ -57,15 +57,16 @@ def score_local_cmd(
     """Score a submission locally on public data, with the platform's own runner and scoring."""
     from cli.local import score_local
     from cli.participant import zipped_folder
+    from core.settings import get_settings
 
     cache = cache_dir or default_cache()
     if file.is_dir():
         file = zipped_folder(file)
     cfg, data_file = _competition(file, competition, kit, n_models, cache, url, token)
+    wheelhouse = get_settings().wheelhouse  # ARENA_WHEELHOUSE: the runtime offline
     with local_progress() as progress:
-        result = score_local(
-            file, cfg, cache, threads=threads, progress=progress, data_file=data_file
-        )
+        options = {"threads": threads, "data_file": data_file, "wheelhouse": wheelhouse}
+        result = score_local(file, cfg, cache, progress=progress, **options)
     times = ", ".join(f"{r.seconds:.2f}" for r in result.runs if r.seconds is not None)
     err.print(
         f"run times on this machine: {times} s, against a local budget of "

@@ -267,6 +267,40 @@ class PhaseConfig(_Strict):
         return self.leaderboard or self.name
 
 
+PLATFORM_PACKAGES = ("torch", "numpy", "safetensors")
+
+
+class RuntimeConfig(_Strict):
+    """Packages a competition's sandboxes have beyond the platform's (torch, numpy,
+    safetensors and their dependencies), resolved at preparation (worker/runtime.py)."""
+
+    packages: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="pip requirement strings, e.g. einops==0.8.2 or 'timm>=1,<2'.",
+    )
+
+    @field_validator("packages")
+    @classmethod
+    def _requirements(cls, value: list[str]) -> list[str]:
+        from packaging.requirements import InvalidRequirement, Requirement
+        from packaging.utils import canonicalize_name
+
+        for text in value:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement as exc:
+                raise ValueError(f"{text!r} is not a pip requirement ({exc})") from None
+            if req.url:
+                raise ValueError(f"{text!r}: name a package and version, not a URL")
+            if canonicalize_name(req.name) in PLATFORM_PACKAGES:
+                raise ValueError(
+                    f"{req.name} is the platform's own (given in every sandbox); list only "
+                    "packages beyond torch, numpy and safetensors"
+                )
+        return value
+
+
 class LeaderboardConfig(_Strict):
     public_fraction: float = Field(
         0.3,
@@ -297,6 +331,7 @@ class CompetitionConfig(_Strict):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     leaderboard: LeaderboardConfig = Field(default_factory=LeaderboardConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     phases: list[PhaseConfig] = Field(
         default_factory=list,
         description="Empty: one open-ended phase while the competition is open.",

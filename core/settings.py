@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         description='JSON options for the storage URL\'s filesystem, e.g. `{"endpoint_url": '
         '"http://minio:9000"}` for an S3-compatible store (credentials: the usual AWS variables).',
     )
+    wheelhouse: Path | None = Field(
+        default=None,
+        description="A folder of wheels that competition runtimes install from, with no index "
+        "(air-gapped workers); unset: uv's default index.",
+    )
     max_upload_bytes: int = Field(
         default=1_000_000, ge=1, description="Largest accepted submission file."
     )

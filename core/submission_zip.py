@@ -98,7 +98,9 @@ def read_submission_zip(data: bytes, max_bytes: int, max_files: int) -> ZipSubmi
         with zf.open(info) as fh:
             files[path] = fh.read(info.file_size + 1)
         if len(files[path]) != info.file_size:
-            raise Invalid(f"The zip cannot be used: {path}: its size does not match the zip's directory.")
+            raise Invalid(
+                f"The zip cannot be used: {path}: its size does not match the zip's directory."
+            )
     return ZipSubmission(_entry(files), files)
 
 

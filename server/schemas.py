@@ -160,6 +160,13 @@ class CompetitionPublic(BaseModel):
         default_factory=list, description="Its pages (GET .../pages), from its bundle."
     )
     starter_kit: bool = Field(False, description="Whether GET .../kit has a starter kit.")
+    runtime: list[str] = Field(
+        default_factory=list, description="Packages the competition adds (runtime.packages)."
+    )
+    runtime_packages: dict[str, str] = Field(
+        default_factory=dict,
+        description="What they resolved to at preparation (name -> version), recorded with every score.",
+    )
     scoring_version: int = 1
     participants: int = 0
     created_at: datetime

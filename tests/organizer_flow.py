@@ -74,6 +74,30 @@ def digits32_hidden() -> bytes:
     return buf.getvalue()
 
 
+def einops_wheelhouse(folder: Path) -> Path:
+    """A wheelhouse holding digits32's runtime package (pip downloads it once per test run)."""
+    import subprocess
+    import sys
+
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "-d",
+            str(folder),
+            "einops==0.8.2",
+        ],
+        check=True,
+        timeout=300,
+    )
+    return folder
+
+
 def dataset_npz(n: int = 300, **overrides: np.ndarray) -> bytes:
     from sklearn.datasets import load_digits
 

@@ -34,9 +34,10 @@ class Competition(Base):
     status_message: Mapped[str | None] = mapped_column(Text)
     preparation_progress: Mapped[dict[str, Any] | None]
     reference_summary: Mapped[dict[str, Any] | None]
-    bundle: Mapped[
-        dict[str, Any] | None
-    ]  # pages, starter kit and files of its bundle (core.bundle)
+    # pages, starter kit and files of its bundle (core.bundle)
+    bundle: Mapped[dict[str, Any] | None]
+    # what its runtime's packages resolved to at preparation (worker/runtime.py)
+    runtime_lock: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     prepared_at: Mapped[datetime | None]
     opened_at: Mapped[datetime | None]

@@ -134,6 +134,8 @@ def public_view(
         setup_timeout_seconds=cfg.limits.setup_timeout_seconds,
         sandbox_packages=sandbox_packages(),
         pages=list((comp.bundle or {}).get("pages") or {}),
+        runtime=list(cfg.runtime.packages),
+        runtime_packages=dict(comp.runtime_lock or {}),
         starter_kit=bool((comp.bundle or {}).get("kit") or (comp.bundle or {}).get("dev")),
         participation_rules=cfg.rules,
         rules_accepted=has_accepted_rules(session, comp, user) if user is not None else None,

@@ -40,6 +40,7 @@ from worker.pipeline.trials import (
     runnable_code,
     verdict,
 )
+from worker.runtime import runtime_for
 from worker.sandbox import warm as warm_sandbox
 from worker.sandbox.jail import Jail, SandboxUnavailable
 
@@ -138,6 +139,7 @@ def _sandbox_for(ctx: Context, settings: Settings, chunk: fanout.Chunk) -> warm_
                 threads=threads,
                 budget_seconds=budget,
                 jail=_jail(settings),
+                runtime=runtime_for(config.runtime, settings),
             )
             code = runnable_code(
                 storage.pull(storage.submission_code(ctx.submission_id, ctx.kind)), work_dir

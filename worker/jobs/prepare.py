@@ -10,6 +10,7 @@ its timing and each finished reference are kept on disk (``worker/ml/preparation
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -53,6 +54,7 @@ from worker.ml.preparation import (
 from worker.ml.problem import build_problem
 from worker.pipeline import fanout
 from worker.pipeline.budget import store_budget
+from worker.runtime import Runtime, runtime_for
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,15 @@ def _load(competition_id: int) -> tuple[CompetitionConfig, str | None, str] | No
             dataset.sha256 if dataset is not None else None,
             comp.status,
         )
+
+
+def _resolve_runtime(competition_id: int, config: CompetitionConfig, settings: Settings) -> Runtime:
+    """Build the competition's runtime on this worker (RuntimeFailed: the resolver's reason)
+    and record what it resolved to on the competition."""
+    runtime = runtime_for(config.runtime, settings)
+    with session_scope() as s:
+        s.get(Competition, competition_id).runtime_lock = runtime.lock or None
+    return runtime
 
 
 def _data_file(config: CompetitionConfig, storage: Storage) -> Path | None:
@@ -141,7 +152,12 @@ def run_preparation(
             heartbeat_at=utcnow(),
         )
     try:
+        runtime = _resolve_runtime(competition_id, config, settings)
         timing, todo, chunk_ids = _original_and_plan(competition_id, config, dataset_sha, settings)
+        storage = Storage(settings)  # with the artefacts: every score records it
+        lock_file = storage.competition_dir(config.slug) / artefacts.RUNTIME_LOCK
+        lock_file.write_text(json.dumps(runtime.lock, indent=1))
+        storage.push(lock_file)
     except Exception as exc:  # every path ends in a terminal status with a reason
         _failed(competition_id, exc)
         return

@@ -17,6 +17,7 @@ ORIGINAL = "original.safetensors"
 SPLITS = "splits.npz"
 REFERENCES = "references.npz"
 ORIGINAL_OUTPUTS = "original_outputs.npz"
+RUNTIME_LOCK = "runtime.json"  # the runtime's resolved packages (worker/runtime.py)
 
 
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:

@@ -4,6 +4,7 @@ step (:mod:`worker.pipeline.finalize`) against the first N references (scoring a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +96,9 @@ def score_stored_runs(stored: StoredRuns, n: int | None = None) -> SubmissionRes
         )
     seconds = [t for _, _, t in runs if t is not None]
     result.budget_seconds = stored.budget
-    result.environment = environment_summary()
+    lock = storage.pull(storage.competition_dir(stored.slug) / artefacts.RUNTIME_LOCK)
+    runtime = json.loads(lock.read_text()) if lock.is_file() else {}
+    result.environment = {**environment_summary(), "runtime": runtime}
     result.run_seconds_median = float(np.median(seconds)) if seconds else None
     result.elapsed_seconds = float(np.sum(seconds)) if seconds else None
     result.scoring = ScoringVersions(

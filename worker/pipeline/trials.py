@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from worker.ml import artefacts
 from worker.ml.evaluation import InvalidOutput, evaluate_returned
 from worker.ml.preparation import grace_seconds, spec_for
 from worker.ml.problem import Problem
+from worker.runtime import Runtime
 from worker.sandbox.jail import Jail, SandboxUnavailable, detect
 from worker.sandbox.runner import RunLimits, RunRequest, RunResult, Sandbox
 
@@ -43,6 +44,7 @@ class TrialSetup:
     data_path: Path  # retain/forget/val tensors handed to each run
     jail: Jail | None  # None only with ARENA_UNSAFE_NO_SANDBOX=1
     limits: RunLimits
+    runtime: Runtime = field(default_factory=lambda: Runtime(None))
 
 
 def run_seed(submission_id: int, index: int) -> int:
@@ -101,6 +103,7 @@ def make_setup(
     budget_seconds: float,
     import_timeout_seconds: float | None = None,
     jail: Jail | None,
+    runtime: Runtime | None = None,
 ) -> TrialSetup:
     data_path = work_dir / "data.safetensors"
     write_run_data(problem, data_path)
@@ -121,6 +124,7 @@ def make_setup(
             address_space_limit=device.type != "cuda",
             cpus=tuple(sorted(os.sched_getaffinity(0)))[: max(1, threads)],
         ),
+        runtime=runtime or Runtime(None),
     )
 
 
@@ -142,6 +146,8 @@ def _request(setup: TrialSetup, code_path: Path, seed: int, log_path: Path) -> R
         log_path=log_path,
         jail=setup.jail,
         limits=setup.limits,
+        runtime_site=setup.runtime.site,
+        runtime_packages=tuple(f"{k} {v}" for k, v in setup.runtime.lock.items()),
     )
 
 

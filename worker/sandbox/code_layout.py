@@ -33,13 +33,16 @@ def lay_out_code(code_path: Path, code_dir: Path) -> tuple[str, list[str]]:
     return entry, [f for f in files if f.endswith(".py") and f != entry]
 
 
-def upload_for(code_path: Path, inside_dir: str, entry: str, helpers: list[str]) -> Upload:
+def upload_for(
+    code_path: Path, inside_dir: str, entry: str, helpers: list[str], runtime: tuple[str, ...] = ()
+) -> Upload:
     """What the failure report checks frames against: the worker's copies, by inside path."""
     if not helpers and entry == SINGLE_FILE:
-        return Upload(code_path, f"{inside_dir}/{entry}")
+        return Upload(code_path, f"{inside_dir}/{entry}", runtime=runtime)
     return Upload(
         code_path,
         f"{inside_dir}/{entry}",
         tuple((f"{inside_dir}/{rel}", code_path.parent / rel) for rel in helpers),
         root=inside_dir,
+        runtime=runtime,
     )

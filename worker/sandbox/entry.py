@@ -83,9 +83,11 @@ def run_child(code: str, control_fd: int, report_fd: int) -> int:
     except _Failed as failed:
         if failed.exc is not None:  # the full traceback goes to the run's log (organizers only)
             traceback.print_exception(failed.exc)
+            missing = getattr(failed.exc, "name", None) if failed.phase == "import" else None
             send(
                 "failed", phase=failed.phase, problem=failed.problem,
                 type=type_name(failed.exc)[:512], frames=participant_frames(failed.exc, code_path),
+                module=missing[:128] if isinstance(failed.exc, ImportError) and isinstance(missing, str) else None,
             )  # fmt: skip
         else:
             send("failed", phase=failed.phase, problem=failed.problem)
@@ -95,7 +97,9 @@ def run_child(code: str, control_fd: int, report_fd: int) -> int:
 
 def _import_submission(code_path: str):
     try:
-        sys.path.insert(0, os.path.dirname(code_path))  # a zip's helpers import as top-level modules
+        sys.path.insert(
+            0, os.path.dirname(code_path)
+        )  # a zip's helpers import as top-level modules
         spec = importlib.util.spec_from_file_location("submission", code_path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib
+import re
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -72,6 +73,9 @@ class Upload:
     inside: str  # its path inside the sandbox
     helpers: tuple[tuple[str, Path], ...] = ()
     root: str = ""  # inside: the folder the files are under (module names are relative to it)
+    runtime: tuple[
+        str, ...
+    ] = ()  # the competition's packages beyond the platform's ("name version")
 
     @cached_property
     def sources(self) -> dict[str, Upload]:
@@ -183,6 +187,22 @@ def shown_name(upload: Upload, inside: str) -> str:
     return inside.removeprefix(upload.root.rstrip("/") + "/") if upload.root else inside
 
 
+MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _missing_module(report: Failed, kind: str | None, upload: Upload) -> list[str]:
+    """At import (before any hidden data exist in the run), the module a failed import named."""
+    if report.phase != "import" or kind not in ("ModuleNotFoundError", "ImportError"):
+        return []
+    if not report.module or not MODULE_NAME.match(report.module):
+        return []
+    extra = ", ".join(upload.runtime) if upload.runtime else "none"
+    return [
+        f"No module named {report.module!r} in this competition's sandbox. Its runtime adds to "
+        f"the platform's packages (the competition's page lists them all): {extra}."
+    ]
+
+
 def render(report: Failed | None, upload: Upload) -> tuple[str, str]:
     """(failure reason, participant-visible message) for a run whose process failed."""
     if report is None:
@@ -192,6 +212,7 @@ def render(report: Failed | None, upload: Upload) -> tuple[str, str]:
     kind = verified_type(report.type, upload)
     frames = verified_frames(report.frames, upload)
     lines = [PHASES[report.phase] + (f": {kind}" if kind else ".")]
+    lines += _missing_module(report, kind, upload)
     if not kind:
         lines.append("(The exception's type is not one the platform can verify in your file.)")
     if frames:

@@ -35,6 +35,7 @@ class SandboxUnavailable(RuntimeError):
 
 FRESH_PER_RUN = ("/tmp", f"{SANDBOX_ROOT}/home", f"{SANDBOX_ROOT}/out", "/dev/shm")
 RESULT_DIR = f"{SANDBOX_ROOT}/result"
+RUNTIME_DIR = f"{SANDBOX_ROOT}/runtime"
 CODE_DIR = f"{SANDBOX_ROOT}/code"  # the submission's files, read-only (worker.sandbox.code_layout)
 RUN_FILTER = f"{SANDBOX_ROOT}/run-filter.bpf"
 UNCOVER_PROC = (
@@ -59,6 +60,7 @@ class Jail:
         env: dict[str, str],
         tmp_bytes: int,
         seccomp_fd: int | None = None,
+        runtime: Path | None = None,
     ) -> list[str]:
         """argv running ``inner`` with ``host_dir`` laid out as /sandbox, in a user namespace
         of the sandbox user's that can create no other: the zygote keeps CAP_SYS_ADMIN there
@@ -83,7 +85,13 @@ class Jail:
         tail += ["--", *inner]
         devices = [a for dev in self.gpu_devices for a in ("--dev-bind", dev, dev)]
         if self.uid is None:
-            return [self.bwrap, *userns, "--new-session", *self._layout(host_dir, tmp_bytes), *tail]
+            return [
+                self.bwrap,
+                *userns,
+                "--new-session",
+                *self._layout(host_dir, tmp_bytes, runtime),
+                *tail,
+            ]
         # The first bubblewrap covers parts of its /proc read-only (as root it could write
         # them); covered, that /proc would not count as fully visible and the kernel would
         # refuse the second one its own. It is uncovered (nothing is writable there for the
@@ -91,7 +99,7 @@ class Jail:
         outer = [
             self.bwrap, "--unshare-pid", "--die-with-parent", "--new-session",
             "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SYS_ADMIN",
-            *self._layout(host_dir, tmp_bytes), "--",
+            *self._layout(host_dir, tmp_bytes, runtime), "--",
             "/bin/sh", "-c", UNCOVER_PROC, "uncover",
             "/usr/bin/setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
             "--inh-caps=-all", "--bounding-set=-all",
@@ -99,7 +107,7 @@ class Jail:
         second = [self.bwrap, *userns, "--bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
         return outer + second + devices + tail
 
-    def _layout(self, host_dir: Path, tmp_bytes: int) -> list[str]:
+    def _layout(self, host_dir: Path, tmp_bytes: int, runtime: Path | None = None) -> list[str]:
         args: list[str] = []
         made: set[str] = set()
 
@@ -133,6 +141,8 @@ class Jail:
         args += ["--perms", "0755", "--dir", f"{SANDBOX_ROOT}/home"]
         args += ["--perms", "0755", "--dir", f"{SANDBOX_ROOT}/out"]
         args += ["--ro-bind", str(host_dir / "code"), CODE_DIR]
+        if runtime is not None:  # the competition's packages (worker/runtime.py)
+            args += ["--ro-bind", str(runtime), RUNTIME_DIR]
         args += ["--ro-bind", str(host_dir / "run-filter.bpf"), RUN_FILTER]
         args += ["--ro-bind", str(host_dir / "run"), f"{SANDBOX_ROOT}/run"]
         args += ["--bind", str(host_dir / "result"), RESULT_DIR]

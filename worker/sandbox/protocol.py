@@ -56,6 +56,7 @@ class Failed(_Strict):
     problem: Problem
     type: Name | None = None  # "module.QualName", or the bare name of a builtin
     frames: Annotated[list[Frame], Field(max_length=50)] = []
+    module: Annotated[str, Field(max_length=128)] | None = None  # ModuleNotFoundError's name
 
 
 class Exited(_Strict):

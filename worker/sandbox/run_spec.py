@@ -46,6 +46,8 @@ class RunRequest:
     log_path: Path
     jail: Jail | None = None  # None: unconfined (development only)
     limits: RunLimits = field(default_factory=RunLimits)
+    runtime_site: Path | None = None  # the competition's packages, appended to sys.path
+    runtime_packages: tuple[str, ...] = ()  # their "name version", for failure messages
 
 
 @dataclass(frozen=True)

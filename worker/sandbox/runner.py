@@ -42,6 +42,7 @@ from worker.sandbox.jail import (
     FRESH_PER_RUN,
     RESULT_DIR,
     RUN_FILTER,
+    RUNTIME_DIR,
     SANDBOX_ROOT,
     Jail,
     seccomp_memfd,
@@ -102,8 +103,13 @@ class Sandbox:
         cfg, env, cwd = self._layout(host)
         inside_dir = str(cfg.pop("code_dir"))
         cfg["code"] = f"{inside_dir}/{entry}"
+        runtime = self.env_spec.runtime_site
+        if runtime is not None:
+            cfg["runtime"] = RUNTIME_DIR if self.jail is not None else str(runtime)
         seccomp_fd = seccomp_memfd() if self.jail is not None else None
-        self.upload = upload_for(self.code_path, inside_dir, entry, helpers)
+        self.upload = upload_for(
+            self.code_path, inside_dir, entry, helpers, self.env_spec.runtime_packages
+        )
         found = cgroups.detect()
         if self.jail is not None and found.version is not None and self.limits.cgroup:
             self.group = SandboxGroup(
@@ -117,7 +123,9 @@ class Sandbox:
             json.dumps(cfg),
         ]  # fmt: skip
         argv = (
-            self.jail.command(host, inner, env, self.limits.tmp_bytes, seccomp_fd=seccomp_fd)
+            self.jail.command(
+                host, inner, env, self.limits.tmp_bytes, seccomp_fd=seccomp_fd, runtime=runtime
+            )
             if self.jail
             else inner
         )

@@ -266,6 +266,8 @@ def _wait_reporting_usage(pid: int, layout: RunLayout, status) -> None:
 def main() -> int:
     sock = socket.socket(fileno=int(sys.argv[1]))
     cfg = json.loads(sys.argv[2])
+    if cfg.get("runtime"):  # the competition's packages, after the platform's own
+        sys.path.append(cfg["runtime"])
     confined = bool(cfg["confined"])
     layout = RunLayout(**cfg["layout"]) if confined else None
     program = open(cfg["seccomp"], "rb").read() if confined else b""  # noqa: SIM115

@@ -38,7 +38,10 @@ def submit(
     user: CurrentUser,
     settings: AppSettings,
     storage: AppStorage,
-    file: UploadFile | None = File(None, description="Your .py, .ipynb, or .zip (entry module and helpers) defining unlearning(...)"),
+    file: UploadFile | None = File(
+        None,
+        description="Your .py, .ipynb, or .zip (entry module and helpers) defining unlearning(...)",
+    ),
     message: str | None = Form(None, description="What this submission tries (≤ 500 characters)."),
     method: str | None = Form(None, description="Your method's name (≤ 100 characters)."),
     url: str | None = Form(None, description="A paper or code link (http or https)."),

@@ -21,6 +21,7 @@ from tests.organizer_flow import (
     competition_yaml,
     dataset_npz,
     digits32_hidden,
+    einops_wheelhouse,
     tiny_bundle,
 )
 
@@ -207,7 +208,8 @@ def _bundles(env: dict[str, str], url: str, tmp_path: Path) -> None:
 
 
 def test_organizer_cli_on_the_embedded_platform(tmp_path):
-    env = {"ARENA_VAR_DIR": str(tmp_path / "var")}
+    wheels = einops_wheelhouse(tmp_path / "wheelhouse")  # digits32's runtime, installed offline
+    env = {"ARENA_VAR_DIR": str(tmp_path / "var"), "ARENA_WHEELHOUSE": str(wheels)}
     with running_platform(env, tmp_path / "serve.log") as url:
         _flow(env, url, tmp_path)
         _bundles(env, url, tmp_path)

@@ -22,7 +22,14 @@ from core.models import Competition, Role, Submission
 from core.settings import get_settings
 from harness.services import fresh_postgres_database
 from tests.organizer_flow import EXAMPLE_BUNDLE as EXAMPLE
-from tests.organizer_flow import FINETUNE, account, app_on, digits32_hidden, tiny_bundle
+from tests.organizer_flow import (
+    FINETUNE,
+    account,
+    app_on,
+    digits32_hidden,
+    einops_wheelhouse,
+    tiny_bundle,
+)
 from worker.jobs.prepare import run_preparation
 from worker.jobs.score import run_scoring
 
@@ -32,6 +39,48 @@ ZIP = {"Content-Type": "application/zip"}
 
 def zipped(folder: Path) -> bytes:
     return read_folder(folder).to_zip()
+
+
+def test_a_runtime_that_does_not_resolve_fails_the_preparation_saying_why(tmp_path, wheelhouse):
+    with app_on(f"sqlite:///{tmp_path / 'arena.db'}", tmp_path / "var") as client:
+        olga = account(client, "olga", Role.ORGANIZER)
+        folder = tiny_bundle(
+            tmp_path, slug="no-runtime", runtime={"packages": ["not-a-package==9.9"]}
+        )
+        r = client.post(
+            f"{API}/competitions/bundle", content=zipped(folder), headers={**olga, **ZIP}
+        )
+        assert r.status_code == 201, r.text
+        assert (
+            client.put(
+                f"{API}/competitions/no-runtime/dataset",
+                files={"file": ("d.npz", digits32_hidden())},
+                headers=olga,
+            ).status_code
+            == 200
+        )
+        assert (
+            client.post(f"{API}/competitions/no-runtime/prepare", headers=olga).status_code == 202
+        )
+        with session_scope() as s:
+            cid = s.scalar(select(Competition.id).where(Competition.slug == "no-runtime"))
+        run_preparation(cid, get_settings(), inline=True)
+        view = client.get(f"{API}/competitions/no-runtime", headers=olga).json()
+        assert view["status"] == "failed"
+        assert (
+            "RuntimeFailed" in view["status_message"] and "not-a-package" in view["status_message"]
+        )
+        r = client.put(
+            f"{API}/competitions/no-runtime",
+            content=yaml.safe_dump(
+                {
+                    **yaml.safe_load((folder / "competition.yaml").read_text()),
+                    "runtime": {"packages": ["torch==2.0"]},
+                }
+            ),
+            headers={**olga, "Content-Type": "application/yaml"},
+        )
+        assert r.status_code == 422 and "the platform's own" in r.text
 
 
 def _competitions() -> int:
@@ -44,7 +93,35 @@ def _bundle_files(var: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
-def test_digits32_from_bundle_to_a_scored_submission(tmp_path):
+@pytest.fixture()
+def wheelhouse(tmp_path):
+    """Runtimes install from a wheelhouse holding einops (as on an air-gapped worker)."""
+    settings = get_settings()
+    saved = settings.wheelhouse
+    settings.wheelhouse = einops_wheelhouse(tmp_path / "wheelhouse")
+    yield settings.wheelhouse
+    settings.wheelhouse = saved
+
+
+def _score(client, headers, name: str, content: bytes) -> Submission:
+    r = client.post(
+        f"{API}/competitions/digits32/submissions", files={"file": (name, content)}, headers=headers
+    )
+    assert r.status_code in (201, 202), r.text
+    run_scoring(r.json()["id"], get_settings(), inline=True)
+    with session_scope() as s:
+        return s.get(Submission, r.json()["id"])
+
+
+def _zip_of(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return out.getvalue()
+
+
+def test_digits32_from_bundle_to_a_scored_submission(tmp_path, wheelhouse):
     with app_on(f"sqlite:///{tmp_path / 'arena.db'}", tmp_path / "var") as client:
         olga = account(client, "olga", Role.ORGANIZER)
         pat = account(client, "pat")
@@ -108,17 +185,27 @@ def test_digits32_from_bundle_to_a_scored_submission(tmp_path):
         assert (
             client.post(f"{API}/competitions/digits32/rules/accept", headers=pat).status_code == 200
         )
-        r = client.post(
-            f"{API}/competitions/digits32/submissions",
-            files={"file": ("m.py", FINETUNE)},
-            headers=pat,
+        sub = _score(client, pat, "m.py", FINETUNE)
+        assert sub.status == "scored", sub.failure_message
+        assert sub.result is not None and 0 <= sub.result["score"] <= 1
+
+        # the runtime: resolved at preparation, shown, recorded with every score; the kit's
+        # zip submission imports its helper module and the runtime's einops
+        view = client.get(f"{API}/competitions/digits32").json()
+        assert view["runtime"] == ["einops==0.8.2"] and view["runtime_packages"] == {
+            "einops": "0.8.2"
+        }
+        assert sub.result["environment"]["runtime"] == {"einops": "0.8.2"}
+        multi = EXAMPLE / "kit" / "multi-file"
+        sub = _score(
+            client, pat, "multi.zip", _zip_of({p.name: p.read_bytes() for p in multi.glob("*.py")})
         )
-        assert r.status_code in (201, 202), r.text
-        run_scoring(r.json()["id"], get_settings(), inline=True)
-        with session_scope() as s:
-            sub = s.get(Submission, r.json()["id"])
-            assert sub.status == "scored", sub.failure_message
-            assert sub.result is not None and 0 <= sub.result["score"] <= 1
+        assert sub.status == "scored", sub.failure_message
+        missing = b"import scipy_not_here\n\ndef unlearning(net, r, f, v):\n    return net\n"
+        sub = _score(client, pat, "missing.zip", _zip_of({"main.py": missing}))
+        assert sub.status == "failed" and sub.failure_reason == "crashed"
+        assert "No module named 'scipy_not_here'" in sub.failure_message
+        assert "einops 0.8.2" in sub.failure_message
 
         # the round trip: exported and created under another slug, the same competition
         exported = client.get(f"{API}/competitions/digits32/bundle", headers=olga)

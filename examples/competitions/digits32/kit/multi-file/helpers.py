@@ -3,13 +3,18 @@
 import time
 
 import torch
+from einops import reduce  # from the competition's runtime (runtime.packages)
 from torch import nn
 
 
 def reset_head(net: nn.Module) -> None:
-    """Re-initialise the last linear layer (the classifier), seeded by the platform's seed."""
+    """Re-initialise the last linear layer (the classifier), seeded by the platform's seed,
+    and scale it down to the size of the old one's mean weight (einops, from the runtime)."""
     last = [m for m in net.modules() if isinstance(m, nn.Linear)][-1]
+    old = reduce(last.weight.detach().abs(), "classes features -> ()", "mean")
     last.reset_parameters()
+    with torch.no_grad():
+        last.weight.mul_(old / last.weight.abs().mean().clamp(min=1e-8))
 
 
 def finetune(net: nn.Module, loader, deadline: float, epochs: int) -> None:
