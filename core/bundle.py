@@ -99,6 +99,8 @@ def _skipped(path: str) -> bool:
 def entry_problem(path: str, size: int) -> str | None:
     """Why ``path`` cannot be in a bundle, or None."""
     pure = PurePosixPath(path)
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        return f"{path!r}: control characters in the name"
     if "\\" in path or path.startswith("/") or re.match(r"^[A-Za-z]:", path):
         return f"{path}: absolute or Windows path; paths are relative, with /"
     if any(part in ("..", ".", "") for part in pure.parts) or not pure.parts:

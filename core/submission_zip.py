@@ -67,6 +67,8 @@ def _members(zf: zipfile.ZipFile, max_bytes: int, max_files: int) -> list[zipfil
 
 def _problem(path: str, info: zipfile.ZipInfo) -> str | None:
     pure = PurePosixPath(path)
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path) or len(path) > 255:
+        return f"{path!r}: control characters in the name, or a name over 255 characters"
     if path.startswith("/") or "\\" in path or (len(path) > 1 and path[1] == ":"):
         return f"{path}: an absolute or Windows path; use paths relative to the zip's top"
     if any(part in ("..", ".", "") for part in pure.parts):

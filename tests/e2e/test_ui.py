@@ -289,6 +289,7 @@ def test_organizer_creates_prepares_and_opens_a_competition(browser, platform, t
     expect(page.get_by_text("Pages: overview, data, evaluation, rules")).to_be_visible()
     page.goto("/c/ui-bundle")
     expect(page.get_by_text("Sixty people wrote the digits")).to_be_visible()  # overview.md
+    expect(page.get_by_text("einops==0.8.2 (resolved at preparation)")).to_be_visible()
     page.get_by_role("link", name="Data", exact=True).click()
     expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
     expect(page.get_by_role("link", name="Data", exact=True)).to_have_attribute(

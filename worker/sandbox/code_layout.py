@@ -23,7 +23,10 @@ def lay_out_code(code_path: Path, code_dir: Path) -> tuple[str, list[str]]:
         (code_dir / SINGLE_FILE).chmod(0o644)
         return SINGLE_FILE, []
     files = [line for line in manifest.read_text().splitlines() if line]
-    for rel in files:
+    for rel in files:  # checked at upload and at unpacking; again, since this writes on the host
+        parts = Path(rel).parts
+        if not parts or Path(rel).is_absolute() or ".." in parts:
+            raise ValueError(f"refusing to lay out {rel!r} outside the code folder")
         dest = code_dir / rel
         for parent in reversed(dest.relative_to(code_dir).parents[:-1]):
             (code_dir / parent).mkdir(mode=0o755, exist_ok=True)

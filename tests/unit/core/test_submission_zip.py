@@ -44,6 +44,7 @@ def test_the_entry_is_the_top_level_module_defining_unlearning():
     [
         ({"../evil.py": ENTRY}, {}, Invalid, "'..'"),
         ({"/abs/main.py": ENTRY}, {}, Invalid, "absolute"),
+        ({"main.py": ENTRY, "a\n../../x.py": HELPER}, {}, Invalid, "control characters"),
         ({"main.py": ENTRY}, {"symlink": "link.py"}, Invalid, "link.py: a symbolic link"),
         ({"main.py": ENTRY, "bomb.bin": b"\0" * (3 << 20)}, {"deflate": True}, Invalid, "zip bomb"),
         ({"main.py": ENTRY, "big.bin": b"x" * 5000}, {}, TooLarge, "unpacks to"),
