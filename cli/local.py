@@ -38,6 +38,8 @@ from worker.pipeline.trials import (
 from worker.runtime import runtime_in
 from worker.sandbox.runner import RunResult
 
+KIT_DEFAULT_N = 8  # references trained locally unless -n says otherwise
+
 PUBLIC_COMPETITIONS: dict[str, Callable[[], CompetitionConfig]] = {"digits-demo": demo_config}
 Progress = Callable[[str, int, int], None]
 
@@ -52,17 +54,14 @@ class LocalResult:
 
 
 def local_config(slug: str, n_models: int | None) -> CompetitionConfig:
+    """A public competition's settings at the local N (default: 8, or its N if smaller)."""
     if slug not in PUBLIC_COMPETITIONS:
         raise ValueError(
             f"no public data for {slug!r}; score-local knows: {', '.join(PUBLIC_COMPETITIONS)}"
         )
     cfg = PUBLIC_COMPETITIONS[slug]()
-    if n_models is not None:
-        cfg.scoring.n_models = n_models
+    cfg.scoring.n_models = max(2, n_models or min(KIT_DEFAULT_N, cfg.scoring.n_public))
     return cfg
-
-
-KIT_DEFAULT_N = 8  # references trained locally from a kit unless -n says otherwise
 
 
 @dataclass(frozen=True)

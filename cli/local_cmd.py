@@ -42,8 +42,9 @@ def score_local_cmd(
         int | None,
         typer.Option(
             "--n-models",
+            "--n",
             "-n",
-            help="Runs and references (default: the demo's N; 8 for a kit's dev split).",
+            help="Runs and references trained locally (default 8, or the competition's N if smaller).",
         ),
     ] = None,
     cache_dir: Annotated[
@@ -89,7 +90,15 @@ def _competition(file, competition, kit, n_models, cache, url, token):
     try:
         validate_upload(file.name, file.read_bytes(), 10**9)
         if kit is None and competition in PUBLIC_COMPETITIONS:
-            return local_config(competition, n_models), None
+            cfg = local_config(competition, n_models)
+            platform_n = PUBLIC_COMPETITIONS[competition]().scoring.n_public
+            err.print(
+                f"{competition}: its own public data at N = {cfg.scoring.n_public} (the "
+                f"competition: N = {platform_n}; -n to change). Local scores differ from the "
+                "leaderboard's: fewer models (a noisier ε) and this machine's time budget.",
+                soft_wrap=True,
+            )
+            return cfg, None
         local = kit_config(kit or _downloaded_kit(competition, cache, url, token), n_models)
     except (ValueError, DomainError) as exc:
         _fail(getattr(exc, "detail", str(exc)))

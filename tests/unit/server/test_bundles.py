@@ -377,3 +377,22 @@ def _edited(folder: Path, key: str, value) -> bytes:
     cfg[key] = value
     files = {**bundle.files, "competition.yaml": yaml.safe_dump(cfg).encode()}
     return type(bundle)(files).to_zip()
+
+
+def test_the_seeded_demo_carries_its_bundles_pages_and_kit(tmp_path):
+    from core.storage import Storage
+    from server.services.platform import seed_demo
+
+    with app_on(f"sqlite:///{tmp_path / 'arena.db'}", tmp_path / "var") as client:
+        with session_scope() as s:
+            seed_demo(s, Storage(get_settings()))
+        view = client.get(f"{API}/competitions/digits-demo").json()
+        assert view["pages"] == ["overview", "data", "evaluation", "rules"] and view["starter_kit"]
+        kit = zipfile.ZipFile(io.BytesIO(client.get(f"{API}/competitions/digits-demo/kit").content))
+        assert {"starter.py", "starter.ipynb", "competition.yaml", "SHA256SUMS"} <= set(
+            kit.namelist()
+        )
+        settings = yaml.safe_load(kit.read("competition.yaml"))
+        assert settings["dataset"]["loader"] == "sklearn_digits"  # its data ship with scikit-learn
+        page = client.get("/c/digits-demo/page/evaluation")
+        assert page.status_code == 200 and "NeurIPS 2023 Machine Unlearning metric" in page.text
