@@ -79,10 +79,14 @@ def _build(cfg: RuntimeConfig, final: Path, wheelhouse: Path | None) -> None:
     site.mkdir(parents=True)
     base = _base()
     wanted = list(cfg.packages)
+    extras: dict[str, set[str]] = {}  # the extras asked of each package, whose requirements count
     try:
         for _ in range(MAX_ROUNDS):
+            for text in wanted:
+                req = Requirement(text)
+                extras.setdefault(canonicalize_name(req.name), set()).update(req.extras)
             _install(wanted, site, wheelhouse)
-            wanted = _missing(site, base)
+            wanted = _missing(site, base, extras)
             if not wanted:
                 break
         else:
@@ -117,16 +121,23 @@ def _install(requirements: list[str], site: Path, wheelhouse: Path | None) -> No
         raise RuntimeFailed(f"runtime.packages {requirements} did not install: {reason}")
 
 
-def _missing(site: Path, base: dict[str, str]) -> list[str]:
-    """Requirements of the installed packages that neither the base nor the folder meets."""
+def _applies(req: Requirement, extras: set[str]) -> bool:
+    if req.marker is None:
+        return True
+    return any(req.marker.evaluate({"extra": extra}) for extra in {"", *extras})
+
+
+def _missing(site: Path, base: dict[str, str], extras: dict[str, set[str]]) -> list[str]:
+    """Requirements of the installed packages that neither the base nor the folder meets
+    (with those of the extras asked of each)."""
     here = {
         canonicalize_name(d.metadata["Name"]): d for d in metadata.distributions(path=[str(site)])
     }
     missing: list[str] = []
-    for dist in here.values():
+    for name_here, dist in here.items():
         for text in dist.requires or []:
             req = Requirement(text)
-            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            if not _applies(req, extras.get(name_here, set())):
                 continue
             name = canonicalize_name(req.name)
             if name in here:
