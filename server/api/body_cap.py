@@ -34,7 +34,7 @@ class BodyCap:
         path = path.rstrip("/")
         if path.endswith("/dataset"):
             return self.dataset
-        if path.endswith("/bundle"):  # a competition bundle (zip)
+        if path.endswith("/bundle") or path == "/organize/new-bundle":  # a bundle (zip)
             return MAX_BUNDLE_BYTES + (64 << 10)
         if path.endswith("/submissions") or path.endswith("/submit"):
             return self.uploads

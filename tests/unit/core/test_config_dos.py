@@ -67,6 +67,22 @@ def test_only_managers_make_the_api_parse_and_bodies_are_capped(tmp_path):
         assert r.status_code == 422 and len(r.json()["problems"]) >= 2000  # the owner: answered
 
 
+def test_bundle_uploads_have_the_bundle_cap_on_the_api_and_the_pages():
+    from core.bundle import MAX_BUNDLE_BYTES
+    from core.settings import get_settings
+    from server.api.body_cap import OTHER_BODY_BYTES, BodyCap
+
+    cap = BodyCap(None, get_settings())  # type: ignore[arg-type]
+    for path in (
+        "/api/v1/competitions/bundle",
+        "/api/v1/competitions/x/bundle",
+        "/organize/new-bundle",
+        "/organize/x/bundle",
+    ):
+        assert cap.limit_for(path) > MAX_BUNDLE_BYTES, path
+    assert cap.limit_for("/organize/new") == OTHER_BODY_BYTES
+
+
 def test_request_bodies_are_capped_before_they_are_read(tmp_path):
     """Over ARENA_MAX_REQUEST_BYTES: 413 with nothing read when the length is declared; when it
     is not (chunked), refused as soon as the count passes the cap."""
