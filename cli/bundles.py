@@ -22,8 +22,7 @@ from core.competition_config import CompetitionConfig
 from core.config_file import json_schema
 from core.datasets import inspect_npz
 from core.errors import DomainError
-from core.jailed import JailUnavailable
-from core.organizer_code import check_model
+from core.organizer_code import CheckUnavailable, check_model
 
 OutArg = Annotated[Path, typer.Argument(dir_okay=False, help="Where to write the zip.")]
 
@@ -44,8 +43,10 @@ def validate(
         try:
             checked = check_bundle(bundle)
             how = "jailed"
-        except JailUnavailable as exc:
-            err.print(f"[yellow]note:[/yellow] {exc}; checking in a plain subprocess instead")
+        except CheckUnavailable as exc:
+            err.print(
+                f"[yellow]note:[/yellow] {exc.detail}; checking in a plain subprocess instead"
+            )
             checked, how = check_bundle(bundle, jailed=False), "unjailed"
         if dataset is not None:
             _check_dataset(checked.config, dataset, how == "jailed")

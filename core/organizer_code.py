@@ -16,8 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from core.competition_config import CompetitionConfig, ModuleModel
-from core.errors import Invalid
+from core.errors import Invalid, Unavailable
 from core.jailed import JailUnavailable, run_python_module
+
+
+class CheckUnavailable(Unavailable):
+    """This machine cannot run the jailed check (no bubblewrap, or it cannot start): a 503
+    that says what to install, never the organizer's fault."""
+
 
 CHECKER = "worker.ml.model_check"
 CHECK_TIMEOUT = 120.0
@@ -103,7 +109,18 @@ def checked_settings(
 
 def _run(folder: Path, jailed: bool) -> tuple[str, str, bool]:
     if jailed:
-        done = run_python_module(CHECKER, ["/check/check.json"], folder, timeout=CHECK_TIMEOUT)
+        try:
+            done = run_python_module(CHECKER, ["/check/check.json"], folder, timeout=CHECK_TIMEOUT)
+        except JailUnavailable as exc:
+            raise CheckUnavailable(
+                f"Organizer code cannot be checked on this server: {exc}"
+            ) from None
+        if done.returncode != 0 and done.stderr.lstrip().startswith("bwrap:"):
+            raise CheckUnavailable(
+                "Organizer code cannot be checked on this server: bubblewrap could not build "
+                f"its jail ({done.stderr.strip()[:300]}); an operator must enable unprivileged "
+                "user namespaces or run the API where the sandbox works"
+            )
         return done.stdout, done.stderr, done.timed_out
     try:
         plain = subprocess.run(
@@ -118,4 +135,4 @@ def _run(folder: Path, jailed: bool) -> tuple[str, str, bool]:
     return plain.stdout, plain.stderr, False
 
 
-__all__ = ["JailUnavailable", "check_model", "checked_settings", "example_shape"]
+__all__ = ["CheckUnavailable", "check_model", "checked_settings", "example_shape"]

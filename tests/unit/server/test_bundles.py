@@ -396,3 +396,18 @@ def test_the_seeded_demo_carries_its_bundles_pages_and_kit(tmp_path):
         assert settings["dataset"]["loader"] == "sklearn_digits"  # its data ship with scikit-learn
         page = client.get("/c/digits-demo/page/evaluation")
         assert page.status_code == 200 and "NeurIPS 2023 Machine Unlearning metric" in page.text
+
+
+def test_a_server_that_cannot_jail_answers_503_not_a_blame(tmp_path, monkeypatch):
+    import core.jailed
+
+    with app_on(f"sqlite:///{tmp_path / 'arena.db'}", tmp_path / "var") as client:
+        olga = account(client, "olga", Role.ORGANIZER)
+        monkeypatch.setattr(core.jailed.shutil, "which", lambda name: None)  # no bubblewrap here
+        r = client.post(
+            f"{API}/competitions/bundle",
+            content=zipped(tiny_bundle(tmp_path)),
+            headers={**olga, **ZIP},
+        )
+        assert r.status_code == 503 and "bubblewrap" in r.json()["detail"], r.text
+        assert _competitions() == 0
