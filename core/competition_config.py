@@ -267,12 +267,14 @@ class PhaseConfig(_Strict):
         return self.leaderboard or self.name
 
 
-PLATFORM_PACKAGES = ("torch", "numpy", "safetensors")
+PLATFORM_PACKAGES = ("numpy", "safetensors")  # what the platform's code in a sandbox needs as is
 
 
 class RuntimeConfig(_Strict):
     """Packages a competition's sandboxes have beyond the platform's (torch, numpy,
-    safetensors and their dependencies), resolved at preparation (worker/runtime.py)."""
+    safetensors and their dependencies), resolved at preparation (worker/runtime.py). It may
+    name its own torch (and torchvision): the sandboxes then import that torch instead; the
+    worker still trains the original and the references with its own."""
 
     packages: list[str] = Field(
         default_factory=list,
@@ -295,8 +297,8 @@ class RuntimeConfig(_Strict):
                 raise ValueError(f"{text!r}: name a package and version, not a URL")
             if canonicalize_name(req.name) in PLATFORM_PACKAGES:
                 raise ValueError(
-                    f"{req.name} is the platform's own (given in every sandbox); list only "
-                    "packages beyond torch, numpy and safetensors"
+                    f"{req.name} is the platform's own (given in every sandbox, which needs it "
+                    "as it is); list other packages, or your own torch and torchvision"
                 )
         return value
 

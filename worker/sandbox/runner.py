@@ -106,6 +106,9 @@ class Sandbox:
         runtime = self.env_spec.runtime_site
         if runtime is not None:
             cfg["runtime"] = RUNTIME_DIR if self.jail is not None else str(runtime)
+            cfg["runtime_first"] = any(
+                p.split()[0] == "torch" for p in self.env_spec.runtime_packages
+            )
         seccomp_fd = seccomp_memfd() if self.jail is not None else None
         self.upload = upload_for(
             self.code_path, inside_dir, entry, helpers, self.env_spec.runtime_packages

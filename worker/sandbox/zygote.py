@@ -28,11 +28,13 @@ import socket
 import stat
 import sys
 import time
+from types import ModuleType
 
-from worker.sandbox import entry as sandbox_entry
 from worker.sandbox import protocol as proto
 from worker.sandbox.isolation import IsolationError, RunLayout, enter_run, isolate_run, load_seccomp
 
+# imported in main(), once the competition's runtime is on sys.path (it may bring its own torch)
+sandbox_entry: ModuleType
 _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 COPY_CHUNK = 1 << 20
@@ -264,10 +266,16 @@ def _wait_reporting_usage(pid: int, layout: RunLayout, status) -> None:
 
 
 def main() -> int:
+    global sandbox_entry
     sock = socket.socket(fileno=int(sys.argv[1]))
     cfg = json.loads(sys.argv[2])
-    if cfg.get("runtime"):  # the competition's packages, after the platform's own
-        sys.path.append(cfg["runtime"])
+    if cfg.get("runtime"):  # the competition's packages: first when they bring their own torch
+        if cfg.get("runtime_first"):
+            sys.path.insert(0, cfg["runtime"])
+        else:
+            sys.path.append(cfg["runtime"])
+    from worker.sandbox import entry as sandbox_entry  # torch and the platform's code, once
+
     confined = bool(cfg["confined"])
     layout = RunLayout(**cfg["layout"]) if confined else None
     program = open(cfg["seccomp"], "rb").read() if confined else b""  # noqa: SIM115

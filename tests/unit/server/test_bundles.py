@@ -75,7 +75,7 @@ def test_a_runtime_that_does_not_resolve_fails_the_preparation_saying_why(tmp_pa
             content=yaml.safe_dump(
                 {
                     **yaml.safe_load((folder / "competition.yaml").read_text()),
-                    "runtime": {"packages": ["torch==2.0"]},
+                    "runtime": {"packages": ["safetensors==0.1"]},
                 }
             ),
             headers={**olga, "Content-Type": "application/yaml"},
