@@ -104,11 +104,7 @@ class Sandbox:
         inside_dir = str(cfg.pop("code_dir"))
         cfg["code"] = f"{inside_dir}/{entry}"
         runtime = self.env_spec.runtime_site
-        if runtime is not None:
-            cfg["runtime"] = RUNTIME_DIR if self.jail is not None else str(runtime)
-            cfg["runtime_first"] = any(
-                p.split()[0] == "torch" for p in self.env_spec.runtime_packages
-            )
+        cfg.update(self._runtime_cfg())
         seccomp_fd = seccomp_memfd() if self.jail is not None else None
         self.upload = upload_for(
             self.code_path, inside_dir, entry, helpers, self.env_spec.runtime_packages
@@ -155,6 +151,16 @@ class Sandbox:
             log = (host / "zygote.log").read_text(errors="replace")[-2000:]
             self.close()
             raise SandboxDied(f"the sandbox did not start: {log}")
+
+    def _runtime_cfg(self) -> dict:
+        """Where the zygote finds the competition's packages, and whether they come first
+        (a runtime with its own torch)."""
+        runtime = self.env_spec.runtime_site
+        if runtime is None:
+            return {}
+        first = any(p.split()[0] == "torch" for p in self.env_spec.runtime_packages)
+        inside = RUNTIME_DIR if self.jail is not None else str(runtime)
+        return {"runtime": inside, "runtime_first": first}
 
     def _layout(self, host: Path) -> tuple[dict, dict[str, str], str | Path]:
         """The zygote's configuration, environment and working directory: inside the jail's
