@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from core.bundle import CONFIG_NAME, DEV_NAME, Bundle
 from core.competition_config import CompetitionConfig
-from core.config_file import MAX_CONFIG_BYTES, ConfigInvalid, validate_config_data
+from core.config_file import ConfigInvalid, load_config_yaml, validate_config_data
 from core.datasets import inspect_npz
 from core.errors import Invalid
 from core.organizer_code import check_model
@@ -54,15 +52,11 @@ class CheckedBundle:
 
 def bundle_config(bundle: Bundle, slug: str | None = None) -> CompetitionConfig:
     """The bundle's settings, under ``slug`` when given, with the model module's source."""
-    text = bundle.config_text
-    if len(text.encode()) > MAX_CONFIG_BYTES:
-        raise Invalid(f"{CONFIG_NAME}: larger than {MAX_CONFIG_BYTES >> 10} KiB")
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise Invalid(f"{CONFIG_NAME}: {where}: not valid YAML") from None
+        data = load_config_yaml(bundle.config_text)
+    except ConfigInvalid as exc:
+        problems = [f"{CONFIG_NAME}: {p}" for p in exc.problems]
+        raise Invalid(exc.detail(), extra={"problems": problems}) from None
     if isinstance(data, dict):
         if slug:
             data["slug"] = slug

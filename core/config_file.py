@@ -132,6 +132,11 @@ def validate_config_data(data: Any) -> CompetitionConfig:
 
 def parse_config_text(text: str) -> CompetitionConfig:
     """Parse a competition file (YAML; JSON is YAML too) into a validated config."""
+    return validate_config_data(load_config_yaml(text))
+
+
+def load_config_yaml(text: str) -> Any:
+    """The competition file's data, not yet validated; ConfigInvalid for size or YAML syntax."""
     if len(text.encode("utf-8", errors="replace")) > MAX_CONFIG_BYTES:
         raise ConfigInvalid([f"(file): larger than {MAX_CONFIG_BYTES // 1024} KiB"])
     try:
@@ -141,7 +146,7 @@ def parse_config_text(text: str) -> CompetitionConfig:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigInvalid([f"{where}: {problem} (the file is not valid YAML)"]) from None
-    return validate_config_data(data)
+    return data
 
 
 def public_settings(cfg: CompetitionConfig) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
@@ -43,6 +44,7 @@ class Runtime:
     lock: dict[str, str] = field(default_factory=dict)  # name -> version, what was installed
 
 
+@lru_cache(maxsize=1)  # the worker's own environment does not change while it runs
 def _base() -> dict[str, str]:
     return {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
 
