@@ -3,8 +3,9 @@
 An organizer's model module is code the platform did not write; the API process never imports
 it. :func:`run_python_module` starts ``python -I -m MODULE`` under bubblewrap: no network,
 its own PID, IPC and UTS namespaces, a read-only view of the system, the Python installation
-and the platform's packages, one read-only folder of inputs at ``/check``, an empty /tmp of
-bounded size, a cleared environment, and a memory, CPU and wall-clock limit. When the caller
+and the platform's packages, one read-only folder of inputs (at ``/check``, unless the checkout
+itself lies there), an empty /tmp of bounded size, a cleared environment, and a memory, CPU and
+wall-clock limit. When the caller
 is root the command runs as the unprivileged sandbox user. The participant's sandbox
 (:mod:`worker.sandbox.jail`) builds on the same layout and adds far more.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 import core
 
 CHECK_DIR = "/check"
+INPUTS = "{inputs}"  # in ``args``: replaced by where the inputs folder is mounted
 FALLBACK_USER = "nobody"
 PROJECT_PACKAGES = ("core", "worker", "scoring")
 
@@ -80,6 +82,15 @@ def parent_dirs(targets: tuple[str, ...]) -> list[str]:
     return args
 
 
+def inputs_mount(bound: tuple[str, ...]) -> str:
+    """Where the inputs folder is mounted: /check, unless a bound folder lies under it (a
+    checkout at /check/... would be hidden by it); then a name no bound folder uses."""
+    for candidate in (CHECK_DIR, "/arena-check", "/.arena-check"):
+        if not any(p == candidate or p.startswith(candidate + "/") for p in bound):
+            return candidate
+    raise JailUnavailable(f"no free mount point for the inputs beside {bound}")
+
+
 def sandbox_ids(user: str) -> tuple[int, int]:
     for name in (user, FALLBACK_USER):
         try:
@@ -104,9 +115,11 @@ def _argv(module: str, args: list[str], inputs: Path, user: str, tmp_bytes: int)
     jail += parent_dirs(ro)
     for path in ro:
         jail += ["--ro-bind", path, path]
-    jail += ["--proc", "/proc", "--dev", "/dev", "--ro-bind", str(inputs), CHECK_DIR]
+    mount = inputs_mount(ro)
+    jail += ["--proc", "/proc", "--dev", "/dev", "--ro-bind", str(inputs), mount]
     jail += ["--chdir", "/tmp", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin"]
     jail += ["--setenv", "HOME", "/tmp", "--setenv", "OMP_NUM_THREADS", "1"]
+    args = [a.replace(INPUTS, mount) for a in args]
     command = [sys.executable, "-I", "-m", module, *args]
     if os.geteuid() != 0:
         return [*jail[:1], "--unshare-user", "--disable-userns", *jail[1:], "--", *command]
@@ -126,7 +139,8 @@ def run_python_module(
     output_bytes: int = 256 * 1024,
     user: str = "arena-sandbox",
 ) -> JailedResult:
-    """Run ``python -I -m module *args`` jailed, with ``inputs`` (a folder) at /check."""
+    """Run ``python -I -m module *args`` jailed, with ``inputs`` (a folder) mounted read-only;
+    ``{inputs}`` in ``args`` names where (/check unless a bound folder lies under it)."""
     inputs.chmod(0o755)
     for f in inputs.iterdir():
         f.chmod(0o644)

@@ -17,7 +17,7 @@ from typing import Any
 
 from core.competition_config import CompetitionConfig, ModuleModel
 from core.errors import Invalid, Unavailable
-from core.jailed import JailUnavailable, run_python_module
+from core.jailed import INPUTS, JailUnavailable, run_python_module
 
 
 class CheckUnavailable(Unavailable):
@@ -110,7 +110,9 @@ def checked_settings(
 def _run(folder: Path, jailed: bool) -> tuple[str, str, bool]:
     if jailed:
         try:
-            done = run_python_module(CHECKER, ["/check/check.json"], folder, timeout=CHECK_TIMEOUT)
+            done = run_python_module(
+                CHECKER, [f"{INPUTS}/check.json"], folder, timeout=CHECK_TIMEOUT
+            )
         except JailUnavailable as exc:
             raise CheckUnavailable(
                 f"Organizer code cannot be checked on this server: {exc}"
