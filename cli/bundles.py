@@ -62,6 +62,8 @@ def validate(
     if report.get("parameters") is not None:
         model += f" ({report['parameters']:,} parameters; checked {how})"
     err.print(f"  model: {model}")
+    if report.get("deferred"):
+        err.print(f"  [yellow]note:[/yellow] {report['deferred']}")
     err.print(f"  pages: {', '.join(checked.pages) or 'none'}")
     err.print(f"  starter kit: {len(bundle.kit())} file(s)")
     if checked.dev_summary:

@@ -24,6 +24,7 @@ from core.results import SubmissionResult
 from worker import hardware
 from worker.jobs.score import run_seed
 from worker.ml import artefacts
+from worker.ml.nets import model_imports
 from worker.ml.preparation import prepare
 from worker.ml.problem import build_problem
 from worker.pipeline.finalize import score_outputs
@@ -157,7 +158,9 @@ def score_local(
     threads = hardware.cpu_threads(threads)
     torch.set_num_threads(threads)
     device = hardware.device()
-    comp_dir, budget = _prepared(cfg, cache, device, progress, data_file)
+    runtime = runtime_in(cfg.runtime, cache / "runtimes", wheelhouse)
+    with model_imports(runtime.site):  # the organizer's model may import the runtime's packages
+        comp_dir, budget = _prepared(cfg, cache, device, progress, data_file)
     problem = build_problem(cfg, data_file)
     run_dir = comp_dir / "local-runs"
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -170,7 +173,7 @@ def score_local(
         threads=threads,
         budget_seconds=budget,
         jail=jail_for(sandbox_user, allow_unconfined=True),
-        runtime=runtime_in(cfg.runtime, cache / "runtimes", wheelhouse),
+        runtime=runtime,
     )
     code_path = runnable_code(code_path, run_dir)
     n = cfg.scoring.n_public

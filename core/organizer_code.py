@@ -61,6 +61,7 @@ def check_model(
         **model.model_dump(mode="json"),
         "input_shape": shape or [],
         "n_classes": n_classes_of(cfg),
+        "runtime_packages": list(cfg.runtime.packages),
     }
     with tempfile.TemporaryDirectory(prefix="arena-model-check-") as tmp:
         folder = Path(tmp)

@@ -42,6 +42,7 @@ from core.storage import Storage
 from worker import hardware
 from worker.liveness import beating
 from worker.ml import artefacts
+from worker.ml.nets import model_imports
 from worker.ml.preparation import (
     FINGERPRINT,
     Timing,
@@ -153,7 +154,10 @@ def run_preparation(
         )
     try:
         runtime = _resolve_runtime(competition_id, config, settings)
-        timing, todo, chunk_ids = _original_and_plan(competition_id, config, dataset_sha, settings)
+        with model_imports(runtime.site):
+            timing, todo, chunk_ids = _original_and_plan(
+                competition_id, config, dataset_sha, settings, runtime.lock.get("torch")
+            )
         storage = Storage(settings)  # with the artefacts: every score records it
         lock_file = storage.competition_dir(config.slug) / artefacts.RUNTIME_LOCK
         lock_file.write_text(json.dumps(runtime.lock, indent=1))
@@ -188,7 +192,11 @@ def _on_this_worker(
 
 
 def _original_and_plan(
-    competition_id: int, config: CompetitionConfig, dataset_sha: str | None, settings: Settings
+    competition_id: int,
+    config: CompetitionConfig,
+    dataset_sha: str | None,
+    settings: Settings,
+    runtime_torch: str | None,
 ) -> tuple[Timing, list[int], list[int]]:
     """Train and time the original here (or take the shared one), record the budget, and plan
     the reference chunks still to train: (timing, references to do, chunk ids)."""
@@ -205,6 +213,7 @@ def _original_and_plan(
             lambda stage, d, t: _set_progress(competition_id, stage, d, t),
             _data_file(config, storage),
             dataset_sha,
+            runtime_torch,
         )
         storage.push(*(p for p in out_dir.iterdir() if p.is_file()))
         store_budget(competition_id, mine, timing.original_seconds, timing.budget_seconds)
@@ -237,7 +246,10 @@ def run_reference_chunk(chunk_id: int, settings: Settings, worker: str | None = 
     n = config.scoring.n_references
     started = time.perf_counter()
     try:
-        with beating(WorkChunk, chunk_id, settings.heartbeat_seconds, (Competition, cid)):
+        with (
+            beating(WorkChunk, chunk_id, settings.heartbeat_seconds, (Competition, cid)),
+            model_imports(runtime_for(config.runtime, settings).site),
+        ):
             problem = build_problem(config, _data_file(config, storage))
             for k in chunk.indices:  # saved by a worker that lost this chunk
                 storage.pull(reference_file(out_dir, k))

@@ -7,6 +7,10 @@ weights, or the references could not be reproduced), runs a forward and a backwa
 batch of the dataset's shape, and round-trips the state dict through safetensors, as returned
 weights are. The last line of stdout is one JSON object: ``problems`` (each says what to fix)
 and, when it built, ``parameters`` and ``batchnorm``.
+
+A module that imports a package of the competition's runtime (``runtime_packages`` in the
+spec) cannot be built where the runtime is not installed: the report then says ``deferred``,
+and the worker runs the same check (:func:`check`) with the runtime when it prepares.
 """
 
 from __future__ import annotations
@@ -24,13 +28,21 @@ def check(spec: dict[str, Any], batch: int = 2) -> dict[str, Any]:
     import torch
     from safetensors.torch import load_file, save_file
 
-    from worker.ml.nets import ModelBuildError, build_model
+    from worker.ml.nets import MissingModule, ModelBuildError, build_model
 
     try:
         torch.manual_seed(0)
         model = build_model(spec)
         torch.manual_seed(0)
         again = build_model(spec)
+    except MissingModule as exc:
+        if not spec.get("runtime_packages"):
+            return {"problems": [str(exc)]}
+        return {
+            "problems": [],
+            "deferred": f"{spec.get('module')} imports {exc.name!r}, which the platform does not "
+            "have: it is checked with the competition's runtime when the competition is prepared",
+        }
     except ModelBuildError as exc:
         return {"problems": [str(exc)]}
     problems: list[str] = []

@@ -15,7 +15,9 @@ import importlib
 import inspect
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -23,15 +25,69 @@ from torch import nn
 from worker.ml.models import BUILTIN_MODELS
 from worker.ml.models.mlp import MLP
 
-__all__ = ["MLP", "REGISTRY", "ModelBuildError", "build_model", "model_spec"]
+__all__ = [
+    "MLP",
+    "REGISTRY",
+    "MissingModule",
+    "ModelBuildError",
+    "build_model",
+    "model_imports",
+    "model_spec",
+]
 
 REGISTRY = BUILTIN_MODELS
 SHAPE_ARGUMENTS = ("input_shape", "n_classes")
-_LOADED: dict[str, types.ModuleType] = {}
+_LOADED: dict[tuple[str, str | None], types.ModuleType] = {}
+_ACTIVE: list[str] = []  # the runtime folders organizer modules import from, innermost last
+_SEEN: set[str] = set()  # every runtime folder this process has imported from
 
 
 class ModelBuildError(ValueError):
     """The model cannot be built: the message says what to fix in the module or its params."""
+
+
+class MissingModule(ModelBuildError):
+    """The module imports a package this environment lacks (``name``)."""
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+@contextmanager
+def model_imports(site: Path | None) -> Iterator[None]:
+    """Within it, organizer modules may import the packages of the competition's runtime
+    (``site``, :mod:`worker.runtime`), after the platform's own, as in the sandbox. What they
+    imported from there is forgotten when it ends, so that a worker serving two competitions
+    never hands one runtime's package to the other's model."""
+    if site is None:
+        yield
+        return
+    path = str(site)
+    _forget_modules_under(tuple(f"{p}/" for p in _SEEN))
+    _SEEN.add(path)
+    added = path not in sys.path
+    if added:
+        sys.path.append(path)
+    _ACTIVE.append(path)
+    try:
+        yield
+    finally:
+        _ACTIVE.pop()
+        if path not in _ACTIVE:
+            if added and path in sys.path:
+                sys.path.remove(path)
+            _forget_modules_under((f"{path}/",))
+
+
+def _forget_modules_under(prefixes: tuple[str, ...]) -> None:
+    """Drop from sys.modules the modules loaded from these folders (objects already built
+    keep theirs)."""
+    if not prefixes:
+        return
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(prefixes):
+            del sys.modules[name]
 
 
 def model_spec(model_cfg: Any, input_shape: tuple[int, ...], n_classes: int) -> dict[str, Any]:
@@ -110,10 +166,12 @@ def _accepted(fn: Callable[..., Any]) -> set[str] | None:
 
 
 def load_module_source(source: str, filename: str) -> types.ModuleType:
-    """The organizer's module from its source, executed once per process (cached by hash)."""
+    """The organizer's module from its source, executed once per process and runtime (cached
+    by hash)."""
     digest = hashlib.sha256(source.encode()).hexdigest()
-    if digest in _LOADED:
-        return _LOADED[digest]
+    site = _ACTIVE[-1] if _ACTIVE else None
+    if (digest, site) in _LOADED:
+        return _LOADED[(digest, site)]
     name = f"arena_model_{digest[:16]}"
     module = types.ModuleType(name)
     module.__file__ = filename
@@ -125,11 +183,19 @@ def load_module_source(source: str, filename: str) -> types.ModuleType:
         raise ModelBuildError(
             f"{filename}, line {exc.lineno}: {exc.msg} (the module is not valid Python)"
         ) from None
+    except ModuleNotFoundError as exc:
+        del sys.modules[name]
+        raise MissingModule(
+            f"{filename} could not be imported: no module named {exc.name!r} here (it may import "
+            "torch, numpy, the standard library and the packages of the competition's runtime; "
+            "add the package to runtime.packages)",
+            str(exc.name),
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - any error of the module's top-level code
         del sys.modules[name]
         raise ModelBuildError(
             f"{filename} could not be imported: {type(exc).__name__}: {exc} (it may import "
-            "torch, numpy and the standard library)"
+            "torch, numpy, the standard library and the packages of the competition's runtime)"
         ) from exc
-    _LOADED[digest] = module
+    _LOADED[(digest, site)] = module
     return module

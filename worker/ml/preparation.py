@@ -25,7 +25,8 @@ from core.results import ReferenceSummary, SubmissionResult
 from core.splits import public_mask
 from worker.ml import artefacts
 from worker.ml.batched import can_batch, train_models_batched
-from worker.ml.nets import build_model, model_spec
+from worker.ml.model_check import check as check_model_report
+from worker.ml.nets import ModelBuildError, build_model, model_spec
 from worker.ml.problem import Problem, build_problem
 from worker.ml.training import ModelOutputs, evaluate, timed_training, train_model
 from worker.pipeline.finalize import score_outputs
@@ -35,6 +36,24 @@ Progress = Callable[[str, int, int], None]
 
 def spec_for(config: CompetitionConfig, problem: Problem) -> dict[str, Any]:
     return model_spec(config.model, problem.input_shape, problem.n_classes)
+
+
+def check_model_here(spec: dict[str, Any], runtime_torch: str | None = None) -> None:
+    """The organizer's model module checked as at upload (:mod:`worker.ml.model_check`), here
+    with the competition's runtime importable: ModelBuildError lists what to fix."""
+    if spec.get("name") != "module":
+        return
+    problems = check_model_report(spec)["problems"]
+    if not problems:
+        return
+    hint = ""
+    if runtime_torch is not None:
+        hint = (
+            f" (the runtime's own torch {runtime_torch} serves the sandbox only: the workers "
+            f"train and evaluate the model with the platform's torch {torch.__version__}, so "
+            "model.py may import only packages that work with it)"
+        )
+    raise ModelBuildError(f"model.module {spec['module']}: " + "; ".join(problems) + hint)
 
 
 def init_model(spec: dict[str, Any], seed: int) -> nn.Module:
@@ -262,8 +281,10 @@ def prepare_original(
     progress: Progress | None = None,
     data_file: Path | None = None,
     dataset_sha256: str | None = None,
+    runtime_torch: str | None = None,
 ) -> tuple[Problem, ModelOutputs, Timing]:
-    """The first step of a preparation: the splits, the original model and its timing.
+    """The first step of a preparation: the splits, the model module checked, the original
+    model and its timing.
 
     Resumable: artefacts whose fingerprint (seed, data, split, model, recipe) is unchanged are
     kept; a changed fingerprint wipes them.
@@ -274,6 +295,7 @@ def prepare_original(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / FINGERPRINT).write_text(stamp)
     problem = build_problem(config, data_file)
+    check_model_here(spec_for(config, problem), runtime_torch)
     artefacts.save_splits(problem.splits, out_dir / artefacts.SPLITS)
     if progress:
         progress("original", 0, 1)

@@ -21,6 +21,7 @@ from core.notebooks import notebook_to_script
 from core.submission_zip import read_submission_zip, unpack
 from worker.ml import artefacts
 from worker.ml.evaluation import InvalidOutput, evaluate_returned
+from worker.ml.nets import model_imports
 from worker.ml.preparation import grace_seconds, spec_for
 from worker.ml.problem import Problem
 from worker.runtime import Runtime
@@ -166,7 +167,10 @@ def run_trial(
     if result.weights_path is None:
         return result
     try:
-        outputs = evaluate_returned(result.weights_path, setup.spec, setup.problem, setup.device)
+        with model_imports(setup.runtime.site):  # the organizer's model may import its packages
+            outputs = evaluate_returned(
+                result.weights_path, setup.spec, setup.problem, setup.device
+            )
     except InvalidOutput as exc:
         return RunResult("invalid_output", result.seconds, None, str(exc))
     except Exception:  # noqa: BLE001 - whatever the weights do to the model: not provably ours

@@ -3,7 +3,7 @@
 The platform calls ``build_model(**params)`` with the ``model.params`` of competition.yaml,
 adding ``input_shape`` (here [1, 32, 32]) and ``n_classes`` (10), to train the original and
 the references, to hand ``net`` to your ``unlearning`` and to load what it returns. It may
-import torch, numpy and the standard library.
+import torch, numpy, the standard library and the packages of the competition's runtime.
 """
 
 from __future__ import annotations

@@ -411,3 +411,77 @@ def test_a_server_that_cannot_jail_answers_503_not_a_blame(tmp_path, monkeypatch
         )
         assert r.status_code == 503 and "bubblewrap" in r.json()["detail"], r.text
         assert _competitions() == 0
+
+
+EINOPS_MODEL = b'''"""A model whose head comes from einops, a package of the competition's runtime."""
+import torch
+from einops.layers.torch import Rearrange
+
+
+def build_model(input_shape, n_classes, width=4, stages=1):
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(input_shape[0], width, 3, 2, 1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        Rearrange("b c h w -> b (c h w)"),
+        torch.nn.Linear(width, n_classes),
+    )
+'''
+
+
+def _prepared_status(client, olga, slug: str) -> dict:
+    r = client.put(
+        f"{API}/competitions/{slug}/dataset",
+        files={"file": ("d.npz", digits32_hidden())},
+        headers=olga,
+    )
+    assert r.status_code == 200, r.text
+    assert client.post(f"{API}/competitions/{slug}/prepare", headers=olga).status_code == 202
+    with session_scope() as s:
+        cid = s.scalar(select(Competition.id).where(Competition.slug == slug))
+    run_preparation(cid, get_settings(), inline=True)
+    return client.get(f"{API}/competitions/{slug}", headers=olga).json()
+
+
+def test_the_organizers_model_may_import_the_runtimes_packages(tmp_path, wheelhouse):
+    """The API cannot build such a model (the runtime lives on the workers): its check waits
+    for the preparation, which runs it with the runtime; training, the sandbox and the
+    evaluation of returned weights all import einops from there."""
+    with app_on(f"sqlite:///{tmp_path / 'arena.db'}", tmp_path / "var") as client:
+        olga = account(client, "olga", Role.ORGANIZER)
+        pat = account(client, "pat")
+        folder = tiny_bundle(tmp_path)
+        (folder / "model.py").write_bytes(EINOPS_MODEL)
+        r = client.post(
+            f"{API}/competitions/bundle", content=zipped(folder), headers={**olga, **ZIP}
+        )
+        assert r.status_code == 201, r.text
+        view = _prepared_status(client, olga, "digits32")
+        assert view["status"] == "ready", view["status_message"]
+        assert client.post(f"{API}/competitions/digits32/open", headers=olga).status_code == 200
+        assert (
+            client.post(f"{API}/competitions/digits32/rules/accept", headers=pat).status_code == 200
+        )
+        sub = _score(client, pat, "m.py", FINETUNE)
+        assert sub.status == "scored", sub.failure_message
+
+        # a package that neither the platform nor the runtime has: the preparation says which
+        (folder / "model.py").write_bytes(EINOPS_MODEL.replace(b"import torch", b"import nothere"))
+        r = client.post(
+            f"{API}/competitions/bundle?slug=no-such-import",
+            content=zipped(folder),
+            headers={**olga, **ZIP},
+        )
+        assert r.status_code == 201, r.text
+        view = _prepared_status(client, olga, "no-such-import")
+        assert view["status"] == "failed"
+        assert "no module named 'nothere'" in view["status_message"]
+        assert "runtime.packages" in view["status_message"]
+
+        # without a runtime the same mistake is the organizer's 4xx at once
+        r = client.post(
+            f"{API}/competitions/bundle?slug=no-runtime",
+            content=_edited(folder, "runtime", {"packages": []}),
+            headers={**olga, **ZIP},
+        )
+        assert r.status_code == 422 and "no module named 'nothere'" in r.json()["detail"], r.text

@@ -97,3 +97,37 @@ def test_augmented_smoothed_training_is_reproducible_and_not_batched():
     assert can_batch(mlp, RecipeConfig())
     assert not can_batch(mlp, RecipeConfig(label_smoothing=0.1))
     assert not can_batch(mlp, RecipeConfig(augment=AugmentConfig(horizontal_flip=True)))
+
+
+def test_model_imports_keep_two_runtimes_apart(tmp_path):
+    """A worker serves many competitions: a module imported from one runtime is never what a
+    second runtime's model gets, and nothing stays importable after the job."""
+    import sys
+
+    from worker.ml.nets import model_imports
+
+    sites = []
+    for version in ("1", "2"):
+        site = tmp_path / f"runtime-{version}" / "site"
+        (site / "arena_pkg_x").mkdir(parents=True)
+        (site / "arena_pkg_x" / "__init__.py").write_text(f"VERSION = {version!r}\n")
+        sites.append(site)
+    source = (
+        "import torch, arena_pkg_x\n"
+        "def build_model(input_shape, n_classes):\n"
+        "    m = torch.nn.Linear(int(input_shape[0]), n_classes)\n"
+        "    m.version = arena_pkg_x.VERSION\n"
+        "    return m\n"
+    )
+    spec = {"name": "module", "module": "model.py", "builder": "build_model", "params": {}}
+    spec.update(source=source, input_shape=[3], n_classes=2)
+    try:
+        with model_imports(sites[0]):
+            assert build_model(spec).version == "1"
+        assert str(sites[0]) not in sys.path
+        with model_imports(sites[1]):
+            assert build_model(spec).version == "2"
+        with model_imports(None), pytest.raises(ModelBuildError, match="no module named"):
+            build_model(spec)
+    finally:
+        sys.modules.pop("arena_pkg_x", None)
