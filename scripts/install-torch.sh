@@ -19,9 +19,10 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   echo "(about 900 MB of torch and 2.5 GB of NVIDIA libraries to download)"
   exec "$PY" -m pip install --progress-bar on "torch==$VERSION"
 fi
-if "$PY" -m pip install --quiet --no-index "torch==$VERSION" 2>/dev/null; then
-  echo "torch $VERSION (CPU build) installed from a wheel on this disk"
-  exit 0
+# a wheel on this disk (pip's find-links): torch alone offline, then its small dependencies
+if "$PY" -m pip install --quiet --no-index --no-deps "torch==$VERSION" 2>/dev/null; then
+  echo "torch $VERSION installed from a wheel on this disk; now its dependencies"
+  exec "$PY" -m pip install --quiet "torch==$VERSION"
 fi
 case "$(uname -s)-$(uname -m)" in
   Linux-x86_64|Linux-amd64)
