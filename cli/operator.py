@@ -144,9 +144,11 @@ def serve(
     from core.settings import get_settings
     from core.storage import Storage
     from server.services.platform import enqueue_pending, recover_interrupted, seed_demo
+    from worker.sandbox import readiness
 
     settings = get_settings()
     settings.ensure_dirs()
+    sandbox = readiness.check(settings.sandbox_user, settings.unsafe_no_sandbox)
     host = host or settings.host
     port = port or settings.port
     upgrade_database(settings.sqlalchemy_url)
@@ -162,7 +164,9 @@ def serve(
         f"\n[bold]Unlearning Arena[/bold] at {url}  (API docs {url}/docs)\n"
         f"database: {_masked_db(settings.sqlalchemy_url)}   broker: {maybe_sanitize_url(settings.celery_broker_url)}\n"
         f"worker: {'one local worker' if worker else 'none started (ARENA_START_WORKER=false)'}; "
-        f"{drafts} competition(s) to prepare, {queued} submission(s) queued\n\n"
+        f"{drafts} competition(s) to prepare, {queued} submission(s) queued\n"
+        + "\n".join(sandbox.lines())
+        + "\n\n"
         f"Submit (in another terminal, after `source {Path(sys.prefix)}/bin/activate`):\n"
         "         arena register alice && export ARENA_TOKEN=$(arena login alice)\n"
         "         arena accept-rules digits-demo\n"
@@ -276,7 +280,12 @@ def worker(
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
         concurrency = 1
     get_settings.cache_clear()
-    cmd = worker_command(get_settings(), concurrency)
+    settings = get_settings()
+    from worker.sandbox import readiness
+
+    report = readiness.check(settings.sandbox_user, settings.unsafe_no_sandbox)
+    console.print("\n".join(report.lines()))
+    cmd = worker_command(settings, concurrency)
     os.execv(cmd[0], cmd)
 
 

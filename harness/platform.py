@@ -54,8 +54,11 @@ def running_platform(
     log_path: Path,
     timeout: float = 90.0,
     require_worker: bool = True,
+    prefix: tuple[str, ...] = (),
 ) -> Iterator[str]:
-    """Yield the base URL of a running platform; stop it with SIGINT (Ctrl-C) afterwards."""
+    """Yield the base URL of a running platform; stop it with SIGINT (Ctrl-C) afterwards.
+    ``prefix``: a command that `arena serve` runs under (another user, a jail); then the
+    interrupt goes to its whole process group, as a terminal's Ctrl-C would."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
     env.update({"PORT": str(port), "ARENA_SEED_DEMO": "false", "ARENA_HEARTBEAT_SECONDS": "1"})
@@ -63,7 +66,12 @@ def running_platform(
     arena = str(Path(sys.executable).parent / "arena")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [arena, "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            [*prefix, arena, "serve"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=bool(prefix),
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -88,13 +96,51 @@ def running_platform(
             time.sleep(0.5)
         yield url
     finally:
-        proc.send_signal(signal.SIGINT)
+        if prefix:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=60)
+            if prefix:
+                _wait_until_closed(url, 60)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
             raise AssertionError("arena serve did not stop within 60 s of Ctrl-C") from None
+
+
+def _wait_until_closed(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/api/v1/health", timeout=1)
+        except httpx.HTTPError:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the platform at {url} still answers {timeout} s after Ctrl-C")
+
+
+def unprivileged(uid: int = 65534) -> tuple[str, ...]:
+    """A prefix that runs a command as an unprivileged user (nobody) with no capabilities; empty
+    when this process is not root already. Where Python lives under a home only root may enter
+    (pyenv in /root), the command sees that home world-traversable, holding Python alone."""
+    if os.geteuid() != 0:
+        return ()
+    view: list[str] = []
+    for path in {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}:
+        parts = Path(path).parts
+        for i in range(2, len(parts)):
+            parent = Path(*parts[:i])
+            if not os.stat(parent).st_mode & 0o001:  # others may not enter it
+                view += ["--perms", "0755", "--tmpfs", str(parent)]
+                for j in range(i + 1, len(parts)):  # bubblewrap would make these 0700
+                    view += ["--perms", "0755", "--dir", str(Path(*parts[:j]))]
+                view += ["--ro-bind", path, path]
+                break
+    drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+    drop += ["--inh-caps=-all", "--bounding-set=-all", "--"]
+    return ("bwrap", "--dev-bind", "/", "/", *view, "--", *drop)
 
 
 def wait_for_submission(client: httpx.Client, submission_id: int, timeout: float = 300.0) -> dict:

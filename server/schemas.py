@@ -147,7 +147,12 @@ class CompetitionPublic(BaseModel):
     memory_limit_mb: int
     setup_timeout_seconds: float
     sandbox_packages: dict[str, str] = Field(
-        default_factory=dict, description="Python packages (with versions) your code can import."
+        default_factory=dict,
+        description="Python packages (with versions) your code can import, as the "
+        "competition's workers report them (the runtime's packages come on top).",
+    )
+    sandbox_packages_from: str = Field(
+        "", description="Where that list comes from: a worker of which hardware class."
     )
     participation_rules: str = Field(description="The rules to accept before a first submission.")
     rules_accepted: bool | None = Field(None, description="Whether you accepted them (logged in).")

@@ -5,34 +5,41 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from typing import Any
 
 from celery.signals import setup_logging, worker_ready
 
 from core import logs
 from core.db import session_scope
+from core.environment import environment_packages
 from core.models import WorkerHeartbeat, utcnow
 from core.settings import get_settings
 from worker import hardware
 from worker.jobs.reap import start_reaper, stop_reaper
+from worker.sandbox import readiness
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
 
 
-def _beat(hostname: str, hardware_class: str) -> None:
+def _beat(hostname: str, hardware_class: str, found: dict[str, Any]) -> None:
+    """One heartbeat; ``found`` (the sandbox's report, the packages) is written with it."""
     with session_scope() as s:
         row = s.get(WorkerHeartbeat, hostname)
         if row is None:
-            s.add(WorkerHeartbeat(hostname=hostname, hardware_class=hardware_class))
+            s.add(WorkerHeartbeat(hostname=hostname, hardware_class=hardware_class, **found))
         else:
             row.last_seen = utcnow()
             row.hardware_class = hardware_class
+            for key, value in found.items():
+                if getattr(row, key) != value:
+                    setattr(row, key, value)
 
 
-def _loop(hostname: str, hardware_class: str, interval: float) -> None:
+def _loop(hostname: str, hardware_class: str, interval: float, found: dict[str, Any]) -> None:
     while not _stop.is_set():
         try:
-            _beat(hostname, hardware_class)
+            _beat(hostname, hardware_class, found)
         except Exception:  # the database may be restarting; try again next beat
             log.warning("heartbeat failed", exc_info=True)
         _stop.wait(interval)
@@ -49,26 +56,13 @@ def _start(sender=None, **_: object) -> None:
     settings = get_settings()
     hostname = getattr(sender, "hostname", None) or socket.gethostname()
     hw = hardware.worker_class(settings)
+    report = readiness.at_start(settings.sandbox_user, settings.unsafe_no_sandbox)
+    found = {"sandbox": report.as_dict(), "packages": environment_packages()}
     threading.Thread(
-        target=_loop, args=(hostname, hw, settings.heartbeat_seconds), daemon=True
+        target=_loop, args=(hostname, hw, settings.heartbeat_seconds, found), daemon=True
     ).start()
-    start_reaper(settings)
-    _say_protections(settings)
-
-
-def _say_protections(settings) -> None:
-    """Which of the sandbox's protections are in force on this machine, once at start."""
-    from worker.sandbox import cgroups
-    from worker.sandbox.jail import SandboxUnavailable, detect
-
-    try:
-        detect(settings.sandbox_user)
-        log.info("sandbox: bubblewrap jail, per-run namespaces and mounts, seccomp filters")
-    except SandboxUnavailable as exc:
-        log.warning("sandbox: NOT AVAILABLE (%s): participant code will not run here", exc)
-    found = cgroups.detect()
-    if found.version is None:
-        log.warning("sandbox limits are weaker here: %s", found.protections)
+    if readiness.takes_work(report):
+        start_reaper(settings)
 
 
 def _stop_beats(**_: object) -> None:

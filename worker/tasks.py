@@ -29,17 +29,30 @@ from worker.celery_app import app
 from worker.jobs.prepare import run_preparation, run_reference_chunk
 from worker.jobs.rescore import run_rescoring
 from worker.jobs.score import run_chunk, run_private_stage, run_scoring
+from worker.sandbox import readiness
 from worker.sandbox import warm as warm_sandbox
 
 log = logging.getLogger(__name__)
+IDLE_QUEUE = "arena.idle"  # what a worker that cannot confine code listens to: nothing is sent
 
 
 @celeryd_after_setup.connect
 def _consume_own_class(sender=None, instance=None, **_: object) -> None:
-    """A worker takes the control queue (from ``-Q``) and its own hardware class's queue."""
+    """A worker takes the control queue (from ``-Q``) and its own hardware class's queue, once
+    it has checked that it can confine participant code; one that cannot takes nothing (it
+    only beats, its report in /health), so that no submission fails for want of a sandbox."""
     settings = get_settings()
+    report = readiness.at_start(settings.sandbox_user, settings.unsafe_no_sandbox)
+    for line in report.lines():
+        (log.info if report.ready else log.warning)("%s", line)
+    queues = instance.app.amqp.queues
+    if not readiness.takes_work(report):
+        queues.select_add(IDLE_QUEUE)  # consumes something nobody sends to
+        queues.deselect(CONTROL_QUEUE)
+        log.warning("worker %s takes no work: its sandbox is not ready", sender)
+        return
     queue = hardware.run_queue(hardware.worker_class(settings))
-    instance.app.amqp.queues.select_add(queue)
+    queues.select_add(queue)
     log.info("worker %s takes the queues %s and %s", sender, CONTROL_QUEUE, queue)
 
 

@@ -124,6 +124,10 @@ class WorkerHeartbeat(Base):
     hardware_class: Mapped[str] = mapped_column(String(128))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    # what the worker found at start: its sandbox's readiness (worker.sandbox.readiness) and
+    # the packages participant code can import there
+    sandbox: Mapped[dict[str, Any] | None]
+    packages: Mapped[dict[str, Any] | None]
 
 
 class WorkChunk(Base):

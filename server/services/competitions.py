@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -15,7 +16,15 @@ from core.config_file import public_settings
 from core.datasets import builtin_summary
 from core.environment import environment_packages
 from core.errors import Conflict, DomainError, NotFound
-from core.models import Competition, CompetitionStatus, Dataset, RulesAcceptance, Submission, User
+from core.models import (
+    Competition,
+    CompetitionStatus,
+    Dataset,
+    RulesAcceptance,
+    Submission,
+    User,
+    WorkerHeartbeat,
+)
 from core.settings import Settings
 from server.schemas import Budget, CompetitionPublic, PhasePublic, PreparationProgress
 from server.services.access import manages
@@ -27,9 +36,32 @@ __all__ = ["config_of", "create_competition", "day_start", "get_competition", "p
 
 
 @lru_cache(maxsize=1)
-def sandbox_packages() -> dict[str, str]:
-    """The packages of the Python environment participant code runs in (the workers' own)."""
+def _own_packages() -> dict[str, str]:
     return environment_packages()
+
+
+def sandbox_packages(session: Session, hardware_class: str | None) -> tuple[dict[str, str], str]:
+    """The packages participant code can import, and where the list comes from: as the workers
+    report them (the most recently seen worker of the competition's hardware class, else of
+    any class), or this server's own environment while no worker has reported."""
+    rows = session.execute(
+        select(WorkerHeartbeat.hardware_class, WorkerHeartbeat.packages)
+        .where(WorkerHeartbeat.packages.is_not(None))
+        .order_by(WorkerHeartbeat.last_seen.desc())
+        .limit(50)
+    ).all()
+    wanted = _class_slug(hardware_class) if hardware_class else None
+    for hw, packages in rows:
+        if wanted is None or _class_slug(hw) == wanted:
+            return dict(packages), f"reported by a worker of class {hw}"
+    if rows and wanted is None:
+        hw, packages = rows[0]
+        return dict(packages), f"reported by a worker of class {hw}"
+    return _own_packages(), "this server's environment (no worker has reported yet)"
+
+
+def _class_slug(text: str) -> str:  # as worker.hardware.slug: queue-safe lower case
+    return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-")
 
 
 def create_competition(
@@ -105,6 +137,7 @@ def public_view(
     status = effective_status(comp, cfg)
     progress = comp.preparation_progress if status == CompetitionStatus.PREPARING else None
     phase = current_phase(cfg)
+    packages, packages_from = sandbox_packages(session, cfg.execution.hardware_class)
     return CompetitionPublic(
         slug=comp.slug,
         title=comp.title,
@@ -132,7 +165,8 @@ def public_view(
         accepted_files=[f".{k}" for k in cfg.allowed_uploads],
         memory_limit_mb=cfg.limits.memory_mb,
         setup_timeout_seconds=cfg.limits.setup_timeout_seconds,
-        sandbox_packages=sandbox_packages(),
+        sandbox_packages=packages,
+        sandbox_packages_from=packages_from,
         pages=list((comp.bundle or {}).get("pages") or {}),
         runtime=list(cfg.runtime.packages),
         runtime_packages=dict(comp.runtime_lock or {}),

@@ -47,7 +47,15 @@ def worker_states(session: Session, settings: Settings) -> list[dict]:
             "hardware_class": r.hardware_class,
             "last_seen": r.last_seen.isoformat(),
             "alive": r.last_seen >= fresh,
+            # a worker whose sandbox is not ready takes no work (worker.sandbox.readiness)
+            "takes_work": takes_work(r.sandbox),
+            "sandbox": r.sandbox,
         }
         for r in rows
         if r.last_seen >= utcnow() - timedelta(hours=1)
     ]
+
+
+def takes_work(sandbox: dict | None) -> bool:
+    """From a heartbeat's sandbox report (None: a worker from before reports: it takes work)."""
+    return sandbox is None or bool(sandbox.get("ready") or sandbox.get("unconfined"))

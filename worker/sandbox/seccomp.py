@@ -68,7 +68,7 @@ class SeccompUnavailable(RuntimeError):
 def _seccomp():
     try:
         import pyseccomp
-    except (ImportError, OSError) as exc:  # the binding loads libseccomp.so.2 at import
+    except (ImportError, OSError, RuntimeError) as exc:  # it loads libseccomp.so.2 at import
         raise SeccompUnavailable(
             f"libseccomp is needed for the sandbox's system-call filter ({exc}); "
             "install Debian's `libseccomp2` and the Python package `pyseccomp` (make system)"

@@ -35,9 +35,8 @@ def health(db: DbSession, settings: AppSettings, response: Response) -> Health:
     ok = database == "ok" and broker.startswith("ok")
     if not ok:
         response.status_code = 503
-    status = (
-        "ok" if ok and any(w["alive"] for w in workers) else ("degraded" if ok else "unavailable")
-    )
+    working = any(w["alive"] and w["takes_work"] for w in workers)
+    status = "ok" if ok and working else ("degraded" if ok else "unavailable")
     return Health(status=status, database=database, broker=broker, workers=workers)
 
 

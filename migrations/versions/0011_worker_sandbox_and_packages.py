@@ -1,0 +1,28 @@
+"""worker heartbeats: the sandbox's readiness and the packages each worker provides
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-12-02 06:30:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0011"
+down_revision: str | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("worker_heartbeats", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("sandbox", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("packages", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("worker_heartbeats", schema=None) as batch_op:
+        batch_op.drop_column("packages")
+        batch_op.drop_column("sandbox")
