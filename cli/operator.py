@@ -138,6 +138,8 @@ def serve(
     import uvicorn
     from kombu.utils.url import maybe_sanitize_url
 
+    from core import logs
+
     from cli.serve import start_worker, stop_worker
     from core.db import session_scope
     from core.migrate import upgrade_database
@@ -173,6 +175,10 @@ def serve(
         "         arena submit --competition digits-demo examples/finetune.py\n"
         "Ctrl-C stops everything.\n"
     )
+    log_config: dict | None = uvicorn.config.LOGGING_CONFIG
+    if settings.log_format == "json":  # the API's records (uvicorn's included) as the workers'
+        logs.configure("json")
+        log_config = None
     try:
         uvicorn.run(
             "server.app:app",
@@ -180,6 +186,7 @@ def serve(
             port=port,
             log_level="info",
             access_log=settings.access_log,
+            log_config=log_config,
         )
     finally:
         if worker is not None:

@@ -65,17 +65,34 @@ def _setting_names() -> set[str]:
 
 
 def test_the_services_environment_is_made_of_settings(compose):
-    known = _setting_names()
+    known = _setting_names() | {"FORWARDED_ALLOW_IPS"}  # uvicorn's own (docs/deploy.md)
     for name in OUR_IMAGE:
         env = compose["services"][name]["environment"]
         unknown = set(env) - known
         assert not unknown, f"{name}: {unknown} are not settings (core/settings.py)"
         Settings.model_validate(
-            {k.removeprefix("ARENA_").lower(): v for k, v in env.items()}
+            {
+                k.removeprefix("ARENA_").lower(): v
+                for k, v in env.items()
+                if k in known - {"FORWARDED_ALLOW_IPS"}
+            }
         )  # and their values validate
         assert env["DATABASE_URL"].startswith("postgresql://") and env["BROKER_URL"].startswith(
             "redis://"
         )
+
+
+def test_a_deployment_restarts_waits_for_health_and_seeds_no_demo(compose):
+    services = compose["services"]
+    for name in ("api", "worker", "gpu-worker", "postgres", "redis"):
+        assert services[name]["restart"] == "unless-stopped", name
+        assert services[name].get("healthcheck") or name.endswith("worker")
+    for name in ("worker", "gpu-worker"):  # the API migrates the database before it answers
+        needs = services[name]["depends_on"]
+        assert needs["api"]["condition"] == "service_healthy"
+        assert needs["postgres"]["condition"] == needs["redis"]["condition"] == "service_healthy"
+    for name in OUR_IMAGE:
+        assert services[name]["environment"]["ARENA_SEED_DEMO"] == "false"
 
 
 def test_the_services_commands_exist(compose):

@@ -9,7 +9,7 @@ from prometheus_client.core import (
     GaugeMetricFamily,
     HistogramMetricFamily,
 )
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from core.models import (
     ChunkStatus,
@@ -122,16 +122,22 @@ class _PlatformCollector:
         return f
 
     def _run_seconds(self) -> HistogramMetricFamily:
-        seconds = [
-            t for (t,) in self.db.execute(select(Run.seconds).where(Run.seconds.is_not(None)))
-        ]
-        buckets = [(str(b), sum(1 for t in seconds if t <= b)) for b in RUN_BUCKETS]
-        buckets.append(("+Inf", len(seconds)))
+        """Cumulative buckets counted in SQL, one pass: no run row is loaded."""
+        timed = Run.seconds.is_not(None)
+        columns = [func.count(case((Run.seconds <= b, 1))) for b in RUN_BUCKETS]
+        row = self.db.execute(
+            select(*columns, func.count(Run.id), func.coalesce(func.sum(Run.seconds), 0.0)).where(
+                timed
+            )
+        ).one()
+        counts, total, seconds = row[: len(RUN_BUCKETS)], row[-2], row[-1]
+        buckets = [(str(b), int(n)) for b, n in zip(RUN_BUCKETS, counts, strict=True)]
+        buckets.append(("+Inf", int(total)))
         return HistogramMetricFamily(
             "arena_run_seconds",
             "Wall time of finished runs",
             buckets=buckets,
-            sum_value=sum(seconds),
+            sum_value=float(seconds),
         )
 
 

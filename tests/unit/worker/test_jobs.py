@@ -204,6 +204,21 @@ def test_failures_show_up_in_the_metrics_by_reason(competition):
     text = TestClient(create_app()).get("/metrics").text
     assert 'arena_submission_failures_total{reason="crashed"}' in text
     assert "arena_run_seconds_count" in text
+    # the histogram is counted in SQL: the same as counting the rows here
+    import re
+
+    from core.db import session_scope
+    from core.models import Run
+    from server.api.routes.system import RUN_BUCKETS
+
+    with session_scope() as s:
+        seconds = [t for t in s.scalars(select(Run.seconds)) if t is not None]
+    assert seconds
+    for bound in RUN_BUCKETS:
+        line = re.search(rf'arena_run_seconds_bucket{{le="{bound}"}} (\S+)', text)
+        assert line and float(line.group(1)) == sum(t <= bound for t in seconds), bound
+    total = re.search(r"arena_run_seconds_sum (\S+)", text)
+    assert total and abs(float(total.group(1)) - sum(seconds)) < 1e-6
 
 
 def test_worker_logs_carry_submission_and_run_ids(competition, capfd):
