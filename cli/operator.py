@@ -138,9 +138,8 @@ def serve(
     import uvicorn
     from kombu.utils.url import maybe_sanitize_url
 
-    from core import logs
-
     from cli.serve import start_worker, stop_worker
+    from core import logs
     from core.db import session_scope
     from core.migrate import upgrade_database
     from core.settings import get_settings
