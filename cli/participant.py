@@ -283,12 +283,14 @@ def leaderboard(
         title=f"{slug} {board} leaderboard {data['phase_board']} (N = {data['n_models']}), "
         f"page {data['page']} of {pages}"
     )
-    for col in ("#", "name", "score", "95% interval", "entries"):
+    for col in ("#", "95% rank", "name", "score", "95% interval", "entries"):
         table.add_column(col)
     for r in data["rows"]:
         ci = r.get("score_ci") or [None, None]
+        ranks = r.get("rank_interval")
         table.add_row(
             str(r["rank"] or ""),
+            f"{ranks[0]}–{ranks[1]}" if ranks else "",
             r["name"] + (" (reference)" if r["reference"] else ""),
             f"{r['score']:.4f}" + (" ≈" if r["tied_with_next"] else "")
             if r["score"] is not None
@@ -304,12 +306,14 @@ BOARD_CSV = ("rank", "name", "team", "score", "score_ci_low", "score_ci_high", "
 
 def _board_csv(data: dict) -> None:
     out = csv.writer(sys.stdout)
-    out.writerow([*BOARD_CSV, "reference"])
+    out.writerow([*BOARD_CSV, "reference", "rank_low", "rank_high"])
     for r in data["rows"]:
         low, high = r.get("score_ci") or [None, None]
         values = {**r, "score_ci_low": low, "score_ci_high": high}
+        ranks = r.get("rank_interval") or ["", ""]
         out.writerow(
             [*("" if values.get(k) is None else values[k] for k in BOARD_CSV), r["reference"]]
+            + list(ranks)
         )
 
 

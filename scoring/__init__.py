@@ -16,6 +16,7 @@ from scoring.bootstrap import (
     bootstrap_score_interval,
     neighbour_ties,
     paired_difference_interval,
+    rank_intervals,
     statistically_tied,
 )
 from scoring.epsilon import (
@@ -54,5 +55,6 @@ __all__ = [
     "paired_difference_interval",
     "per_example_epsilons",
     "neighbour_ties",
+    "rank_intervals",
     "statistically_tied",
 ]

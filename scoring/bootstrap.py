@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 _CHUNK = 200  # resamples per chunk, to bound memory for large forget sets
+_MAX_CELLS = 50_000_000  # rows × examples × resamples held at once (400 MB of float64)
 
 
 def _resampled_scores(
@@ -24,8 +25,10 @@ def _resampled_scores(
     out = np.empty((n_groups, n_resamples))
     valid = ~np.isnan(points)
     filled = np.where(valid, points, 0.0)
-    for start in range(0, n_resamples, _CHUNK):
-        size = min(_CHUNK, n_resamples - start)
+    # fewer resamples per chunk only where a chunk of 200 would hold too much (many rows)
+    chunk = max(1, min(_CHUNK, _MAX_CELLS // max(1, n_groups * n_examples)))
+    for start in range(0, n_resamples, chunk):
+        size = min(chunk, n_resamples - start)
         idx = rng.integers(0, n_examples, size=(size, n_examples))
         sums = filled[:, idx].sum(axis=2)
         counts = valid[:, idx].sum(axis=2)
@@ -180,3 +183,68 @@ def neighbour_ties(
     alpha = (1 - level) / 2
     low, high = np.nanquantile(diff, [alpha, 1 - alpha], axis=1)
     return [bool(lo <= 0.0 <= hi) for lo, hi in zip(low, high, strict=True)]
+
+
+def rank_intervals(
+    points: ArrayLike,
+    factors: ArrayLike,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    above: int = 0,
+) -> list[tuple[int, int]]:
+    """The ``level`` rank interval of each row, from one bootstrap over forget examples.
+
+    Every resample draws one set of examples for all rows (as :func:`neighbour_ties`), so the
+    ranks of one resample are jointly consistent. Rank 1 is the highest score; rows with equal
+    scores in a resample share the ranks they span, so identical rows get the whole tied range
+    and a row that is always strictly ahead of the others gets width 0. The interval is the
+    ``(1 - level) / 2`` quantile of each row's best rank and the ``(1 + level) / 2`` quantile of
+    its worst. A resample whose score is undefined (NaN: no scorable example drawn) counts as
+    the lowest score.
+
+    Parameters
+    ----------
+    points : array_like of shape (n_rows, n_examples)
+        H(ε) per forget example of each row; NaN marks unscorable ones.
+    factors : array_like of shape (n_rows,)
+        Each row's utility factor, held fixed.
+    above : int, default 0
+        Rows not given that rank above all of these in every resample (added to each rank).
+
+    Returns
+    -------
+    list of (low, high), one per row, 1-based.
+
+    Examples
+    --------
+    >>> rank_intervals([[1.0] * 40, [0.5] * 40, [0.0] * 40], [1.0, 1.0, 1.0])
+    [(1, 1), (2, 2), (3, 3)]
+    >>> rank_intervals([[1.0, 0.0] * 20] * 3, [1.0, 1.0, 1.0])
+    [(1, 3), (1, 3), (1, 3)]
+    """
+    p = np.asarray(points, dtype=np.float64)
+    f = np.asarray(factors, dtype=np.float64)
+    if p.ndim != 2 or f.shape != (p.shape[0],):
+        raise ValueError(
+            f"points must be (n_rows, n_examples) and factors (n_rows,), got {p.shape} and {f.shape}"
+        )
+    n_rows = p.shape[0]
+    if n_rows == 0:
+        return []
+    _check(p[0], n_resamples, level)
+    scores = np.nan_to_num(_resampled_scores(p, f, n_resamples, seed), nan=-np.inf)
+    best = np.empty((n_rows, n_resamples), dtype=np.int64)
+    worst = np.empty((n_rows, n_resamples), dtype=np.int64)
+    step = max(1, int(2e7 // max(1, n_rows * n_rows)))  # bounds the (rows, rows, step) block
+    for start in range(0, n_resamples, step):
+        block = scores[:, start : start + step]
+        greater = (block[None, :, :] > block[:, None, :]).sum(axis=1)
+        equal = (block[None, :, :] == block[:, None, :]).sum(axis=1)
+        best[:, start : start + step] = 1 + greater
+        worst[:, start : start + step] = greater + equal
+    alpha = (1 - level) / 2
+    low = np.floor(np.quantile(best, alpha, axis=1, method="lower")).astype(int) + above
+    high = np.ceil(np.quantile(worst, 1 - alpha, axis=1, method="higher")).astype(int) + above
+    return [(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True)]

@@ -10,7 +10,7 @@ port=${2:-8765}
 rm -rf "$dir" && git clone -q "$src" "$dir" && cd "$dir"
 export PIP_NO_CACHE_DIR=1 PORT=$port ARENA_VAR_DIR=$dir/var
 start=$(date +%s.%N)
-make demo >demo.log 2>&1 &
+setsid make demo >demo.log 2>&1 &
 demo=$!
 until curl -sf "http://127.0.0.1:$port/c/digits-demo" >/dev/null 2>&1; do
   kill -0 $demo 2>/dev/null || { echo "make demo stopped:"; tail -20 demo.log; exit 1; }
@@ -18,8 +18,8 @@ until curl -sf "http://127.0.0.1:$port/c/digits-demo" >/dev/null 2>&1; do
 done
 demo_s=$(echo "$(date +%s.%N) - $start" | bc)
 demo_bytes=$(du -sb .venv | cut -f1)
-pkill -TERM -P $demo 2>/dev/null || true; kill $demo 2>/dev/null || true; wait $demo 2>/dev/null || true
-pkill -f "$dir/.venv/bin/arena" 2>/dev/null || true
+kill -INT -- -$demo 2>/dev/null || true  # Ctrl-C: arena serve stops its worker too
+wait $demo 2>/dev/null || true
 start=$(date +%s.%N)
 make install-dev test-system lint >test.log 2>&1
 test_s=$(echo "$(date +%s.%N) - $start" | bc)

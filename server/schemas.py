@@ -278,6 +278,11 @@ class LeaderboardRow(BaseModel):
     retain_ratio: Score = None
     test_ratio: Score = None
     tied_with_next: bool = False
+    rank_interval: list[int] | None = Field(
+        None,
+        description="95% interval of the rank, [best, worst], from the bootstrap over forget "
+        "examples that gives score_ci (one resample for all rows).",
+    )
     submissions: int = 0
     last_submitted_at: datetime | None = None
     submission_id: int | None = None
@@ -302,7 +307,8 @@ class Leaderboard(BaseModel):
     total_rows: int = Field(0, description="Entrant rows before pagination (references excluded).")
     score_ci_note: str = (
         "95% bootstrap interval over forget examples (models held fixed); "
-        "rows marked tied_with_next are not distinguishable from the next row at 95%."
+        "rows marked tied_with_next are not distinguishable from the next row at 95%; "
+        "(2–6) after a rank is its 95% rank interval from the same resamples."
     )
     rows: list[LeaderboardRow]
 

@@ -22,6 +22,7 @@ from core.results import (
 from core.settings import get_settings
 from core.splits import public_mask
 from server.leaderboard import cache as board_cache
+from server.leaderboard import ranks
 from server.leaderboard.entries import (
     Entry,
     activity_of,
@@ -140,15 +141,18 @@ def _build(
     for i in window:
         sub = picks[i][0]
         result = results.get(sub.id) or SubmissionResult()
-        n_forget = len(result.epsilons)
-        if n_forget not in masks:
-            masks[n_forget] = public_mask(n_forget, cfg.leaderboard.public_fraction, cfg.seed)
-        mask = masks[n_forget] if part == "public" else ~masks[n_forget]
+        mask = _mask(masks, len(result.epsilons), cfg, part)
         row = _row(i, picks[i], result, part, names.get(entrant_key(sub), "?"), activity)
         row.public_rank = public_ranks.get(entrant_key(sub))
         entries.append(_entry(row, sub, mask, result, part))
     if sort == "score":
         _mark_ties(entries, cfg.scoring.bootstrap_resamples)
+    built = dict(zip(window, entries, strict=True))
+    points = _points_of(session, cfg, picks, part, masks, built)
+    for i, (low, high) in ranks.rank_intervals(
+        picks, window, points, cfg.scoring.bootstrap_resamples
+    ).items():
+        built[i].row.rank_interval = [low, high]
     rows = [e.row for e in entries][:per_page] + _reference_rows(comp, part)
     if sort == "score":
         rows.sort(key=lambda r: (-(r.score if r.score is not None else -1.0), r.reference))
@@ -164,6 +168,34 @@ def _build(
         scoring_version=comp.scoring_version,
         rows=rows,
     )
+
+
+def _mask(masks: dict[int, np.ndarray], n_forget: int, cfg, part: Part) -> np.ndarray:
+    if n_forget not in masks:
+        masks[n_forget] = public_mask(n_forget, cfg.leaderboard.public_fraction, cfg.seed)
+    return masks[n_forget] if part == "public" else ~masks[n_forget]
+
+
+def _points_of(session: Session, cfg, picks: list[_Pick], part: Part, masks, built: dict):
+    """(H(ε) per example, utility factor) of picks, for the rank intervals: the page's from
+    its entries, the other contenders' from their stored results."""
+
+    def get(indices: list[int]) -> list[tuple[np.ndarray | None, float]]:
+        missing = [picks[i][0].id for i in indices if i not in built]
+        results = results_of(session, missing)
+        out = []
+        for i in indices:
+            entry = built.get(i)
+            if entry is None:
+                sub = picks[i][0]
+                result = results.get(sub.id) or SubmissionResult()
+                entry = _entry(
+                    None, sub, _mask(masks, len(result.epsilons), cfg, part), result, part
+                )
+            out.append((entry.points(), entry.factor))
+        return out
+
+    return get
 
 
 def _picks(by_entrant: dict, cfg, part: Part) -> list[_Pick]:

@@ -39,6 +39,8 @@ CSV_COLUMNS = (
     "submission_id",
     "message",
     "reference",
+    "rank_low",
+    "rank_high",
 )
 
 
@@ -67,6 +69,7 @@ def to_csv(board: Leaderboard, messages: dict[int, str | None] | None = None) ->
                 r.submission_id,
                 messages.get(r.submission_id) or "" if r.submission_id else "",
                 r.reference,
+                *(r.rank_interval or ["", ""]),
             ]
         )
     return out.getvalue()
