@@ -108,7 +108,7 @@ def test_the_board_cache_serves_until_invalidated_and_never_stampedes():
 
     def build():
         calls.append(1)
-        time.sleep(0.05)
+        time.sleep(0.3)  # long beside the threads' start, so that a busy machine keeps the race
         return len(calls)
 
     assert cache.get((1, "a"), 60, build) == 1
@@ -116,10 +116,10 @@ def test_the_board_cache_serves_until_invalidated_and_never_stampedes():
     cache.invalidate(1)
     assert cache.get((1, "a"), 60, build) == 2
     assert cache.get((1, "a"), 0, build) == 3  # TTL 0: always rebuilt
-    cache.get((2, "b"), 0.01, build)
-    time.sleep(0.02)
+    cache.get((2, "b"), 0.1, build)
+    time.sleep(0.15)
     before = len(calls)
-    threads = [threading.Thread(target=cache.get, args=((2, "b"), 0.01, build)) for _ in range(20)]
+    threads = [threading.Thread(target=cache.get, args=((2, "b"), 0.1, build)) for _ in range(20)]
     for t in threads:
         t.start()
     for t in threads:
