@@ -265,7 +265,7 @@ def main() -> None:
     timings = services(a.rootfs, env)
     print(
         json.dumps(
-            {"debootstrap_s": round(debootstrapped, 1), "image_steps_s": round(built, 1)}
+            {"fresh_root_s": round(debootstrapped, 1), "image_steps_s": round(built, 1)}
             | {k: round(v, 1) for k, v in timings.items()}
         )
     )
