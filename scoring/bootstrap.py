@@ -7,6 +7,7 @@ randomness of the models.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -193,6 +194,7 @@ def rank_intervals(
     seed: int = 0,
     level: float = 0.95,
     above: int = 0,
+    rows: Sequence[int] | None = None,
 ) -> list[tuple[int, int]]:
     """The ``level`` rank interval of each row, from one bootstrap over forget examples.
 
@@ -212,10 +214,12 @@ def rank_intervals(
         Each row's utility factor, held fixed.
     above : int, default 0
         Rows not given that rank above all of these in every resample (added to each rank).
+    rows : sequence of int, optional
+        Compute the intervals of these rows only (ranked among all rows): a page of a board.
 
     Returns
     -------
-    list of (low, high), one per row, 1-based.
+    list of (low, high), one per row (or per entry of ``rows``), 1-based.
 
     Examples
     --------
@@ -235,13 +239,15 @@ def rank_intervals(
         return []
     _check(p[0], n_resamples, level)
     scores = np.nan_to_num(_resampled_scores(p, f, n_resamples, seed), nan=-np.inf)
-    best = np.empty((n_rows, n_resamples), dtype=np.int64)
-    worst = np.empty((n_rows, n_resamples), dtype=np.int64)
-    step = max(1, int(2e7 // max(1, n_rows * n_rows)))  # bounds the (rows, rows, step) block
+    wanted = np.arange(n_rows) if rows is None else np.asarray(rows, dtype=np.int64)
+    best = np.empty((wanted.size, n_resamples), dtype=np.int64)
+    worst = np.empty((wanted.size, n_resamples), dtype=np.int64)
+    step = max(1, int(2e7 // max(1, n_rows * wanted.size)))  # bounds the (wanted, rows, step) block
     for start in range(0, n_resamples, step):
         block = scores[:, start : start + step]
-        greater = (block[None, :, :] > block[:, None, :]).sum(axis=1)
-        equal = (block[None, :, :] == block[:, None, :]).sum(axis=1)
+        mine = block[wanted]
+        greater = (block[None, :, :] > mine[:, None, :]).sum(axis=1)
+        equal = (block[None, :, :] == mine[:, None, :]).sum(axis=1)
         best[:, start : start + step] = 1 + greater
         worst[:, start : start + step] = greater + equal
     alpha = (1 - level) / 2

@@ -60,11 +60,13 @@ def rank_intervals(
         {p.shape for _, p, _ in usable}, key=lambda s: sum(1 for _, p, _ in usable if p.shape == s)
     )
     rows = [(i, p, f) for i, p, f in usable if p.shape == shape]  # one forget set
+    wanted = set(window)
+    mine = [k for k, (i, _, _) in enumerate(rows) if i in wanted]
     intervals = scoring.rank_intervals(
         np.stack([p for _, p, _ in rows]),
         [f for _, _, f in rows],
         n_resamples=resamples,
         above=above,
+        rows=mine,
     )
-    wanted = set(window)
-    return {i: iv for (i, _, _), iv in zip(rows, intervals, strict=True) if i in wanted}
+    return {rows[k][0]: iv for k, iv in zip(mine, intervals, strict=True)}
