@@ -29,7 +29,7 @@ def test_a_missing_python3_venv_is_the_first_line(tmp_path):
 def test_make_demo_installs_no_test_tools():
     makefile = (ROOT / "Makefile").read_text()
     stamp = makefile.split("$(STAMP): pyproject.toml")[1].split("\n\n")[0]
-    assert '-e .' in stamp and ".[dev]" not in stamp  # the platform alone
+    assert "-e ." in stamp and ".[dev]" not in stamp  # the platform alone
     demo = next(line for line in makefile.splitlines() if line.startswith("demo:"))
     assert "DEV_STAMP" not in demo and "test-system" not in demo
     test = next(line for line in makefile.splitlines() if line.startswith("test:"))

@@ -127,7 +127,10 @@ def _participants_day(env: dict[str, str], tmp_path: Path) -> None:
     assert again.returncode == 1 and "--force" in again.stderr
     assert "Compute in clitest" in _arena(saved, "compute", "clitest").stdout
     board = _arena(saved, "leaderboard", "clitest", "--csv").stdout.splitlines()
-    assert board[0] == "rank,name,team,score,score_ci_low,score_ci_high,submissions,reference,rank_low,rank_high"
+    assert (
+        board[0]
+        == "rank,name,team,score,score_ci_low,score_ci_high,submissions,reference,rank_low,rank_high"
+    )
     assert any(line.startswith("1,cli-team,True,") for line in board)
     assert "page 1 of" in _arena(saved, "leaderboard", "clitest", "--per-page", "1").stdout
     assert "Your API tokens" in _arena(saved, "tokens").stdout
