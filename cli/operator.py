@@ -127,6 +127,24 @@ def _masked_db(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _banner(settings, url: str, worker: bool, drafts: int, queued: int, sandbox) -> None:
+    from kombu.utils.url import maybe_sanitize_url
+
+    console.print(
+        f"\n[bold]Unlearning Arena[/bold] at {url}  (API docs {url}/docs)\n"
+        f"database: {_masked_db(settings.sqlalchemy_url)}   broker: {maybe_sanitize_url(settings.celery_broker_url)}\n"
+        f"worker: {'one local worker' if worker else 'none started (ARENA_START_WORKER=false)'}; "
+        f"{drafts} competition(s) to prepare, {queued} submission(s) queued\n"
+        + "\n".join(sandbox.lines())
+        + "\n\n"
+        f"Submit (in another terminal, after `source {Path(sys.prefix)}/bin/activate`):\n"
+        "         arena register alice && export ARENA_TOKEN=$(arena login alice)\n"
+        "         arena accept-rules digits-demo\n"
+        "         arena submit --competition digits-demo examples/finetune.py\n"
+        "Ctrl-C stops everything.\n"
+    )
+
+
 @app.command()
 def serve(
     host: Annotated[
@@ -136,7 +154,6 @@ def serve(
 ) -> None:
     """Run the platform: migrations, demo seed, one local worker and the API. Ctrl-C stops all."""
     import uvicorn
-    from kombu.utils.url import maybe_sanitize_url
 
     from cli.serve import start_worker, stop_worker
     from core import logs
@@ -160,20 +177,7 @@ def serve(
             recover_interrupted(s)
         drafts, queued = enqueue_pending(s, resume_preparing=settings.embedded_broker)
     worker = start_worker(settings) if settings.start_worker else None
-    url = f"http://{host}:{port}"
-    console.print(
-        f"\n[bold]Unlearning Arena[/bold] at {url}  (API docs {url}/docs)\n"
-        f"database: {_masked_db(settings.sqlalchemy_url)}   broker: {maybe_sanitize_url(settings.celery_broker_url)}\n"
-        f"worker: {'one local worker' if worker else 'none started (ARENA_START_WORKER=false)'}; "
-        f"{drafts} competition(s) to prepare, {queued} submission(s) queued\n"
-        + "\n".join(sandbox.lines())
-        + "\n\n"
-        f"Submit (in another terminal, after `source {Path(sys.prefix)}/bin/activate`):\n"
-        "         arena register alice && export ARENA_TOKEN=$(arena login alice)\n"
-        "         arena accept-rules digits-demo\n"
-        "         arena submit --competition digits-demo examples/finetune.py\n"
-        "Ctrl-C stops everything.\n"
-    )
+    _banner(settings, f"http://{host}:{port}", worker is not None, drafts, queued, sandbox)
     log_config: dict | None = uvicorn.config.LOGGING_CONFIG
     if settings.log_format == "json":  # the API's records (uvicorn's included) as the workers'
         logs.configure("json")

@@ -186,6 +186,23 @@ def neighbour_ties(
     return [bool(lo <= 0.0 <= hi) for lo, hi in zip(low, high, strict=True)]
 
 
+def _rank_bounds(scores: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per resample, the best and worst rank of each wanted row among all rows (tied scores
+    span the ranks they share): two (wanted, resamples) arrays."""
+    n_rows, n_resamples = scores.shape
+    best = np.empty((wanted.size, n_resamples), dtype=np.int64)
+    worst = np.empty((wanted.size, n_resamples), dtype=np.int64)
+    step = max(1, int(2e7 // max(1, n_rows * wanted.size)))  # bounds the (wanted, rows, step) block
+    for start in range(0, n_resamples, step):
+        block = scores[:, start : start + step]
+        mine = block[wanted]
+        greater = (block[None, :, :] > mine[:, None, :]).sum(axis=1)
+        equal = (block[None, :, :] == mine[:, None, :]).sum(axis=1)
+        best[:, start : start + step] = 1 + greater
+        worst[:, start : start + step] = greater + equal
+    return best, worst
+
+
 def rank_intervals(
     points: ArrayLike,
     factors: ArrayLike,
@@ -240,16 +257,7 @@ def rank_intervals(
     _check(p[0], n_resamples, level)
     scores = np.nan_to_num(_resampled_scores(p, f, n_resamples, seed), nan=-np.inf)
     wanted = np.arange(n_rows) if rows is None else np.asarray(rows, dtype=np.int64)
-    best = np.empty((wanted.size, n_resamples), dtype=np.int64)
-    worst = np.empty((wanted.size, n_resamples), dtype=np.int64)
-    step = max(1, int(2e7 // max(1, n_rows * wanted.size)))  # bounds the (wanted, rows, step) block
-    for start in range(0, n_resamples, step):
-        block = scores[:, start : start + step]
-        mine = block[wanted]
-        greater = (block[None, :, :] > mine[:, None, :]).sum(axis=1)
-        equal = (block[None, :, :] == mine[:, None, :]).sum(axis=1)
-        best[:, start : start + step] = 1 + greater
-        worst[:, start : start + step] = greater + equal
+    best, worst = _rank_bounds(scores, wanted)
     alpha = (1 - level) / 2
     low = np.floor(np.quantile(best, alpha, axis=1, method="lower")).astype(int) + above
     high = np.ceil(np.quantile(worst, 1 - alpha, axis=1, method="higher")).astype(int) + above

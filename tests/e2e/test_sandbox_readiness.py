@@ -111,7 +111,7 @@ def test_the_demo_path_unprivileged_then_a_worker_that_cannot_confine_takes_noth
         assert idle["sandbox"]["ready"] is False and "bwrap" in idle["sandbox"]["reason"]
         bob = participant(url, "bob")
         sid = upload(bob, "tiny-nobody", "identity.py", GOOD_SUBMISSION)
-        time.sleep(8)  # a worker that took it would have failed or scored it by now
+        time.sleep(5)  # a worker that took it would have failed it or started its runs by now
         assert bob.get(f"/api/v1/submissions/{sid}").json()["status"] == "queued"
         page = httpx.get(f"{url}/c/tiny-nobody").text
         assert "Packages in the sandbox" in page and "reported by a worker of class" in page
