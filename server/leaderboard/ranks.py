@@ -18,6 +18,10 @@ import numpy as np
 import scoring
 
 Pick = tuple[Any, float | None, list[float | None]]  # (submission row, score, interval)
+# comparisons one board build may make (page rows × contenders × resamples): past it, fewer
+# resamples (never under MIN_RESAMPLES), so that a page of 500 on a board of thousands stays cheap
+MAX_COMPARISONS = 200_000_000
+MIN_RESAMPLES = 200
 
 
 def _span(pick: Pick) -> tuple[float, float]:
@@ -62,6 +66,8 @@ def rank_intervals(
     rows = [(i, p, f) for i, p, f in usable if p.shape == shape]  # one forget set
     wanted = set(window)
     mine = [k for k, (i, _, _) in enumerate(rows) if i in wanted]
+    affordable = MAX_COMPARISONS // max(1, len(mine) * len(rows))
+    resamples = max(min(resamples, MIN_RESAMPLES), min(resamples, affordable))
     intervals = scoring.rank_intervals(
         np.stack([p for _, p, _ in rows]),
         [f for _, _, f in rows],
