@@ -52,6 +52,17 @@ def _check(points: ArrayLike, n_resamples: int, level: float) -> np.ndarray:
     return p
 
 
+def _rows(points: ArrayLike, factors: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of H(ε) per example and their utility factors, as float arrays of matching shape."""
+    p = np.asarray(points, dtype=np.float64)
+    f = np.asarray(factors, dtype=np.float64)
+    if p.ndim != 2 or f.shape != (p.shape[0],):
+        raise ValueError(
+            f"points must be (n_rows, n_examples) and factors (n_rows,), got {p.shape} and {f.shape}"
+        )
+    return p, f
+
+
 def bootstrap_score_interval(
     points: ArrayLike,
     utility_factor: float,
@@ -170,12 +181,7 @@ def neighbour_ties(
     >>> neighbour_ties([[1.0, 0.0] * 20, [1.0, 0.0] * 20, [0.0, 0.0] * 20], [1.0, 1.0, 1.0])
     [True, False]
     """
-    p = np.asarray(points, dtype=np.float64)
-    f = np.asarray(factors, dtype=np.float64)
-    if p.ndim != 2 or f.shape != (p.shape[0],):
-        raise ValueError(
-            f"points must be (n_rows, n_examples) and factors (n_rows,), got {p.shape} and {f.shape}"
-        )
+    p, f = _rows(points, factors)
     if p.shape[0] < 2:
         return []
     _check(p[0], n_resamples, level)
@@ -245,12 +251,7 @@ def rank_intervals(
     >>> rank_intervals([[1.0, 0.0] * 20] * 3, [1.0, 1.0, 1.0])
     [(1, 3), (1, 3), (1, 3)]
     """
-    p = np.asarray(points, dtype=np.float64)
-    f = np.asarray(factors, dtype=np.float64)
-    if p.ndim != 2 or f.shape != (p.shape[0],):
-        raise ValueError(
-            f"points must be (n_rows, n_examples) and factors (n_rows,), got {p.shape} and {f.shape}"
-        )
+    p, f = _rows(points, factors)
     n_rows = p.shape[0]
     if n_rows == 0:
         return []
