@@ -17,8 +17,29 @@ from numba import njit, prange
 
 
 @njit(cache=True)
-def _around(a: np.ndarray, b: np.ndarray, flat: np.ndarray) -> float:
-    """Best ε of intervals around group ``a`` (sorted); -1 if no rule survives, inf if perfect."""
+def _last_above(flat: np.ndarray, stride: int, g: int, k_max: int, best: float) -> int:
+    """Largest k in [0, k_max] with ε(f = k, g) > best (0 if none); ε falls as f grows."""
+    lo = 0
+    hi = k_max
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        e = flat[mid * stride + g]
+        if e > best or e != e:  # NaN (f = g = N only) cannot bound: keep it in
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@njit(cache=True)
+def _around(a: np.ndarray, b: np.ndarray, flat: np.ndarray, best: float) -> float:
+    """Best ε of intervals around group ``a`` (sorted), at least ``best``; inf if perfect.
+
+    Returns ``best`` (-1 when called with -1) if no rule beats it. Every rule's ε falls as
+    either count grows, and g >= max(1, #A <= b_s) for the rules starting after b_s, so a
+    start whose best possible ε cannot beat the best so far ends the search (the starts'
+    bound only falls), and within a start the lengths stop where the bound does.
+    """
     n = a.shape[0]
     stride = n + 1
     # perfect separation: no B point within [min A, max A]
@@ -35,13 +56,15 @@ def _around(a: np.ndarray, b: np.ndarray, flat: np.ndarray) -> float:
     a_min, a_max = a[0], a[n - 1]
     g_min = np.searchsorted(a, a_min, side="right")  # size of the tie group at min A
     g_max = n - np.searchsorted(a, a_max, side="left")
-    best = -1.0
     for s in range(n):  # B points of ranks s+1..s+k inside; b_s (if s > 0) excluded
         if s > 0 and b[s - 1] == b[s]:
             continue  # cannot take b_{s+1} without its equal b_s
         base = le_a[s]
+        k_stop = _last_above(flat, stride, max(base, 1), n - s, best)
+        if k_stop == 0:
+            break  # no longer interval from here or any later start can beat best
         b_first = b[s]
-        for k in range(1, n - s + 1):
+        for k in range(1, k_stop + 1):
             last = s + k  # rank of the last B inside
             if last < n and b[last - 1] == b[last]:
                 continue  # cannot leave out b_{last+1}, equal to b_last
@@ -64,15 +87,18 @@ def _around(a: np.ndarray, b: np.ndarray, flat: np.ndarray) -> float:
 
 @njit(cache=True, parallel=True)
 def exact_kernel(
-    u_sorted: np.ndarray, r_sorted: np.ndarray, table: np.ndarray, to_score: np.ndarray
+    unlearned: np.ndarray, retrained: np.ndarray, table: np.ndarray, to_score: np.ndarray
 ) -> np.ndarray:
-    """Best ε per example over intervals around either group; -1 where no rule survives."""
-    n_ex = u_sorted.shape[0]
+    """Best ε per example over intervals around either group; -1 where no rule survives.
+
+    unlearned, retrained: (n_examples, N), each row sorted ascending.
+    """
+    n_ex = unlearned.shape[0]
     out = np.full(n_ex, -1.0)
     flat = table.ravel()
     for i in prange(n_ex):
         if to_score[i]:
-            out[i] = max(
-                _around(u_sorted[i], r_sorted[i], flat), _around(r_sorted[i], u_sorted[i], flat)
-            )
+            u = unlearned[i]
+            r = retrained[i]
+            out[i] = _around(r, u, flat, _around(u, r, flat, -1.0))
     return out

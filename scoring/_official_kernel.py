@@ -247,24 +247,39 @@ def _official_one(p: np.ndarray, q: np.ndarray, flat: np.ndarray) -> float:
     return best
 
 
+@njit(cache=True, inline="always")
+def _median_of_sorted(x: np.ndarray) -> float:
+    """``numpy.median`` of a sorted row, with its arithmetic (mean of the two middle values)."""
+    n = x.shape[0]
+    if n % 2:
+        return x[n // 2]
+    return (x[n // 2 - 1] + x[n // 2]) / 2
+
+
 @njit(cache=True, parallel=True)
 def official_kernel(
-    p_sorted: np.ndarray,
-    q_sorted: np.ndarray,
+    unlearned: np.ndarray,
+    retrained: np.ndarray,
     table: np.ndarray,
     to_score: np.ndarray,
 ) -> np.ndarray:
     """Max ε over the official rules for each example flagged in ``to_score``.
 
-    p_sorted, q_sorted: (n_examples, N) rows sorted ascending; P is the group the single
-    thresholds call positive (orientation by medians). table: (N+1, N+1) ε per
+    unlearned, retrained: (n_examples, N) signals, each row sorted ascending. P, the group the
+    single thresholds call positive, is the retrained one iff its median is strictly larger
+    (ties: the unlearned one), as the published code orients them. table: (N+1, N+1) ε per
     (false-positive count, false-negative count), NaN for a discarded rule, +inf for perfect
     separation. Returns -1.0 where no rule survives, else the maximum (possibly +inf).
     """
-    n_ex = p_sorted.shape[0]
+    n_ex = unlearned.shape[0]
     out = np.full(n_ex, -1.0)
     flat = table.ravel()
     for i in prange(n_ex):
         if to_score[i]:
-            out[i] = _official_one(p_sorted[i], q_sorted[i], flat)
+            u = unlearned[i]
+            r = retrained[i]
+            if _median_of_sorted(r) > _median_of_sorted(u):
+                out[i] = _official_one(r, u, flat)
+            else:
+                out[i] = _official_one(u, r, flat)
     return out

@@ -53,6 +53,54 @@ def exact_epsilon_brute_force(
     return min(best, cap)
 
 
+def exact_epsilon_quadratic(
+    u: np.ndarray, r: np.ndarray, *, delta: float = 1e-5, cap: float = 50.0
+) -> float:
+    """ε of one example under the `exact` rules: every (start, length) of the other group, O(N²).
+
+    The same enumeration as the compiled kernel without its pruning: for intervals that hold
+    the other group's points of ranks s+1..s+k, the most points of the inside group that the
+    open gap allows while leaving at least one out (docs/scoring.md §4).
+    """
+    u = np.sort(np.asarray(u, float))
+    r = np.sort(np.asarray(r, float))
+    n = len(u)
+    ru, rr = u[-1] - u[0], r[-1] - r[0]
+    if max(ru, rr) > 0 and min(ru, rr) / max(ru, rr) < DEGENERATE_RATIO:
+        return cap
+    best = max(_around_quadratic(u, r, delta), _around_quadratic(r, u, delta))
+    return math.nan if best < 0 else min(best, cap)
+
+
+def _around_quadratic(a: np.ndarray, b: np.ndarray, delta: float) -> float:
+    n = len(a)
+    if np.searchsorted(b, a[-1], "right") - np.searchsorted(b, a[0], "left") == 0:
+        return math.inf
+    lt_a = [0] + [int(np.searchsorted(a, v, "left")) for v in b] + [n]
+    le_a = [0] + [int(np.searchsorted(a, v, "right")) for v in b] + [n]
+    g_min = int(np.searchsorted(a, a[0], "right"))
+    g_max = n - int(np.searchsorted(a, a[-1], "left"))
+    best = -1.0
+    for s in range(n):
+        if s > 0 and b[s - 1] == b[s]:
+            continue
+        for k in range(1, n - s + 1):
+            last = s + k
+            if last < n and b[last - 1] == b[last]:
+                continue
+            a_in = lt_a[last + 1] - le_a[s]
+            if a_in >= n:
+                a_in = n - g_min if a[0] < b[s] else -1
+                if a[-1] > b[last - 1]:
+                    a_in = max(a_in, n - g_max)
+                if a_in < 0:
+                    continue
+            e = _rule_eps(k, n - a_in, n, delta)
+            if not math.isnan(e):
+                best = max(best, e)
+    return best
+
+
 def official_epsilon_numpy(
     u: np.ndarray, r: np.ndarray, *, delta: float = 1e-5, cap: float = 50.0
 ) -> float:

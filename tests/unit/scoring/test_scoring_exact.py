@@ -10,7 +10,11 @@ from hypothesis.extra.numpy import arrays
 
 import scoring
 from scoring._official_kernel import _intervals_lattice, _intervals_walk
-from scoring.reference import exact_epsilon_brute_force, official_epsilon_numpy
+from scoring.reference import (
+    exact_epsilon_brute_force,
+    exact_epsilon_quadratic,
+    official_epsilon_numpy,
+)
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -36,6 +40,25 @@ def test_exact_equals_brute_force(ur):
         assert np.isnan(got)
     else:
         assert got == pytest.approx(want, abs=1e-12)
+
+
+@pytest.mark.parametrize("n", [40, 160])
+def test_the_pruned_exact_kernel_equals_every_start_and_length(n):
+    """The kernel stops where no rule can beat the best so far; the result is the same."""
+    rng = np.random.default_rng(n)
+    rows = []
+    for shift in (0.0, 0.3, 1.0, 3.0):
+        rows.append((rng.normal(size=n) + shift, rng.normal(size=n)))
+        rows.append((np.round(rng.normal(size=n) + shift, 1), np.round(rng.normal(size=n), 1)))
+        rows.append((rng.exponential(size=n) + shift, rng.normal(size=n)))
+    u = np.array([row[0] for row in rows])
+    r = np.array([row[1] for row in rows])
+    got = scoring.per_example_epsilons(u, r, rules="exact")
+    want = np.array([exact_epsilon_quadratic(a, b) for a, b in rows])
+    assert np.all(np.abs(got - want) <= 1e-12), np.abs(got - want).max()
+    if n == 40:  # small enough for the interval-by-interval enumeration too
+        brute = np.array([exact_epsilon_brute_force(a, b) for a, b in rows[:6]])
+        assert np.all(np.abs(got[:6] - brute) <= 1e-12)
 
 
 @SETTINGS
