@@ -313,6 +313,34 @@ class LeaderboardConfig(_Strict):
     )
 
 
+class ValidityConfig(_Strict):
+    """The validity report (docs/metric.md, "Reading the validity report")."""
+
+    public: bool = Field(
+        False,
+        description="Show the report to everyone before the close (it is public after the close).",
+    )
+    null_splits: int = Field(
+        50,
+        ge=2,
+        le=1000,
+        description="Random splits of the reference pool for the retrain-vs-retrain null distribution.",
+    )
+    differences: list[float] = Field(
+        default_factory=lambda: [0.01, 0.02, 0.05],
+        min_length=1,
+        max_length=8,
+        description="Differences in F the planner sizes N for (80% power, 5% level).",
+    )
+
+    @field_validator("differences")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if any(not 0 < d < 1 for d in value):
+            raise ValueError("each difference must be between 0 and 1")
+        return value
+
+
 DEFAULT_RULES = (
     "One account per person; teams merge only within the limits. Submit your own code. "
     "Do not try to read the hidden data or to leave the sandbox. The organizers may "
@@ -334,6 +362,7 @@ class CompetitionConfig(_Strict):
     leaderboard: LeaderboardConfig = Field(default_factory=LeaderboardConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    validity: ValidityConfig = Field(default_factory=ValidityConfig)
     phases: list[PhaseConfig] = Field(
         default_factory=list,
         description="Empty: one open-ended phase while the competition is open.",

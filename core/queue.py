@@ -25,6 +25,7 @@ RESCORE_COMPETITION = "arena.rescore_competition"
 PRIVATE_STAGE = "arena.private_stage"  # staged N: a final pick up to the private N
 RUN_CHUNK = "arena.run_chunk"  # runs start..stop-1 of a submission, on a hardware-class queue
 REFERENCE_CHUNK = "arena.reference_chunk"  # reference models start..stop-1, likewise
+VALIDITY_REPORT = "arena.validity_report"  # a competition's validity report, refreshed
 CONTROL_QUEUE = "arena"  # coordination: claim, fan out, finish; every worker takes it
 
 
@@ -92,6 +93,16 @@ def enqueue_private_stage(submission_id: int) -> bool:
 
 def enqueue_rescoring(competition_id: int) -> bool:
     return _send(RESCORE_COMPETITION, competition_id)
+
+
+def enqueue_validity(competition_id: int, trigger: str) -> bool:
+    """Refresh a competition's validity report (``trigger``: close, private stage, request)."""
+    try:
+        broker_app().send_task(VALIDITY_REPORT, args=[competition_id, trigger], queue=CONTROL_QUEUE)
+        return True
+    except Exception:  # broker down: the last report stays; the next trigger refreshes it
+        log.exception("could not enqueue the validity report of %s", competition_id)
+        return False
 
 
 def enqueue_chunk(task: str, chunk_id: int, queue: str) -> bool:

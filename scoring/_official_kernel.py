@@ -252,8 +252,8 @@ def _median_of_sorted(x: np.ndarray) -> float:
     """``numpy.median`` of a sorted row, with its arithmetic (mean of the two middle values)."""
     n = x.shape[0]
     if n % 2:
-        return x[n // 2]
-    return (x[n // 2 - 1] + x[n // 2]) / 2
+        return float(x[n // 2])
+    return float((x[n // 2 - 1] + x[n // 2]) / 2)
 
 
 @njit(cache=True, parallel=True)

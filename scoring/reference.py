@@ -64,7 +64,6 @@ def exact_epsilon_quadratic(
     """
     u = np.sort(np.asarray(u, float))
     r = np.sort(np.asarray(r, float))
-    n = len(u)
     ru, rr = u[-1] - u[0], r[-1] - r[0]
     if max(ru, rr) > 0 and min(ru, rr) / max(ru, rr) < DEGENERATE_RATIO:
         return cap

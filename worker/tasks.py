@@ -19,6 +19,7 @@ from core.queue import (
     RESCORE_COMPETITION,
     RUN_CHUNK,
     SCORE_SUBMISSION,
+    VALIDITY_REPORT,
 )
 from core.settings import get_settings
 from worker import (
@@ -29,6 +30,7 @@ from worker.celery_app import app
 from worker.jobs.prepare import run_preparation, run_reference_chunk
 from worker.jobs.rescore import run_rescoring
 from worker.jobs.score import run_chunk, run_private_stage, run_scoring
+from worker.jobs.validity import run_validity
 from worker.sandbox import readiness
 from worker.sandbox import warm as warm_sandbox
 
@@ -91,3 +93,8 @@ def reference_chunk_task(self, chunk_id: int) -> None:
 @app.task(name=RESCORE_COMPETITION, acks_late=True)
 def rescore_competition(competition_id: int) -> None:
     run_rescoring(competition_id, get_settings())
+
+
+@app.task(name=VALIDITY_REPORT, acks_late=True)
+def validity_report(competition_id: int, trigger: str) -> None:
+    run_validity(competition_id, get_settings(), trigger)

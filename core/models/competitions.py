@@ -38,6 +38,8 @@ class Competition(Base):
     bundle: Mapped[dict[str, Any] | None]
     # what its runtime's packages resolved to at preparation (worker/runtime.py)
     runtime_lock: Mapped[dict[str, Any] | None]
+    # how far its boards can be trusted (core.validity), refreshed by worker/jobs/validity.py
+    validity: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     prepared_at: Mapped[datetime | None]
     opened_at: Mapped[datetime | None]

@@ -31,7 +31,7 @@ from core.models import (
     utcnow,
 )
 from core.organizer_code import checked_settings
-from core.queue import enqueue_preparation, enqueue_rescoring, enqueue_scoring
+from core.queue import enqueue_preparation, enqueue_rescoring, enqueue_scoring, enqueue_validity
 from core.storage import Storage
 from server.leaderboard import cache as board_cache
 from server.services import audit
@@ -173,6 +173,7 @@ def close_competition(session: Session, user: User, comp: Competition) -> Compet
         counts = start_private_stage(session, comp)
         audit.record(session, user, comp, "private_stage_started", **counts)
         session.commit()
+    enqueue_validity(comp.id, "close")  # again when the last private stage has ended
     return comp
 
 

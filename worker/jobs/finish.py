@@ -18,6 +18,7 @@ from core.settings import Settings
 from core.storage import Storage
 from worker.liveness import beating
 from worker.ml import artefacts
+from worker.pipeline.picks import private_stage_ended
 from worker.pipeline.stage import (
     Context,
     SubmissionFailed,
@@ -58,6 +59,8 @@ def finalize(submission_id: int, settings: Settings) -> None:
             state.finish_private_stage(s, submission_id, **columns)
         else:
             state.finish_submission(s, submission_id, **columns)
+    if ctx.stage == "private":
+        private_stage_ended(ctx.competition_id)
 
 
 def result_columns(result: SubmissionResult, scoring_version: int) -> dict[str, Any]:

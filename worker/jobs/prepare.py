@@ -40,6 +40,7 @@ from core.queue import enqueue_preparation, enqueue_scoring
 from core.settings import Settings
 from core.storage import Storage
 from worker import hardware
+from worker.jobs.validity import run_validity
 from worker.liveness import beating
 from worker.ml import artefacts
 from worker.ml.nets import model_imports
@@ -303,6 +304,7 @@ def finish_preparation(competition_id: int, settings: Settings) -> None:
         _failed(competition_id, exc)
         return
     _ready(competition_id, config, timing.original_seconds, timing.budget_seconds, summary)
+    run_validity(competition_id, settings, "preparation")
 
 
 def _ready(

@@ -29,6 +29,7 @@ from core.results import load_references, load_result
 from core.settings import Settings
 from core.storage import Storage
 from worker.jobs.finish import store_result
+from worker.jobs.validity import run_validity
 from worker.ml import artefacts
 from worker.ml.preparation import summarize_references
 from worker.ml.problem import build_problem
@@ -83,6 +84,7 @@ def run_rescoring(competition_id: int, settings: Settings) -> None:
                 detail={"scoring_version": version, "rescored": done, "failed": failed},
             )
         )
+    run_validity(competition_id, settings, "rescoring")
 
 
 def _rescore_one(job: _Rescoring, sid: int) -> bool | None:

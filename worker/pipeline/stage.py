@@ -22,6 +22,7 @@ from core.models import (
     SubmissionStatus,
 )
 from worker.pipeline import fanout
+from worker.pipeline.picks import private_stage_ended
 
 Stage = Literal["public", "private"]
 
@@ -114,3 +115,5 @@ def fail(ctx: Context, failure: SubmissionFailed) -> None:
                 s, ctx.submission_id, failure.reason, failure.message, counts=failure.counts
             )
     fanout.abandon(ChunkKind.RUNS, ctx.competition_id, ctx.submission_id)
+    if ctx.stage == "private":
+        private_stage_ended(ctx.competition_id)

@@ -74,20 +74,14 @@ def score_stored_runs(stored: StoredRuns, n: int | None = None) -> SubmissionRes
     cfg = config.scoring
     n = n or cfg.n_public
     runs = [r for r in stored.runs if r[0] < n]  # a stage never looks at the runs of a later one
-    used = _runs_used(config, runs, stored.budget, n)
-    unlearned = artefacts.stack_outputs(
-        [
-            artefacts.load_outputs(storage.pull(storage.run_outputs(stored.submission_id, i)))
-            for i in used
-        ]
-    )
+    unlearned = used_outputs(stored, n)
     original = artefacts.load_outputs(
         storage.pull(storage.competition_dir(stored.slug) / artefacts.ORIGINAL_OUTPUTS)
     )
     labels = stored.forget_labels
     public = public_mask(len(labels), config.leaderboard.public_fraction, config.seed)
     result = score_outputs(
-        unlearned, stored.refs.head(len(used)), labels, cfg, original=original, public=public
+        unlearned, stored.refs.head(len(unlearned)), labels, cfg, original=original, public=public
     )
     if not result.score_is_finite:
         raise SubmissionFailed(
@@ -107,6 +101,20 @@ def score_stored_runs(stored: StoredRuns, n: int | None = None) -> SubmissionRes
         code_version=code_version(),
     )
     return result
+
+
+def used_outputs(stored: StoredRuns, n: int) -> artefacts.OutputsStack:
+    """The stored outputs of the runs that count among runs 0..n-1 (SubmissionFailed when too
+    few finished within the budget)."""
+    runs = [r for r in stored.runs if r[0] < n]
+    used = _runs_used(stored.config, runs, stored.budget, n)
+    storage = stored.storage
+    return artefacts.stack_outputs(
+        [
+            artefacts.load_outputs(storage.pull(storage.run_outputs(stored.submission_id, i)))
+            for i in used
+        ]
+    )
 
 
 def _runs_used(config: CompetitionConfig, runs: list[RunRow], budget: float, n: int) -> list[int]:

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from core.db import get_sessionmaker
+from core.validity import ValidityReport
 from server.api.deps import AppSettings, CurrentUser, DbSession, OptionalUser, optional_user
 from server.api.paging import Page
 from server.leaderboard import builder as board_builder
 from server.leaderboard import hot
 from server.leaderboard.board import Sort, leaderboard_json
 from server.schemas import CompetitionCompute, CompetitionPublic, Leaderboard
-from server.services import competitions, compute, submissions
+from server.services import competitions, compute, submissions, validity
 from server.services.access import manages
 from server.services.teams import entrant_of
 from server.web.session import SESSION_COOKIE
@@ -105,3 +106,21 @@ def _leaderboard_body(
         return body, comp.id
     finally:
         session.close()
+
+
+@router.get("/competitions/{slug}/validity", response_model=ValidityReport)
+def validity_report(slug: str, db: DbSession, user: OptionalUser) -> ValidityReport:
+    """How far the boards can be trusted: what retraining scores against itself over many
+    splits of the references (per board), the N a difference in F needs, and, after the close,
+    the agreement of the public and private boards, of the two N and of the two rule families,
+    and the secondary metrics' rank correlations (docs/metric.md, "Reading the validity
+    report"). Organizers always; everyone after the close or when `validity.public` is set."""
+    comp = competitions.get_visible(db, slug, user)
+    return validity.report_of(db, user, comp)
+
+
+@router.post("/competitions/{slug}/validity", status_code=202)
+def refresh_validity_report(slug: str, db: DbSession, user: CurrentUser) -> dict[str, object]:
+    """Queue a fresh validity report (organizers); it replaces the last one when done."""
+    comp = competitions.get_visible(db, slug, user)
+    return validity.request_report(db, user, comp)

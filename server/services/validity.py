@@ -1,0 +1,52 @@
+"""Who may read a competition's validity report, and asking for a fresh one."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from core.errors import Conflict, Forbidden, NotFound, Unavailable
+from core.models import Competition, CompetitionStatus, User
+from core.queue import enqueue_validity
+from core.validity import ValidityReport, load_validity
+from server.services import audit
+from server.services.access import manages, require_manager
+from server.services.lookup import config_of
+from server.services.phases import effective_status
+
+
+def report_visible(session: Session, user: User | None, comp: Competition) -> bool:
+    """Organizers always; everyone after the close, or before it when ``validity.public``."""
+    if user is not None and manages(session, user, comp):
+        return True
+    cfg = config_of(comp)
+    return cfg.validity.public or effective_status(comp, cfg) == CompetitionStatus.CLOSED
+
+
+def report_of(session: Session, user: User | None, comp: Competition) -> ValidityReport:
+    if not report_visible(session, user, comp):
+        raise Forbidden(
+            f"The validity report of {comp.slug!r} is shown to its organizers until the close; "
+            "they can publish it earlier with `validity: {public: true}` in its settings.",
+        )
+    report = load_validity(comp.validity)
+    if report is None:
+        raise NotFound(
+            f"{comp.slug!r} has no validity report yet (status {comp.status}): it is computed "
+            "at the end of its preparation, after each rescoring and at the close.",
+        )
+    return report
+
+
+def request_report(session: Session, user: User, comp: Competition) -> dict[str, object]:
+    """Queue a fresh report (organizers; a prepared competition only)."""
+    require_manager(session, user, comp, "refresh its validity report")
+    if not comp.reference_summary:
+        raise Conflict(
+            f"{comp.slug!r} is not prepared yet (status {comp.status}); the report needs its "
+            "reference models: prepare it first (`arena competition prepare SLUG`).",
+        )
+    if not enqueue_validity(comp.id, "request"):
+        raise Unavailable("The queue is not reachable; try again in a moment.")
+    audit.record(session, user, comp, "validity_report_requested")
+    session.commit()
+    return {"competition": comp.slug, "queued": True}
