@@ -15,6 +15,7 @@ from cli import (  # noqa: F401 - they register their commands
     local_cmd,
     operator,
     participant,
+    validity,
 )
 from cli.common import app
 from cli.organizer import competition_app, team_app

@@ -1,6 +1,6 @@
 """Unlearning Arena's scoring library: ε of forgetting, forgetting quality and the final score.
 
-A pure library (numpy and numba only) that participants can import to compute locally the
+A pure library (numpy, numba and scipy only) that participants can import to compute locally the
 numbers the platform computes::
 
     from scoring import logit_scaled_confidence, per_example_epsilons, forgetting_quality, final_score

@@ -165,6 +165,9 @@ class CompetitionPublic(BaseModel):
         default_factory=list, description="Its pages (GET .../pages), from its bundle."
     )
     starter_kit: bool = Field(False, description="Whether GET .../kit has a starter kit.")
+    validity_report: bool = Field(
+        False, description="Whether you can read its validity report (GET .../validity)."
+    )
     runtime: list[str] = Field(
         default_factory=list, description="Packages the competition adds (runtime.packages)."
     )

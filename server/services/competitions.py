@@ -31,6 +31,7 @@ from server.services.access import manages
 from server.services.lookup import config_of, day_start, get_competition
 from server.services.phases import boards, current_phase, effective_status
 from server.services.quota import quota
+from server.services.validity import report_visible
 
 __all__ = ["config_of", "create_competition", "day_start", "get_competition", "public_view"]
 
@@ -171,6 +172,7 @@ def public_view(
         runtime=list(cfg.runtime.packages),
         runtime_packages=dict(comp.runtime_lock or {}),
         starter_kit=bool((comp.bundle or {}).get("kit") or (comp.bundle or {}).get("dev")),
+        validity_report=bool(comp.validity) and report_visible(session, user, comp),
         participation_rules=cfg.rules,
         rules_accepted=has_accepted_rules(session, comp, user) if user is not None else None,
         you_organize=manages(session, user, comp) if user is not None else None,

@@ -1,4 +1,5 @@
-"""Pages anyone can read: home, a competition, its leaderboard, its starter kit."""
+"""Pages anyone can read: home, a competition, its leaderboard, its starter kit, its validity
+report (once it is public)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from core.errors import not_found
 from core.models import CompetitionStatus
 from server.api.deps import AppSettings, DbSession
 from server.leaderboard.board import SORT_KEYS, Sort, build_leaderboard
-from server.services import competitions
+from server.services import competitions, validity
 from server.services.access import manages
 from server.services.phases import board_is_final, now_utc
 from server.services.teams import entrant_of
+from server.web import validity_charts
 from server.web.common import page_user, render
 
 router = APIRouter(include_in_schema=False)
@@ -123,3 +125,20 @@ def starter_kit(slug: str, name: str, db: DbSession) -> FileResponse:
     if name not in STARTER_KIT:
         raise not_found(f"Starter file {name!r}")
     return FileResponse(EXAMPLES / name, media_type=STARTER_KIT[name], filename=name)
+
+
+@router.get("/c/{slug}/validity", response_class=HTMLResponse)
+def validity_page(
+    slug: str, request: Request, db: DbSession, settings: AppSettings
+) -> HTMLResponse:
+    """The validity report with its figures (organizers; everyone after the close)."""
+    user = page_user(request, db)
+    comp = competitions.get_visible(db, slug, user)
+    report = validity.report_of(db, user, comp)
+    view = competitions.public_view(db, comp, user, settings)
+    return render(
+        request,
+        "validity.html",
+        {"c": view, "r": report, "tab": "validity", "charts": validity_charts},
+        user,
+    )

@@ -303,8 +303,9 @@ def finish_preparation(competition_id: int, settings: Settings) -> None:
     except Exception as exc:
         _failed(competition_id, exc)
         return
+    # the report first, so that a competition is ready with it (its cost: docs/benchmarks.md)
+    run_validity(competition_id, settings, "preparation", references=json_safe(summary))
     _ready(competition_id, config, timing.original_seconds, timing.budget_seconds, summary)
-    run_validity(competition_id, settings, "preparation")
 
 
 def _ready(

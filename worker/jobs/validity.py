@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -53,11 +54,17 @@ class StoredRunsArgs:
 MAX_RESCORED = 200
 
 
-def run_validity(competition_id: int, settings: Settings, trigger: str) -> float | None:
-    """Compute and store the report; its seconds, or None when there was nothing to report."""
+def run_validity(
+    competition_id: int,
+    settings: Settings,
+    trigger: str,
+    references: dict[str, Any] | None = None,
+) -> float | None:
+    """Compute and store the report; its seconds, or None when there was nothing to report.
+    ``references``: the reference summary when it is not stored yet (end of a preparation)."""
     start = time.perf_counter()
     try:
-        report = _build(competition_id, settings, trigger)
+        report = _build(competition_id, settings, trigger, references)
     except Exception:
         log.exception("the validity report of competition %s failed", competition_id)
         return None
@@ -79,14 +86,17 @@ def run_validity(competition_id: int, settings: Settings, trigger: str) -> float
     return report.seconds
 
 
-def _build(competition_id: int, settings: Settings, trigger: str) -> ValidityReport | None:
+def _build(
+    competition_id: int, settings: Settings, trigger: str, summary: dict[str, Any] | None
+) -> ValidityReport | None:
     storage = Storage(settings)
     with session_scope() as s:
         comp = s.get(Competition, competition_id)
-        if comp is None or not comp.reference_summary:
+        summary = summary or (comp.reference_summary if comp is not None else None)
+        if comp is None or not summary:
             return None
         config = CompetitionConfig.model_validate(comp.config)
-        references = load_references(comp.reference_summary)
+        references = load_references(summary)
         closed = comp.status == CompetitionStatus.CLOSED
         n_refs = config.scoring.n_references
         device = comp.preparation_device_seconds or 0.0

@@ -213,11 +213,12 @@ def reference_rows(
             labels,
             config.scoring,
             public=public,
+            original=original,  # RF-JSD of retraining too (docs/metric.md)
         )
         rows["retrain"] = _row(baseline, f"retrain, {half} vs {half}")
     same = artefacts.stack_outputs([original] * n)
     rows["original"] = _row(
-        score_outputs(same, refs, labels, config.scoring, public=public),
+        score_outputs(same, refs, labels, config.scoring, public=public, original=original),
         "original model (do nothing)",
     )
     return rows

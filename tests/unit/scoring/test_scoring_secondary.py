@@ -18,6 +18,7 @@ MODULES = [
     "scoring.score",
     "scoring.bootstrap",
     "scoring.secondary",
+    "scoring.validity",
 ]
 
 

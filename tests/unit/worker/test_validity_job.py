@@ -1,0 +1,116 @@
+"""The validity report through the real jobs: computed at the end of a preparation, refreshed at
+the close with the boards' agreement, served by the API to organizers, then to everyone."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core.db import session_scope
+from core.models import Competition, Submission, User
+from core.settings import get_settings
+from core.storage import Storage
+from core.validity import load_validity
+from harness.platform import ROOT, tiny_config
+from server.app import create_app
+from server.services import organizing
+from server.services.platform import seed_competition
+from worker.jobs.prepare import run_preparation
+from worker.jobs.score import run_scoring
+from worker.jobs.validity import run_validity
+
+N = 16
+METHODS = ("identity.py", "finetune.py", "random_labels.py")
+
+
+@pytest.fixture(scope="module")
+def prepared(migrated_db):
+    with TestClient(create_app()) as client:
+        for name in ("vera", "viewer"):
+            r = client.post("/api/v1/users", json={"username": name, "password": "hunter2hunter2"})
+            assert r.status_code == 201
+        cfg = tiny_config("validity", n_models=N)
+        with session_scope() as s:
+            comp = seed_competition(s, cfg)
+            comp.owner_id = s.query(User).filter_by(username="vera").one().id
+            ids = comp.id, comp.owner_id
+        run_preparation(ids[0], get_settings(), inline=True)
+        yield client, ids
+
+
+def _token(client: TestClient, name: str) -> dict[str, str]:
+    r = client.post("/api/v1/tokens", json={"username": name, "password": "hunter2hunter2"})
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def _score(comp_id: int, user_id: int, method: str) -> int:
+    content = (ROOT / "examples" / method).read_bytes()
+    with session_scope() as s:
+        sub = Submission(
+            competition_id=comp_id,
+            user_id=user_id,
+            filename=method,
+            kind="py",
+            sha256="0" * 64,
+            size_bytes=len(content),
+            n_models=N,
+            method_name=method.removesuffix(".py"),
+        )
+        s.add(sub)
+        s.flush()
+        sid = sub.id
+    path = Storage(get_settings()).submission_code(sid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    run_scoring(sid, get_settings(), inline=True)
+    return sid
+
+
+def test_the_report_from_preparation_to_the_close(prepared):
+    client, (comp_id, owner_id) = prepared
+    with session_scope() as s:
+        report = load_validity(s.get(Competition, comp_id).validity)
+    assert report is not None and report.trigger == "preparation" and report.seconds > 0
+    public, private = report.nulls
+    assert (public.board, public.n_models, public.n_per_side) == ("public", N, N // 2)
+    assert private.n_examples + public.n_examples == 24  # the forget set, split in two boards
+    assert private.splits == 50 and len(private.values) == 50
+    assert private.low <= private.mean <= private.high
+    assert len({round(x, 9) for x in private.values}) > 5  # many splits, not one
+    assert set(report.planner.sd_by_n) == {4, 8}
+    assert [row.difference for row in report.planner.rows] == [0.01, 0.02, 0.05]
+    assert all(a.note == "computed at the close" for a in report.agreements)
+
+    url = "/api/v1/competitions/validity/validity"
+    assert client.get(url).status_code == 403  # before the close: organizers only
+    assert client.get("/c/validity/validity").status_code == 403
+    assert 'href="/c/validity/validity"' not in client.get("/c/validity").text
+    vera = _token(client, "vera")
+    r = client.get(url, headers=vera)
+    assert r.status_code == 200 and r.json()["nulls"][0]["board"] == "public"
+    r = client.post(url, headers=_token(client, "viewer"))
+    assert r.status_code == 403 and "organizers" in r.json()["detail"]
+
+    for method in METHODS:
+        _score(comp_id, owner_id, method)
+    with session_scope() as s:
+        organizing.close_competition(s, s.get(User, owner_id), s.get(Competition, comp_id))
+    assert run_validity(comp_id, get_settings(), "close") is not None
+
+    page = client.get("/c/validity/validity")  # the page, with its figures
+    assert page.status_code == 200 and "What a perfect method scores" in page.text
+    assert "F (forgetting quality) of one split" in page.text and "rank, public" in page.text
+    assert 'href="/c/validity/validity"' in client.get("/c/validity").text  # the tab
+    r = client.get(url)  # after the close: anyone
+    assert r.status_code == 200
+    body = r.json()
+    agreements = {a["key"]: a for a in body["agreements"]}
+    assert set(agreements) == {"boards", "rules"}
+    assert agreements["boards"]["n_entries"] == 3 and agreements["boards"]["tau"] is not None
+    assert -1 <= agreements["boards"]["low"] <= agreements["boards"]["high"] <= 1
+    rules = agreements["rules"]
+    assert (rules["a_label"], rules["b_label"], rules["n_entries"]) == ("official", "exact", 3)
+    assert len(rules["points"]) == 3
+    metrics = {(c["metric"], c["against"]) for c in body["correlations"]}
+    assert ("RF-JSD", "F") in metrics and ("MIA accuracy", "JSD to retrained") in metrics
+    assert all(c["n"] == 5 for c in body["correlations"])  # 3 entries, retrain, do nothing
