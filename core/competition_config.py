@@ -23,6 +23,7 @@ from core.model_config import (  # re-exported: the model and recipe sections
     ResNet18Model,
     _Strict,
 )
+from core.validity import ValidityConfig
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 __all__ = [
@@ -311,34 +312,6 @@ class LeaderboardConfig(_Strict):
         description="Share of the forget examples scored on the public leaderboard; the rest "
         "make the private one, published after the close.",
     )
-
-
-class ValidityConfig(_Strict):
-    """The validity report (docs/metric.md, "Reading the validity report")."""
-
-    public: bool = Field(
-        False,
-        description="Show the report to everyone before the close (it is public after the close).",
-    )
-    null_splits: int = Field(
-        50,
-        ge=2,
-        le=1000,
-        description="Random splits of the reference pool for the retrain-vs-retrain null distribution.",
-    )
-    differences: list[float] = Field(
-        default_factory=lambda: [0.01, 0.02, 0.05],
-        min_length=1,
-        max_length=8,
-        description="Differences in F the planner sizes N for (80% power, 5% level).",
-    )
-
-    @field_validator("differences")
-    @classmethod
-    def _positive(cls, value: list[float]) -> list[float]:
-        if any(not 0 < d < 1 for d in value):
-            raise ValueError("each difference must be between 0 and 1")
-        return value
 
 
 DEFAULT_RULES = (

@@ -10,9 +10,39 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.jsonsafe import json_safe
+
+
+class ValidityConfig(BaseModel):
+    """The validity report's settings (docs/metric.md, "Reading the validity report")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    public: bool = Field(
+        False,
+        description="Show the report to everyone before the close (it is public after the close).",
+    )
+    null_splits: int = Field(
+        50,
+        ge=2,
+        le=1000,
+        description="Random splits of the reference pool for the retrain-vs-retrain null distribution.",
+    )
+    differences: list[float] = Field(
+        default_factory=lambda: [0.01, 0.02, 0.05],
+        min_length=1,
+        max_length=8,
+        description="Differences in F the planner sizes N for (80% power, 5% level).",
+    )
+
+    @field_validator("differences")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if any(not 0 < d < 1 for d in value):
+            raise ValueError("each difference must be between 0 and 1")
+        return value
 
 
 class _Model(BaseModel):

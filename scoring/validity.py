@@ -168,7 +168,9 @@ def models_for_difference(
     needed_sd = difference / (z * math.sqrt(2))
     if len(points) < 2:
         return PowerPlan(difference, None, None, None, power, alpha)
-    exponent, intercept = (float(c) for c in np.polyfit(*np.log(points).T, 1))
+    logs = np.log(np.array(points, dtype=np.float64))
+    slope_intercept = np.polyfit(logs[:, 0], logs[:, 1], 1)
+    exponent, intercept = float(slope_intercept[0]), float(slope_intercept[1])
     scale = math.exp(intercept)
     measured = [n for n, sd in points if sd <= needed_sd]
     if measured:

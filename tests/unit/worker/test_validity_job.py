@@ -20,7 +20,21 @@ from worker.jobs.score import run_scoring
 from worker.jobs.validity import run_validity
 
 N = 16
-METHODS = ("identity.py", "finetune.py", "random_labels.py")
+NOISE = """
+import torch
+
+def unlearning(net, retain_loader, forget_loader, val_loader):
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * SCALE)
+    return net
+"""
+# three entries that score apart in no time: the unchanged model and two perturbed ones
+METHODS = {
+    "identity": (ROOT / "examples" / "identity.py").read_bytes(),
+    "noise-small": NOISE.replace("SCALE", "0.05").encode(),
+    "noise-large": NOISE.replace("SCALE", "0.5").encode(),
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,18 +57,17 @@ def _token(client: TestClient, name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
-def _score(comp_id: int, user_id: int, method: str) -> int:
-    content = (ROOT / "examples" / method).read_bytes()
+def _score(comp_id: int, user_id: int, method: str, content: bytes) -> int:
     with session_scope() as s:
         sub = Submission(
             competition_id=comp_id,
             user_id=user_id,
-            filename=method,
+            filename=f"{method}.py",
             kind="py",
             sha256="0" * 64,
             size_bytes=len(content),
             n_models=N,
-            method_name=method.removesuffix(".py"),
+            method_name=method,
         )
         s.add(sub)
         s.flush()
@@ -91,8 +104,8 @@ def test_the_report_from_preparation_to_the_close(prepared):
     r = client.post(url, headers=_token(client, "viewer"))
     assert r.status_code == 403 and "organizers" in r.json()["detail"]
 
-    for method in METHODS:
-        _score(comp_id, owner_id, method)
+    for method, content in METHODS.items():
+        _score(comp_id, owner_id, method, content)
     with session_scope() as s:
         organizing.close_competition(s, s.get(User, owner_id), s.get(Competition, comp_id))
     assert run_validity(comp_id, get_settings(), "close") is not None
