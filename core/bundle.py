@@ -239,3 +239,9 @@ def read_path(path: Path) -> Bundle:
     if path.is_dir():
         return read_folder(path)
     return read_zip(path.read_bytes())
+
+
+def stored(path: Path) -> Bundle:
+    """A bundle as the platform stored it (one zip of its files, checked at upload)."""
+    with zipfile.ZipFile(path) as zf:
+        return Bundle({i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()})

@@ -183,9 +183,14 @@ class ReferenceSummary(_Model):
     original: SubmissionResult | None = None
     original_accuracy: dict[str, Any] | None = None
     timing_samples: Any = None
+    # validity.baselines scored at preparation (name -> row), and those that failed (name -> why)
+    baselines: dict[str, SubmissionResult] = Field(default_factory=dict)
+    baseline_failures: dict[str, str] = Field(default_factory=dict)
+    baseline_device_seconds: float = 0.0  # their runs, charged to the preparation
 
     def rows(self) -> list[SubmissionResult]:
-        return [r for r in (self.retrain, self.original) if r is not None and r.score is not None]
+        rows = [self.retrain, self.original, *self.baselines.values()]
+        return [r for r in rows if r is not None and r.score is not None]
 
 
 def load_references(stored: dict[str, Any] | None) -> ReferenceSummary:

@@ -14,6 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.jsonsafe import json_safe
 
+#: The platform's example methods (examples/NAME.py) that a competition can score as baselines.
+BUILTIN_BASELINES = (
+    "identity",
+    "finetune",
+    "neggrad_plus",
+    "random_labels",
+    "scrub",
+    "ssd",
+    "lotus",
+    "retrain",
+)
+
 
 class ValidityConfig(BaseModel):
     """The validity report's settings (docs/metric.md, "Reading the validity report")."""
@@ -36,6 +48,31 @@ class ValidityConfig(BaseModel):
         max_length=8,
         description="Differences in F the planner sizes N for (80% power, 5% level).",
     )
+
+    baselines: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Known methods scored through the platform at the end of the preparation "
+        "and shown on the boards as marked rows (the floor every entry should beat): built-in "
+        "examples (" + ", ".join(BUILTIN_BASELINES) + ") or kit:PATH, a .py or .ipynb of the "
+        "bundle's starter kit. Their runs are charged to the preparation's compute.",
+    )
+
+    @field_validator("baselines")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name.startswith("kit:"):
+                if not name.endswith((".py", ".ipynb")) or ".." in name or name[4:].startswith("/"):
+                    raise ValueError(f"{name!r}: kit:PATH names a .py or .ipynb of the kit/ folder")
+            elif name not in BUILTIN_BASELINES:
+                raise ValueError(
+                    f"{name!r} is not a built-in baseline ({', '.join(BUILTIN_BASELINES)}); "
+                    "for a method of your starter kit write kit:PATH"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("each baseline once")
+        return value
 
     @field_validator("differences")
     @classmethod

@@ -290,6 +290,10 @@ class LeaderboardRow(BaseModel):
     last_submitted_at: datetime | None = None
     submission_id: int | None = None
     reference: bool = False
+    baseline: bool = Field(
+        False,
+        description="A known method the organizers scored at preparation (validity.baselines).",
+    )
     mia: Score = Field(None, description="MIA accuracy (target: the references' own).")
     avg_gap: Score = Field(None, description="Average gap to retraining (lower is better).")
     rf_jsd_x1e4: Score = Field(None, description="Retrain-free JSD ×10⁴ (lower is better).")
@@ -341,7 +345,12 @@ class CompetitionCompute(BaseModel):
     runs: int
     submissions_device_seconds: float
     preparation_device_seconds: float | None = Field(
-        None, description="Original model, its timing and the references (organizers only)."
+        None,
+        description="Original model, its timing, the references and the baselines' runs "
+        "(organizers only).",
+    )
+    baselines_device_seconds: float | None = Field(
+        None, description="Of the preparation: the runs of validity.baselines (organizers only)."
     )
     total_device_seconds: float
     entrants: list[EntrantCompute]

@@ -306,8 +306,11 @@ def _mark_ties(shown: list[Entry], resamples: int) -> None:
 
 
 def _reference_rows(comp: Competition, part: Part) -> list[LeaderboardRow]:
+    """Retraining against itself, the unchanged model, and the organizers' baselines."""
     rows = []
-    for ref in load_references(comp.reference_summary).rows():
+    summary = load_references(comp.reference_summary)
+    baselines = {id(b) for b in summary.baselines.values()}
+    for ref in summary.rows():
         part_ref = ref.part(part)
         rows.append(
             LeaderboardRow(
@@ -319,6 +322,7 @@ def _reference_rows(comp: Competition, part: Part) -> list[LeaderboardRow]:
                 retain_ratio=ref.retain_ratio,
                 test_ratio=ref.test_ratio,
                 reference=True,
+                baseline=id(ref) in baselines,
             )
         )
     return rows

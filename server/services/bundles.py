@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.bundle import CONFIG_NAME, DEV_NAME, Bundle
+from core.bundle import CONFIG_NAME, DEV_NAME, Bundle, stored
 from core.bundle_validation import CheckedBundle, check_bundle
 from core.competition_config import ModuleModel
 from core.config_file import dump_config
@@ -101,9 +101,7 @@ def stored_bundle(storage: Storage, comp: Competition) -> Bundle:
     meta = comp.bundle or {}
     if not meta.get("file"):
         return Bundle({})
-    path = storage.pull(storage.bundle_file(comp.slug, str(meta["sha256"])))
-    with zipfile.ZipFile(path) as zf:
-        return Bundle({i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()})
+    return stored(storage.pull(storage.bundle_file(comp.slug, str(meta["sha256"]))))
 
 
 def export_bundle(session: Session, storage: Storage, user: User, comp: Competition) -> bytes:

@@ -102,6 +102,9 @@ def competition_compute(
         runs=int(runs or 0),
         submissions_device_seconds=round(submissions_seconds, 3),
         preparation_device_seconds=preparation,
+        baselines_device_seconds=None
+        if only is not None
+        else float((comp.reference_summary or {}).get("baseline_device_seconds") or 0.0),
         total_device_seconds=round(submissions_seconds + (preparation or 0.0), 3),
         entrants=entrants,
     )

@@ -40,6 +40,7 @@ from core.queue import enqueue_preparation, enqueue_scoring
 from core.settings import Settings
 from core.storage import Storage
 from worker import hardware
+from worker.jobs.baselines import score_baselines
 from worker.jobs.validity import run_validity
 from worker.liveness import beating
 from worker.ml import artefacts
@@ -300,6 +301,15 @@ def finish_preparation(competition_id: int, settings: Settings) -> None:
             problem = build_problem(config, _data_file(config, storage))
             timing, summary = finish_references(config, problem, storage.pull_tree(out_dir))
             storage.push(out_dir / artefacts.REFERENCES)
+            if config.validity.baselines:
+                _set_progress(competition_id, "baselines", 0, len(config.validity.baselines))
+                rows, failures, seconds = score_baselines(
+                    competition_id, config, settings, problem, timing.budget_seconds
+                )
+                summary.update(
+                    baselines=rows, baseline_failures=failures, baseline_device_seconds=seconds
+                )
+                _charge(competition_id, seconds)  # the preparation's compute, nobody's quota
     except Exception as exc:
         _failed(competition_id, exc)
         return

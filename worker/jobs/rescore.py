@@ -28,6 +28,7 @@ from core.models import (
 from core.results import load_references, load_result
 from core.settings import Settings
 from core.storage import Storage
+from worker.jobs.baselines import rescore_baselines
 from worker.jobs.finish import store_result
 from worker.jobs.validity import run_validity
 from worker.ml import artefacts
@@ -59,6 +60,7 @@ def run_rescoring(competition_id: int, settings: Settings) -> None:
             return
         config = CompetitionConfig.model_validate(comp.config)
         version, slug = comp.scoring_version, comp.slug
+        kept_baselines = (comp.reference_summary or {}).get("baselines") or {}
         ids = s.scalars(
             select(Submission.id).where(
                 Submission.competition_id == competition_id,
@@ -72,11 +74,21 @@ def run_rescoring(competition_id: int, settings: Settings) -> None:
     summary = summarize_references(config, problem, original, refs)
     job = _Rescoring(config, slug, version, storage, refs, problem.forget.y.numpy())
     outcomes = [_rescore_one(job, sid) for sid in ids]
+    baselines = rescore_baselines(config, storage, refs, job.labels, original, kept_baselines)
     done, failed = outcomes.count(True), outcomes.count(False)
     with session_scope() as s:
         comp = s.get(Competition, competition_id)
-        timing = load_references(comp.reference_summary).timing_samples
-        comp.reference_summary = json_safe({**summary, "timing_samples": timing})
+        before = load_references(comp.reference_summary)
+        stored_before = comp.reference_summary or {}
+        comp.reference_summary = json_safe(
+            {
+                **summary,
+                "timing_samples": before.timing_samples,
+                "baselines": baselines,
+                "baseline_failures": stored_before.get("baseline_failures") or {},
+                "baseline_device_seconds": stored_before.get("baseline_device_seconds") or 0.0,
+            }
+        )
         s.add(
             AuditEntry(
                 competition_id=competition_id,

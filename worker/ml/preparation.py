@@ -215,9 +215,9 @@ def reference_rows(
             public=public,
             original=original,  # RF-JSD of retraining too (docs/metric.md)
         )
-        rows["retrain"] = _row(baseline, f"retrain, {half} vs {half}")
+        rows["retrain"] = reference_row(baseline, f"retrain, {half} vs {half}")
     same = artefacts.stack_outputs([original] * n)
-    rows["original"] = _row(
+    rows["original"] = reference_row(
         score_outputs(same, refs, labels, config.scoring, public=public, original=original),
         "original model (do nothing)",
     )
@@ -237,7 +237,7 @@ _ROW_FIELDS = {
 }
 
 
-def _row(result: SubmissionResult, name: str) -> SubmissionResult:
+def reference_row(result: SubmissionResult, name: str) -> SubmissionResult:
     """A reference row: the numbers a board shows of it, and its name."""
     return SubmissionResult.model_validate({**result.model_dump(include=_ROW_FIELDS), "name": name})
 

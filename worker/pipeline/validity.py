@@ -83,6 +83,8 @@ def build_report(inputs: Inputs, trigger: str) -> ValidityReport:
         agreements=agreements(inputs),
         correlations=correlations(inputs),
     )
+    for name, why in inputs.references.baseline_failures.items():
+        report.notes.append(f"Baseline {name} was not scored: {why}")
     if len(phi[0]) < 4:
         report.notes.append("The reference pool is too small for a null distribution (N < 4).")
     report.seconds = time.perf_counter() - start

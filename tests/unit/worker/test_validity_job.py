@@ -44,6 +44,7 @@ def prepared(migrated_db):
             r = client.post("/api/v1/users", json={"username": name, "password": "hunter2hunter2"})
             assert r.status_code == 201
         cfg = tiny_config("validity", n_models=N)
+        cfg.validity.baselines = ["identity", "kit:starter.py"]  # this one has no kit: it fails
         with session_scope() as s:
             comp = seed_competition(s, cfg)
             comp.owner_id = s.query(User).filter_by(username="vera").one().id
@@ -94,11 +95,27 @@ def test_the_report_from_preparation_to_the_close(prepared):
     assert [row.difference for row in report.planner.rows] == [0.01, 0.02, 0.05]
     assert all(a.note == "computed at the close" for a in report.agreements)
 
+    # the baselines: scored at preparation as marked rows, charged to the preparation
+    with session_scope() as s:
+        comp = s.get(Competition, comp_id)
+        summary, prep_seconds = comp.reference_summary, comp.preparation_device_seconds
+    assert set(summary["baselines"]) == {"identity"}
+    assert summary["baselines"]["identity"]["forgetting_quality"] == 0.0
+    assert "no bundle" in summary["baseline_failures"]["kit:starter.py"]
+    assert 0 < summary["baseline_device_seconds"] < prep_seconds
+    assert any("kit:starter.py" in note for note in report.notes)
+    board = client.get("/api/v1/competitions/validity/leaderboard").json()
+    marked = [r for r in board["rows"] if r["baseline"]]
+    assert [r["name"] for r in marked] == [f"baseline: identity (N = {N})"]
+    assert marked[0]["reference"] and marked[0]["score"] == 0.0
+
     url = "/api/v1/competitions/validity/validity"
     assert client.get(url).status_code == 403  # before the close: organizers only
     assert client.get("/c/validity/validity").status_code == 403
     assert 'href="/c/validity/validity"' not in client.get("/c/validity").text
     vera = _token(client, "vera")
+    compute = client.get("/api/v1/competitions/validity/compute", headers=vera).json()
+    assert compute["baselines_device_seconds"] == pytest.approx(summary["baseline_device_seconds"])
     r = client.get(url, headers=vera)
     assert r.status_code == 200 and r.json()["nulls"][0]["board"] == "public"
     r = client.post(url, headers=_token(client, "viewer"))
@@ -126,4 +143,4 @@ def test_the_report_from_preparation_to_the_close(prepared):
     assert len(rules["points"]) == 3
     metrics = {(c["metric"], c["against"]) for c in body["correlations"]}
     assert ("RF-JSD", "F") in metrics and ("MIA accuracy", "JSD to retrained") in metrics
-    assert all(c["n"] == 5 for c in body["correlations"])  # 3 entries, retrain, do nothing
+    assert all(c["n"] == 6 for c in body["correlations"])  # 3 entries, 2 references, 1 baseline
