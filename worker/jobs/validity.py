@@ -99,7 +99,7 @@ def _build(
         references = load_references(summary)
         closed = comp.status == CompetitionStatus.CLOSED
         n_refs = config.scoring.n_references
-        device = comp.preparation_device_seconds or 0.0
+        device = (comp.preparation_device_seconds or 0.0) - references.baseline_device_seconds
         reference_seconds = device / n_refs if device > 0 else None
         entries = _entries(s, competition_id)
     slug = config.slug
