@@ -22,14 +22,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def main() -> None:
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--methods", default="identity,finetune,random_labels")
     ap.add_argument("--var", default=None, help="var dir (default: a fresh temporary one)")
     ap.add_argument(
         "--baselines", default="", help="validity.baselines to score at preparation (a,b)"
     )
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = _args()
     os.environ["ARENA_VAR_DIR"] = args.var or tempfile.mkdtemp(prefix="bench-validity-")
     for name in ("DATABASE_URL", "BROKER_URL", "ARENA_DATABASE_URL", "ARENA_BROKER_URL"):
         os.environ.pop(name, None)
@@ -68,25 +72,22 @@ def main() -> None:
     assert report is not None
     _show(report)
     report_s = at_preparation.seconds
-    print(
-        json.dumps(
-            {
-                "preparation_s_with_report": round(preparation, 2),
-                "report_at_preparation_s": round(report_s, 3),
-                "report_over_rest_of_preparation": round(
-                    report_s / (preparation - report_s - baseline_s), 4
-                ),
-                "baselines": baselines,
-                "baselines_device_s": round(baseline_s, 2),
-                "preparation_device_s": round(prep_device_s, 2),
-                "report_at_close_s": round(close_seconds or float("nan"), 3),
-                "entries": len(args.methods.split(",")),
-                "rescoring_s_with_report": round(rescoring, 2),
-                "report_at_rescoring_s": round(report.seconds, 3),
-                "cpu_cores": len(os.sched_getaffinity(0)),
-            }
-        )
-    )
+    figures = {
+        "preparation_s_with_report": round(preparation, 2),
+        "report_at_preparation_s": round(report_s, 3),
+        "report_over_rest_of_preparation": round(
+            report_s / (preparation - report_s - baseline_s), 4
+        ),
+        "baselines": baselines,
+        "baselines_device_s": round(baseline_s, 2),
+        "preparation_device_s": round(prep_device_s, 2),
+        "report_at_close_s": round(close_seconds or float("nan"), 3),
+        "entries": len(args.methods.split(",")),
+        "rescoring_s_with_report": round(rescoring, 2),
+        "report_at_rescoring_s": round(report.seconds, 3),
+        "cpu_cores": len(os.sched_getaffinity(0)),
+    }
+    print(json.dumps(figures))
 
 
 def _seed(settings, baselines: list[str]) -> tuple[int, int]:  # type: ignore[no-untyped-def]

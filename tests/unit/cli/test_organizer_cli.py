@@ -204,9 +204,9 @@ def _bundles(env: dict[str, str], url: str, tmp_path: Path) -> None:
     out = _arena(olga, "competition", "validity", "cli-bundle")  # computed at the preparation
     assert "What a perfect method scores" in out.stdout and "preparation" in out.stderr, out
     assert "computed at the close" in out.stderr
-    out = _arena(pat, "competition", "validity", "cli-bundle", ok=False)
-    assert out.returncode == 1 and "403" in out.stderr and "organizers" in out.stderr
     _arena(olga, "competition", "open", "cli-bundle")
+    out = _arena(pat, "competition", "validity", "cli-bundle", ok=False)  # open, not closed
+    assert out.returncode == 1 and "403" in out.stderr and "organizers" in out.stderr
     starter = str(tmp_path / "kit" / "starter.py")
     out = _arena(pat, "submit", "--accept-rules", "-c", "cli-bundle", starter, "--poll", "0.5")
     assert "scored" in out.stdout, (out.stdout, out.stderr)

@@ -40,14 +40,14 @@ METHODS = {
 @pytest.fixture(scope="module")
 def prepared(migrated_db):
     with TestClient(create_app()) as client:
-        for name in ("vera", "viewer"):
+        for name in ("validity-vera", "validity-viewer"):
             r = client.post("/api/v1/users", json={"username": name, "password": "hunter2hunter2"})
             assert r.status_code == 201
         cfg = tiny_config("validity", n_models=N)
         cfg.validity.baselines = ["identity", "kit:starter.py"]  # this one has no kit: it fails
         with session_scope() as s:
             comp = seed_competition(s, cfg)
-            comp.owner_id = s.query(User).filter_by(username="vera").one().id
+            comp.owner_id = s.query(User).filter_by(username="validity-vera").one().id
             ids = comp.id, comp.owner_id
         run_preparation(ids[0], get_settings(), inline=True)
         yield client, ids
@@ -113,12 +113,12 @@ def test_the_report_from_preparation_to_the_close(prepared):
     assert client.get(url).status_code == 403  # before the close: organizers only
     assert client.get("/c/validity/validity").status_code == 403
     assert 'href="/c/validity/validity"' not in client.get("/c/validity").text
-    vera = _token(client, "vera")
+    vera = _token(client, "validity-vera")
     compute = client.get("/api/v1/competitions/validity/compute", headers=vera).json()
     assert compute["baselines_device_seconds"] == pytest.approx(summary["baseline_device_seconds"])
     r = client.get(url, headers=vera)
     assert r.status_code == 200 and r.json()["nulls"][0]["board"] == "public"
-    r = client.post(url, headers=_token(client, "viewer"))
+    r = client.post(url, headers=_token(client, "validity-viewer"))
     assert r.status_code == 403 and "organizers" in r.json()["detail"]
 
     for method, content in METHODS.items():
