@@ -24,7 +24,6 @@ from core.models import (
     AuditEntry,
     Competition,
     CompetitionStatus,
-    PrivateStage,
     Run,
     Submission,
     SubmissionStatus,
@@ -47,7 +46,6 @@ class StoredRunsArgs:
 
     runs: list[RunRow]
     budget: float
-    picked: bool
 
 
 #: Entries (best public scores first) rescored under the other rule family at the close.
@@ -101,7 +99,7 @@ def _build(
         n_refs = config.scoring.n_references
         device = (comp.preparation_device_seconds or 0.0) - references.baseline_device_seconds
         reference_seconds = device / n_refs if device > 0 else None
-        entries = _entries(s, competition_id)
+        entries = _entries(s, competition_id, with_runs=closed)
     slug = config.slug
     refs = artefacts.load_stack(storage.pull(storage.competition_dir(slug) / artefacts.REFERENCES))
     labels = load_forget_labels(config, slug, storage)
@@ -119,7 +117,10 @@ def _build(
     return build_report(inputs, trigger)
 
 
-def _entries(s: Session, competition_id: int) -> list[tuple[Entry, StoredRunsArgs]]:
+def _entries(
+    s: Session, competition_id: int, *, with_runs: bool
+) -> list[tuple[Entry, StoredRunsArgs]]:
+    """Every scored submission's numbers; its runs too when they will be rescored (close)."""
     subs = s.scalars(
         select(Submission).where(
             Submission.competition_id == competition_id,
@@ -130,10 +131,16 @@ def _entries(s: Session, competition_id: int) -> list[tuple[Entry, StoredRunsArg
     for sub in subs:
         result = load_result(sub.result)
         stage = result.private_stage
-        runs = [
-            (r.index, r.status, r.seconds)
-            for r in s.scalars(select(Run).where(Run.submission_id == sub.id).order_by(Run.index))
-        ]
+        runs = (
+            [
+                (r.index, r.status, r.seconds)
+                for r in s.scalars(
+                    select(Run).where(Run.submission_id == sub.id).order_by(Run.index)
+                )
+            ]
+            if with_runs
+            else []
+        )
         entry = Entry(
             submission_id=sub.id,
             label=f"#{sub.id}" + (f" {sub.method_name}" if sub.method_name else ""),
@@ -144,8 +151,7 @@ def _entries(s: Session, competition_id: int) -> list[tuple[Entry, StoredRunsArg
             run_seconds_median=result.run_seconds_median,
             secondary=result.secondary.model_dump() if result.secondary else {},
         )
-        picked = sub.private_stage == PrivateStage.SCORED
-        out.append((entry, StoredRunsArgs(runs, float(result.budget_seconds or 0.0), picked)))
+        out.append((entry, StoredRunsArgs(runs, float(result.budget_seconds or 0.0))))
     return out
 
 
