@@ -36,6 +36,9 @@ from scipy import stats
 from scoring.epsilon import Rules, per_example_epsilons
 from scoring.quality import forgetting_quality
 
+#: Signal values per side handed to the ε kernels at once by :func:`null_forgetting_quality`.
+NULL_BLOCK_VALUES = 1 << 22
+
 
 def null_forgetting_quality(
     phi: ArrayLike,
@@ -80,17 +83,23 @@ def null_forgetting_quality(
         raise ValueError(f"splits must be >= 1, got {splits}")
     rng = np.random.default_rng(seed)
     draws = np.stack([rng.permutation(pool)[: 2 * n_per_side] for _ in range(splits)])
-    first = phi[:, draws[:, :n_per_side]].transpose(1, 0, 2)  # (splits, n_examples, n)
-    second = phi[:, draws[:, n_per_side:]].transpose(1, 0, 2)
     n_examples = phi.shape[0]
-    eps = per_example_epsilons(
-        first.reshape(splits * n_examples, n_per_side),
-        second.reshape(splits * n_examples, n_per_side),
-        rules=rules,
-        delta=delta,
-        cap=cap,
-    ).reshape(splits, n_examples)
-    return np.array([forgetting_quality(row, n_per_side) for row in eps])
+    # as many splits per kernel call as fit in about 32 MiB per side
+    per_call = max(1, NULL_BLOCK_VALUES // max(1, n_examples * n_per_side))
+    quality = np.empty(splits)
+    for start in range(0, splits, per_call):
+        block = draws[start : start + per_call]
+        first = phi[:, block[:, :n_per_side]].transpose(1, 0, 2)  # (splits, n_examples, n)
+        second = phi[:, block[:, n_per_side:]].transpose(1, 0, 2)
+        eps = per_example_epsilons(
+            first.reshape(-1, n_per_side),
+            second.reshape(-1, n_per_side),
+            rules=rules,
+            delta=delta,
+            cap=cap,
+        ).reshape(len(block), n_examples)
+        quality[start : start + len(block)] = [forgetting_quality(row, n_per_side) for row in eps]
+    return quality
 
 
 @dataclass(frozen=True)

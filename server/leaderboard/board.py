@@ -323,6 +323,9 @@ def _reference_rows(comp: Competition, part: Part) -> list[LeaderboardRow]:
                 test_ratio=ref.test_ratio,
                 reference=True,
                 baseline=id(ref) in baselines,
+                mia=ref.secondary.mia if ref.secondary else None,
+                avg_gap=ref.secondary.avg_gap if ref.secondary else None,
+                rf_jsd_x1e4=ref.secondary.rf_jsd_x1e4 if ref.secondary else None,
             )
         )
     return rows

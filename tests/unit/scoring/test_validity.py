@@ -62,3 +62,11 @@ def test_swings_and_correlations_leave_out_unscored_entries():
     assert v.rank_swings(a, b) == [(0, 1, 4), (3, 4, 1)]
     rho, n = v.rank_correlation([1, 2, 3, np.nan], [3, 2, 1, 0])
     assert rho == pytest.approx(-1.0) and n == 3
+
+
+def test_the_null_in_blocks_equals_the_null_in_one_call(monkeypatch):
+    """Splits go to the kernels in blocks that bound memory; the values do not change."""
+    phi = np.random.default_rng(8).normal(size=(40, 32))
+    whole = v.null_forgetting_quality(phi, 8, splits=9, seed=2)
+    monkeypatch.setattr(v, "NULL_BLOCK_VALUES", 40 * 8 * 2)  # two splits per call
+    assert np.array_equal(v.null_forgetting_quality(phi, 8, splits=9, seed=2), whole)
