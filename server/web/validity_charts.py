@@ -89,8 +89,6 @@ def ranks_svg(points: list[tuple[int, int]], a_label: str, b_label: str, title: 
     parts.append(f'<text x="{LEFT}" y="{H - BOTTOM + 14}" class="tick">1</text>')
     parts.append(f'<text x="{W - RIGHT}" y="{H - BOTTOM + 14}" class="tick">{n}</text>')
     parts.append(f'<text x="{LEFT - 6}" y="{TOP + 4}" class="tick" text-anchor="end">1</text>')
-    parts.append(
-        f'<text x="{LEFT - 6}" y="{H - BOTTOM}" class="tick" text-anchor="end">{n}</text>'
-    )
+    parts.append(f'<text x="{LEFT - 6}" y="{H - BOTTOM}" class="tick" text-anchor="end">{n}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
