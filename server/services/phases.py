@@ -3,17 +3,18 @@ when a leaderboard's private part may be shown."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from core.competition_config import CompetitionConfig, PhaseConfig
 from core.errors import Conflict, NotFound
 from core.models import Competition, CompetitionStatus
+from core.phases import (  # noqa: F401 - all_phases_over: re-exported, its callers import it here
+    all_phases_over,
+    effective_status,
+    now_utc,
+)
 
 DEFAULT_BOARD = "main"
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 def current_phase(cfg: CompetitionConfig, now: datetime | None = None) -> PhaseConfig | None:
@@ -28,18 +29,6 @@ def next_phase(cfg: CompetitionConfig, now: datetime | None = None) -> PhaseConf
     now = now or now_utc()
     upcoming = [p for p in cfg.phases if p.start > now]
     return min(upcoming, key=lambda p: p.start) if upcoming else None
-
-
-def all_phases_over(cfg: CompetitionConfig, now: datetime | None = None) -> bool:
-    now = now or now_utc()
-    return bool(cfg.phases) and all(p.end is not None and p.end <= now for p in cfg.phases)
-
-
-def effective_status(comp: Competition, cfg: CompetitionConfig, now: datetime | None = None) -> str:
-    """The stored status, except that an open competition whose last phase ended is closed."""
-    if comp.status == CompetitionStatus.OPEN and all_phases_over(cfg, now):
-        return CompetitionStatus.CLOSED
-    return comp.status
 
 
 def boards(cfg: CompetitionConfig) -> list[str]:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, Forbidden, NotFound, Unavailable
 from core.models import Competition, CompetitionStatus, User
+from core.phases import all_phases_over, effective_status, last_phase_end
 from core.queue import enqueue_validity
 from core.validity import ValidityReport, load_validity
 from server.services import audit
 from server.services.access import manages, require_manager
 from server.services.lookup import config_of
-from server.services.phases import effective_status
 
 
 def report_visible(session: Session, user: User | None, comp: Competition) -> bool:
@@ -29,6 +31,8 @@ def report_of(session: Session, user: User | None, comp: Competition) -> Validit
             "they can publish it earlier with `validity: {public: true}` in its settings.",
         )
     report = load_validity(comp.validity)
+    if report is not None:
+        _refresh_after_the_last_phase(comp, report)
     if report is None:
         raise NotFound(
             f"{comp.slug!r} has no validity report yet (status {comp.status}): it is computed "
@@ -50,3 +54,19 @@ def request_report(session: Session, user: User, comp: Competition) -> dict[str,
     audit.record(session, user, comp, "validity_report_requested")
     session.commit()
     return {"competition": comp.slug, "queued": True}
+
+
+_REQUESTED: dict[int, datetime] = {}  # competition id -> the phase end a refresh was queued for
+
+
+def _refresh_after_the_last_phase(comp: Competition, report: ValidityReport) -> None:
+    """A competition closed by its last phase ending changes no status, so nothing queued its
+    close-time report: the first read after the end does (once per process)."""
+    cfg = config_of(comp)
+    end = last_phase_end(cfg)
+    if end is None or comp.status != CompetitionStatus.OPEN or not all_phases_over(cfg):
+        return
+    if report.computed_at >= end or _REQUESTED.get(comp.id) == end:
+        return
+    if enqueue_validity(comp.id, "close"):
+        _REQUESTED[comp.id] = end

@@ -28,6 +28,7 @@ from core.models import (
     Submission,
     SubmissionStatus,
 )
+from core.phases import effective_status
 from core.results import load_references, load_result
 from core.settings import Settings
 from core.storage import Storage
@@ -95,7 +96,9 @@ def _build(
             return None
         config = CompetitionConfig.model_validate(comp.config)
         references = load_references(summary)
-        closed = comp.status == CompetitionStatus.CLOSED
+        closed = (
+            effective_status(comp, config) == CompetitionStatus.CLOSED
+        )  # or its last phase ended
         n_refs = config.scoring.n_references
         device = (comp.preparation_device_seconds or 0.0) - references.baseline_device_seconds
         reference_seconds = device / n_refs if device > 0 else None

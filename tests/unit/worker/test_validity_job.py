@@ -144,3 +144,44 @@ def test_the_report_from_preparation_to_the_close(prepared):
     metrics = {(c["metric"], c["against"]) for c in body["correlations"]}
     assert ("RF-JSD", "F") in metrics and ("MIA accuracy", "JSD to retrained") in metrics
     assert all(c["n"] == 6 for c in body["correlations"])  # 3 entries, 2 references, 1 baseline
+
+
+def test_a_competition_closed_by_its_last_phase_gets_its_close_time_report(
+    migrated_db, monkeypatch
+):
+    """No status changes when the last phase ends: the worker reads the competition as closed,
+    and the first read of a report older than the end queues a fresh one (once)."""
+    from datetime import UTC, datetime, timedelta
+
+    from core.competition_config import PhaseConfig
+    from server.services import validity as service
+
+    now = datetime.now(UTC)
+    cfg = tiny_config("validity-phases", n_models=8)
+    cfg.phases = [
+        PhaseConfig(name="main", start=now - timedelta(days=2), end=now + timedelta(days=1))
+    ]
+    with session_scope() as s:
+        comp_id = seed_competition(s, cfg).id
+    run_preparation(comp_id, get_settings(), inline=True)
+    with session_scope() as s:
+        comp = s.get(Competition, comp_id)
+        assert load_validity(comp.validity).agreements[0].note == "computed at the close"
+        ended = cfg.model_copy(deep=True)
+        ended.phases[0].end = now - timedelta(hours=1)  # the last phase is over
+        comp.config = ended.model_dump(mode="json")
+        earlier = (now - timedelta(hours=2)).isoformat()  # the report predates the end
+        comp.validity = {**comp.validity, "computed_at": earlier}
+    queued = []
+    monkeypatch.setattr(
+        service, "enqueue_validity", lambda cid, why: queued.append((cid, why)) or True
+    )
+    with TestClient(create_app()) as client:
+        for _ in range(2):  # anyone may read it now; the refresh is queued once
+            assert client.get("/api/v1/competitions/validity-phases/validity").status_code == 200
+    assert queued == [(comp_id, "close")]
+    assert run_validity(comp_id, get_settings(), "close") is not None  # what the queue runs
+    with session_scope() as s:
+        report = load_validity(s.get(Competition, comp_id).validity)
+    boards = report.agreements[0]
+    assert boards.key == "boards" and "at least 3 are needed" in boards.note  # closed: computed
