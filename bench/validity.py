@@ -114,29 +114,13 @@ def _seed(settings, baselines: list[str]) -> tuple[int, int]:  # type: ignore[no
 
 
 def _score(comp_id: int, user_id: int, method: str, settings) -> None:  # type: ignore[no-untyped-def]
-    from core.db import session_scope
-    from core.models import Submission
-    from core.storage import Storage
+    from harness.jobs import stored_submission
     from worker.jobs.score import run_scoring
 
     content = (ROOT / "examples" / f"{method}.py").read_bytes()
-    with session_scope() as s:
-        sub = Submission(
-            competition_id=comp_id,
-            user_id=user_id,
-            filename=f"{method}.py",
-            kind="py",
-            sha256="0" * 64,
-            size_bytes=len(content),
-            n_models=64,
-            method_name=method,
-        )
-        s.add(sub)
-        s.flush()
-        sid = sub.id
-    path = Storage(settings).submission_code(sid)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
+    sid = stored_submission(
+        comp_id, user_id, content, n_models=64, filename=f"{method}.py", method_name=method
+    )
     start = time.perf_counter()
     run_scoring(sid, settings, inline=True)
     print(f"{method}: scored in {time.perf_counter() - start:.1f} s", flush=True)

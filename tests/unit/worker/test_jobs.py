@@ -9,6 +9,7 @@ from core.db import session_scope
 from core.models import Competition, Run, Submission, User
 from core.settings import get_settings
 from core.storage import Storage
+from harness.jobs import stored_submission
 from harness.platform import ROOT, tiny_config
 from server.security import hash_password
 from server.services.platform import seed_competition
@@ -40,23 +41,7 @@ def competition(migrated_db):
 
 def _submission(competition, content: bytes) -> int:
     comp_id, user_id = competition
-    with session_scope() as s:
-        sub = Submission(
-            competition_id=comp_id,
-            user_id=user_id,
-            filename="m.py",
-            kind="py",
-            sha256="0" * 64,
-            size_bytes=len(content),
-            n_models=4,
-        )
-        s.add(sub)
-        s.flush()
-        sid = sub.id
-    path = Storage(get_settings()).submission_code(sid)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
-    return sid
+    return stored_submission(comp_id, user_id, content, n_models=4)
 
 
 def _get(sid: int) -> tuple[Submission, list[Run]]:

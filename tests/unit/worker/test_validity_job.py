@@ -7,10 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.db import session_scope
-from core.models import Competition, Submission, User
+from core.models import Competition, User
 from core.settings import get_settings
-from core.storage import Storage
 from core.validity import load_validity
+from harness.jobs import stored_submission
 from harness.platform import ROOT, tiny_config
 from server.app import create_app
 from server.services import organizing
@@ -59,23 +59,9 @@ def _token(client: TestClient, name: str) -> dict[str, str]:
 
 
 def _score(comp_id: int, user_id: int, method: str, content: bytes) -> int:
-    with session_scope() as s:
-        sub = Submission(
-            competition_id=comp_id,
-            user_id=user_id,
-            filename=f"{method}.py",
-            kind="py",
-            sha256="0" * 64,
-            size_bytes=len(content),
-            n_models=N,
-            method_name=method,
-        )
-        s.add(sub)
-        s.flush()
-        sid = sub.id
-    path = Storage(get_settings()).submission_code(sid)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
+    sid = stored_submission(
+        comp_id, user_id, content, n_models=N, filename=f"{method}.py", method_name=method
+    )
     run_scoring(sid, get_settings(), inline=True)
     return sid
 
