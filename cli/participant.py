@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from cli.common import (
 from cli.results_view import (
     show_result,
 )
+from core.csvsafe import write_rows
 
 
 def _authorized(url: str, token: str | None) -> ArenaClient:
@@ -305,16 +305,14 @@ BOARD_CSV = ("rank", "name", "team", "score", "score_ci_low", "score_ci_high", "
 
 
 def _board_csv(data: dict) -> None:
-    out = csv.writer(sys.stdout)
-    out.writerow([*BOARD_CSV, "reference", "rank_low", "rank_high"])
+    """The page as CSV on stdout, every cell through ``core.csvsafe`` (as the server's export)."""
+    rows = []
     for r in data["rows"]:
         low, high = r.get("score_ci") or [None, None]
         values = {**r, "score_ci_low": low, "score_ci_high": high}
-        ranks = r.get("rank_interval") or ["", ""]
-        out.writerow(
-            [*("" if values.get(k) is None else values[k] for k in BOARD_CSV), r["reference"]]
-            + list(ranks)
-        )
+        ranks = r.get("rank_interval") or [None, None]
+        rows.append([*(values.get(k) for k in BOARD_CSV), r["reference"], *ranks])
+    write_rows(sys.stdout, [*BOARD_CSV, "reference", "rank_low", "rank_high"], rows)
 
 
 @app.command()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.csvsafe import csv_text
 from core.models import Submission
 from server.schemas import Leaderboard
 
@@ -45,14 +43,13 @@ CSV_COLUMNS = (
 
 
 def to_csv(board: Leaderboard, messages: dict[int, str | None] | None = None) -> str:
-    """The rows as CSV; ``messages``: the submitters' notes by submission id (organizers)."""
+    """The rows as CSV; ``messages``: the submitters' notes by submission id (organizers).
+    Every cell goes through ``core.csvsafe`` (no formula reaches a spreadsheet)."""
     messages = messages or {}
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    rows = []
     for r in board.rows:
         low, high = (r.score_ci or [None, None])[:2]
-        writer.writerow(
+        rows.append(
             [
                 r.rank,
                 r.name,
@@ -65,11 +62,11 @@ def to_csv(board: Leaderboard, messages: dict[int, str | None] | None = None) ->
                 r.retain_ratio,
                 r.test_ratio,
                 r.submissions,
-                r.last_submitted_at.isoformat() if r.last_submitted_at else "",
+                r.last_submitted_at,
                 r.submission_id,
-                messages.get(r.submission_id) or "" if r.submission_id else "",
+                messages.get(r.submission_id) if r.submission_id else None,
                 r.reference,
-                *(r.rank_interval or ["", ""]),
+                *(r.rank_interval or [None, None]),
             ]
         )
-    return out.getvalue()
+    return csv_text(CSV_COLUMNS, rows)

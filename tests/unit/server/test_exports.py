@@ -1,0 +1,138 @@
+"""What leaves through the exports (issue 32, docs/security.md "What a reader can read"): CSV
+cells a spreadsheet reads as text, whatever the stored names and notes are. Generated stored
+values (hypothesis), a real SQLite database, the HTTP API in process."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import update
+
+from core.csvsafe import FORMULA_STARTS
+from core.db import session_scope
+from core.models import Role, Submission, Team, TeamMember, User
+from harness.platform import tiny_config
+from server.app import create_app
+from server.services.platform import seed_competition
+from server.services.users import create_user, issue_token
+
+SLUG = "exports"
+API = "/api/v1"
+PASSWORD = "export-password"
+EXAMPLES = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# stored text: anything, and text that begins like a formula
+formula_like = st.builds(
+    lambda lead, start, rest: lead + start + rest,
+    st.text(" ", max_size=2),
+    st.sampled_from(sorted(FORMULA_STARTS)),
+    st.text(max_size=20),
+)
+stored_text = st.one_of(st.text(min_size=1, max_size=40), formula_like).filter(
+    lambda t: "\x00" not in t  # PostgreSQL refuses NUL in text; SQLite keeps it
+)
+
+
+def _scored(comp_id: int, user_id: int, team_id: int | None, score: float) -> Submission:
+    rng = np.random.default_rng(int(score * 1000))
+    return Submission(
+        competition_id=comp_id,
+        user_id=user_id,
+        team_id=team_id,
+        filename="m.py",
+        kind="py",
+        sha256="0" * 64,
+        size_bytes=1,
+        status="scored",
+        n_models=4,
+        score=score,
+        score_ci_low=score - 0.01,
+        score_ci_high=score + 0.01,
+        retain_ratio=1.0,
+        test_ratio=1.0,
+        forgetting_quality=score,
+        scoring_version=1,
+        message="note",
+        result={"epsilons": rng.exponential(2.0, 24).tolist()},
+    )
+
+
+@pytest.fixture(scope="module")
+def world(migrated_db):
+    """``exports``: a team (author and mate) and a solo participant (other), each with a
+    scored submission, an organizer who owns it, and everyone's API headers."""
+    with session_scope() as s:
+        comp = seed_competition(s, tiny_config(SLUG))
+        for name, role in (
+            ("x-author", Role.PARTICIPANT),
+            ("x-mate", Role.PARTICIPANT),
+            ("x-other", Role.PARTICIPANT),
+            ("x-orga", Role.ORGANIZER),
+        ):
+            create_user(s, name, PASSWORD, role)
+        users = {u.username: u for u in s.query(User).filter(User.username.like("x-%"))}
+        comp.owner_id = users["x-orga"].id
+        team = Team(competition_id=comp.id, name="x-crew")
+        s.add(team)
+        s.flush()
+        for member in ("x-author", "x-mate"):
+            s.add(TeamMember(team_id=team.id, competition_id=comp.id, user_id=users[member].id))
+        mine = _scored(comp.id, users["x-author"].id, team.id, 0.3)
+        theirs = _scored(comp.id, users["x-other"].id, None, 0.2)
+        s.add_all([mine, theirs])
+        s.commit()
+        headers = {
+            name.removeprefix("x-"): {"Authorization": f"Bearer {issue_token(s, name, PASSWORD)}"}
+            for name in users
+        }
+        ids = {"team": team.id, "mine": mine.id, "theirs": theirs.id, "other": users["x-other"].id}
+    with TestClient(create_app()) as client:
+        yield {"client": client, "headers": headers, "ids": ids}
+
+
+def _store(world, *, team_name=None, other_name=None, notes=None) -> None:
+    ids = world["ids"]
+    with session_scope() as s:
+        if team_name is not None:
+            s.execute(update(Team).where(Team.id == ids["team"]).values(name=team_name))
+        if other_name is not None:
+            s.execute(update(User).where(User.id == ids["other"]).values(username=other_name))
+        for key, note in (notes or {}).items():
+            s.execute(update(Submission).where(Submission.id == ids[key]).values(message=note))
+
+
+def _csv_rows(world, who: str | None = None) -> list[dict[str, str]]:
+    headers = world["headers"][who] if who else {}
+    r = world["client"].get(f"{API}/competitions/{SLUG}/leaderboard.csv", headers=headers)
+    assert r.status_code == 200, r.text
+    return list(csv.DictReader(io.StringIO(r.text, newline="")))
+
+
+def _starts_a_formula(value: str) -> bool:
+    start = value.lstrip(" ")[:1]
+    return bool(start) and start in FORMULA_STARTS
+
+
+def _as_written(value: str) -> str:
+    return "'" + value if _starts_a_formula(value) else value
+
+
+@EXAMPLES
+@given(team_name=stored_text, other_name=stored_text, note=stored_text)
+def test_csv_cells_never_start_a_formula_and_round_trip(world, team_name, other_name, note):
+    _store(world, team_name=team_name, other_name=other_name, notes={"mine": note})
+    for who in (None, "orga"):
+        rows = _csv_rows(world, who)
+        for row in rows:  # the text cells (the numbers here are positive)
+            assert not any(_starts_a_formula(v) for v in row.values()), row
+        entrants = {r["name"]: r for r in rows if r["reference"] == "False"}
+        assert set(entrants) == {_as_written(team_name), _as_written(other_name)}
+        for row in entrants.values():
+            assert not row["score"].startswith("'") and float(row["score"]) > 0
+    mine = next(r for r in _csv_rows(world, "orga") if r["name"] == _as_written(team_name))
+    assert mine["message"] == _as_written(note)
