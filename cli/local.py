@@ -28,10 +28,13 @@ from worker.ml.nets import model_imports
 from worker.ml.preparation import prepare
 from worker.ml.problem import build_problem
 from worker.pipeline.finalize import score_outputs
+from worker.pipeline.stage import SubmissionFailed
+from worker.pipeline.stored_runs import dropped_runs
 from worker.pipeline.trials import (
     jail_for,
     make_setup,
     open_runner,
+    run_clock,
     run_trial,
     runnable_code,
     verdict,
@@ -52,6 +55,7 @@ class LocalResult:
     runs: list[RunResult]
     log_dir: Path
     budget_seconds: float
+    clock: str = "wall"  # what the runs and the budget were timed by here
 
 
 def local_config(slug: str, n_models: int | None) -> CompetitionConfig:
@@ -104,21 +108,25 @@ def _prepared(
     device: torch.device,
     progress: Progress,
     data_file: Path | None = None,
+    clock: str = "wall",
 ) -> tuple[Path, float]:
-    """Prepared artefacts for ``cfg`` (and its data) in the cache (made once), and the local budget."""
+    """Prepared artefacts for ``cfg`` (and its data) in the cache (made once), and the local
+    budget on ``clock`` (timed again when the clock here changed)."""
     digest = hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode())
     if data_file is not None:
         digest.update(data_file.read_bytes())
     comp_dir = cache / f"{cfg.slug}-{digest.hexdigest()[:12]}"
     marker = comp_dir / "local-budget.json"
-    if not marker.is_file():
-        shutil.rmtree(comp_dir, ignore_errors=True)
-        timing, _ = prepare(cfg, comp_dir, device, progress, data_file=data_file)
+    if not marker.is_file() or json.loads(marker.read_text()).get("clock", "wall") != clock:
+        if not marker.is_file():
+            shutil.rmtree(comp_dir, ignore_errors=True)
+        timing, _ = prepare(cfg, comp_dir, device, progress, data_file=data_file, clock=clock)
         marker.write_text(
             json.dumps(
                 {
                     "original_seconds": timing.original_seconds,
                     "budget_seconds": timing.budget_seconds,
+                    "clock": timing.clock,
                 }
             )
         )
@@ -129,6 +137,7 @@ def _run_all(setup, code_path: Path, run_dir: Path, n: int, progress: Progress):
     """Runs 0..n-1 in one sandbox: (results, indices finished in budget, first failure)."""
     runs: list[RunResult] = []
     used: list[int] = []
+    charged: list[float] = []
     with open_runner(setup, code_path) as runner:
         for index in range(n):
             progress("runs", index, n)
@@ -136,11 +145,12 @@ def _run_all(setup, code_path: Path, run_dir: Path, n: int, progress: Progress):
             log_path = run_dir / f"run-{index:05d}.log"
             result = run_trial(setup, runner, run_seed(0, index), log_path, out)
             runs.append(result)
-            failure = verdict(result, index, n, setup)
+            failure = verdict(result, index, n, setup, charged)
             if failure is not None:
-                return runs, used, failure
+                return runs, used, (failure.reason, failure.message)
             if result.outcome == "finished":
                 used.append(index)
+                charged.append(result.seconds or 0.0)
     return runs, used, None
 
 
@@ -159,8 +169,10 @@ def score_local(
     torch.set_num_threads(threads)
     device = hardware.device()
     runtime = runtime_in(cfg.runtime, cache / "runtimes", wheelhouse)
+    jail = jail_for(sandbox_user, allow_unconfined=True)
+    clock = run_clock(cfg, device, jail)  # the server's rule, on this machine
     with model_imports(runtime.site):  # the organizer's model may import the runtime's packages
-        comp_dir, budget = _prepared(cfg, cache, device, progress, data_file)
+        comp_dir, budget = _prepared(cfg, cache, device, progress, data_file, clock)
     problem = build_problem(cfg, data_file)
     run_dir = comp_dir / "local-runs"
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -172,27 +184,31 @@ def score_local(
         device=device,
         threads=threads,
         budget_seconds=budget,
-        jail=jail_for(sandbox_user, allow_unconfined=True),
+        clock=clock,
+        jail=jail,
         runtime=runtime,
     )
     code_path = runnable_code(code_path, run_dir)
     n = cfg.scoring.n_public
     runs, used, failure = _run_all(setup, code_path, run_dir, n, progress)
     if failure is not None:
-        return LocalResult(None, failure, runs, run_dir, budget)
+        return LocalResult(None, failure, runs, run_dir, budget, clock)
     progress("runs", n, n)
-    if cfg.scoring.over_budget == "drop" and len(used) < cfg.scoring.effective_min_runs:
-        return LocalResult(
-            None, ("over_budget", f"only {len(used)} runs within budget"), runs, run_dir, budget
-        )
-    if cfg.scoring.over_budget == "fail":
-        used = list(range(n))
-    unlearned = artefacts.stack_outputs(
-        [artefacts.load_outputs(run_dir / f"{i:05d}.npz") for i in used]
-    )
-    refs = artefacts.load_stack(comp_dir / artefacts.REFERENCES).head(len(used))
     original = artefacts.load_outputs(comp_dir / artefacts.ORIGINAL_OUTPUTS)
+    statuses = [(i, "finished" if i in used else "over_budget") for i in range(n)]
+    try:  # the server's rule: a dropped run counts as the original model
+        dropped = set(dropped_runs(cfg, statuses, budget, n))
+    except SubmissionFailed as failure:
+        return LocalResult(None, (failure.reason, failure.message), runs, run_dir, budget, clock)
+    unlearned = artefacts.stack_outputs(
+        [
+            original if i in dropped else artefacts.load_outputs(run_dir / f"{i:05d}.npz")
+            for i in range(n)
+        ]
+    )
+    refs = artefacts.load_stack(comp_dir / artefacts.REFERENCES).head(n)
     result = score_outputs(
         unlearned, refs, problem.forget.y.numpy(), cfg.scoring, original=original
     )
-    return LocalResult(result, None, runs, run_dir, budget)
+    result.runs_dropped, result.clock, result.budget_seconds = len(dropped), clock, budget
+    return LocalResult(result, None, runs, run_dir, budget, clock)

@@ -69,10 +69,15 @@ def score_local_cmd(
         options = {"threads": threads, "data_file": data_file, "wheelhouse": wheelhouse}
         result = score_local(file, cfg, cache, progress=progress, **options)
     times = ", ".join(f"{r.seconds:.2f}" for r in result.runs if r.seconds is not None)
+    clock = (
+        "CPU time (the sandbox's cgroup, the import included), as on the server's CPU workers"
+        if result.clock == "cpu"
+        else "wall time (no cgroup CPU accounting here; the server's CPU workers count CPU time)"
+    )
     err.print(
-        f"run times on this machine: {times} s, against a local budget of "
+        f"clock: {clock}. Run times on this machine: {times} s, against a local budget of "
         f"{result.budget_seconds:.2f} s per run (10% of the original's training time measured "
-        f"here, not the server's); full run logs: {result.log_dir}",
+        f"here on the same clock, not the server's); full run logs: {result.log_dir}",
         soft_wrap=True,
     )
     if result.failure is not None:

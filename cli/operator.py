@@ -166,7 +166,9 @@ def serve(
 
     settings = get_settings()
     settings.ensure_dirs()
-    sandbox = readiness.check(settings.sandbox_user, settings.unsafe_no_sandbox)
+    sandbox = readiness.check(
+        settings.sandbox_user, settings.unsafe_no_sandbox, settings.worker_threads
+    )
     host = host or settings.host
     port = port or settings.port
     upgrade_database(settings.sqlalchemy_url)
@@ -293,7 +295,9 @@ def worker(
     settings = get_settings()
     from worker.sandbox import readiness
 
-    report = readiness.check(settings.sandbox_user, settings.unsafe_no_sandbox)
+    report = readiness.check(
+        settings.sandbox_user, settings.unsafe_no_sandbox, settings.worker_threads
+    )
     console.print("\n".join(report.lines()))
     cmd = worker_command(settings, concurrency)
     os.execv(cmd[0], cmd)

@@ -164,9 +164,23 @@ class ScoringConfig(_Strict):
     grace_fraction: float = Field(0.10, ge=0)
     grace_min_seconds: float = Field(1.0, ge=0)
     timing_repeats: int = Field(
-        3, ge=1, le=20, description="Warm timings of the original training."
+        3,
+        ge=1,
+        le=20,
+        description="Warm timings of the original training; the median is T_orig (at least 3 "
+        "are taken whatever this says).",
     )
-    over_budget: Literal["fail", "drop"] = "fail"
+    clock: Literal["cpu", "wall"] = Field(
+        "cpu",
+        description="What a run's time is on CPU hardware classes: the CPU time of its sandbox "
+        "(every thread and process it started; fair on a busy host) or wall time (the 2023 rule). "
+        "GPU classes always use wall time with the device held exclusively (docs/scoring.md §1).",
+    )
+    over_budget: Literal["fail", "drop"] = Field(
+        "fail",
+        description="A run over budget fails the submission (fail), or counts as the original "
+        "model, unchanged (drop): every entry is scored at the board's N either way.",
+    )
     min_runs: int | None = Field(None, ge=2, description="With over_budget=drop; default N/2.")
     bootstrap_resamples: int = Field(1000, ge=10, le=100_000)
 

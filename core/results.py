@@ -131,8 +131,10 @@ class SubmissionResult(ScoredRuns):
     parts: Parts = Field(default_factory=Parts, alias="boards")  # stored as "boards"
     private_stage: ScoredRuns | None = None
     budget_seconds: float | None = None
+    clock: str | None = None  # what run times and the budget are: "cpu" or "wall" time
     run_seconds_median: float | None = None
     elapsed_seconds: float | None = None
+    runs_dropped: int = 0  # over_budget=drop: runs over budget, counted as the original model
     environment: dict[str, Any] | None = None
     scoring: ScoringVersions | None = None
     name: str | None = None  # reference rows

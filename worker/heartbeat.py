@@ -56,7 +56,9 @@ def _start(sender=None, **_: object) -> None:
     settings = get_settings()
     hostname = getattr(sender, "hostname", None) or socket.gethostname()
     hw = hardware.worker_class(settings)
-    report = readiness.at_start(settings.sandbox_user, settings.unsafe_no_sandbox)
+    report = readiness.at_start(
+        settings.sandbox_user, settings.unsafe_no_sandbox, settings.worker_threads
+    )
     found = {"sandbox": report.as_dict(), "packages": environment_packages()}
     threading.Thread(
         target=_loop, args=(hostname, hw, settings.heartbeat_seconds, found), daemon=True

@@ -44,7 +44,9 @@ def _consume_own_class(sender=None, instance=None, **_: object) -> None:
     it has checked that it can confine participant code; one that cannot takes nothing (it
     only beats, its report in /health), so that no submission fails for want of a sandbox."""
     settings = get_settings()
-    report = readiness.at_start(settings.sandbox_user, settings.unsafe_no_sandbox)
+    report = readiness.at_start(
+        settings.sandbox_user, settings.unsafe_no_sandbox, settings.worker_threads
+    )
     for line in report.lines():
         (log.info if report.ready else log.warning)("%s", line)
     queues = instance.app.amqp.queues

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Float,
     ForeignKey,
@@ -68,6 +69,10 @@ class CompetitionBudget(Base):
     hardware_class: Mapped[str] = mapped_column(String(128))
     original_seconds: Mapped[float] = mapped_column(Float)
     budget_seconds: Mapped[float] = mapped_column(Float)
+    # what both are measured on: "cpu" (CPU time) or "wall" (docs/scoring.md §1); a class whose
+    # clock changes is timed again
+    clock: Mapped[str] = mapped_column(String(8), default="wall", server_default="wall")
+    samples: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)  # the timings
     measured_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     competition: Mapped[Competition] = relationship(back_populates="budgets")

@@ -200,6 +200,6 @@ def _run(
             spent += time.perf_counter() - start
             failed = verdict(result, i, n, setup)
             if failed is not None:
-                raise _Failed(f"{failed[0]}: {failed[1]}"[:500], spent)
+                raise _Failed(f"{failed.reason}: {failed.message}"[:500], spent)
             outputs.append(artefacts.load_outputs(path))
     return artefacts.stack_outputs(outputs), spent

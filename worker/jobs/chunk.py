@@ -35,6 +35,7 @@ from worker.pipeline.trials import (
     jail_for,
     make_setup,
     open_runner,
+    run_clock,
     run_seed,
     run_trial,
     runnable_code,
@@ -125,7 +126,9 @@ def _sandbox_for(ctx: Context, settings: Settings, chunk: fanout.Chunk) -> warm_
     def open_new() -> warm_sandbox.WarmSandbox:
         config, storage, device = ctx.config, Storage(settings), hardware.device()
         problem = build_problem(config, data_file_for(config, ctx.slug, storage))
-        budget = ensure_budget(ctx.competition_id, config, hw, problem, device)
+        jail = _jail(settings)
+        clock = run_clock(config, device, jail)
+        budget = ensure_budget(ctx.competition_id, config, hw, problem, device, clock)
         comp_dir = storage.competition_dir(ctx.slug)
         storage.pull(comp_dir / artefacts.ORIGINAL)
         work_dir = storage.submission_dir(ctx.submission_id) / "work" / f"chunk-{chunk.id}"
@@ -138,7 +141,8 @@ def _sandbox_for(ctx: Context, settings: Settings, chunk: fanout.Chunk) -> warm_
                 device=device,
                 threads=threads,
                 budget_seconds=budget,
-                jail=_jail(settings),
+                clock=clock,
+                jail=jail,
                 runtime=runtime_for(config.runtime, settings),
             )
             code = runnable_code(
@@ -164,6 +168,7 @@ def _run_range(
     budget = setup.budget_seconds
     hw = hardware.worker_class(settings)
     sid = ctx.submission_id
+    charged: list[float] = []
     for index in chunk.indices:
         if cancelled(sid) or not fanout.still_mine(chunk.id, worker):
             raise Cancelled
@@ -181,9 +186,13 @@ def _run_range(
         storage.push(*(p for p in (out_path, log_path) if p.is_file()))  # before recording
         run_records.record_outcome(sid, index, seed, budget, result, device=(hw, held))
         fanout.add_device_seconds(chunk.id, held)
-        failure = verdict(result, index, ctx.n_runs, setup)
+        failure = verdict(result, index, ctx.n_runs, setup, charged)
         if failure is not None:
-            raise SubmissionFailed(FailureReason(failure[0]), failure[1])
+            raise SubmissionFailed(
+                FailureReason(failure.reason), failure.message, counts=failure.counts
+            )
+        if result.outcome == "finished" and result.seconds is not None:
+            charged.append(result.seconds)
 
 
 def _jail(settings: Settings) -> Jail | None:

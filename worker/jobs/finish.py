@@ -95,12 +95,13 @@ def _final_result(ctx: Context, storage: Storage) -> SubmissionResult:
         ).all()
         run_table = [(r.index, r.status, r.seconds) for r in runs]
         hw = s.scalar(select(Submission.hardware_class).where(Submission.id == ctx.submission_id))
-        budget = s.scalar(
-            select(CompetitionBudget.budget_seconds).where(
+        row = s.execute(
+            select(CompetitionBudget.budget_seconds, CompetitionBudget.clock).where(
                 CompetitionBudget.competition_id == ctx.competition_id,
                 CompetitionBudget.hardware_class == hw,
             )
-        )
+        ).first()
+        budget, clock = row if row is not None else (None, None)
         if budget is None:  # runs record the budget they had
             budget = max((r.budget_seconds for r in runs), default=0.0)
     refs = artefacts.load_stack(
@@ -108,6 +109,7 @@ def _final_result(ctx: Context, storage: Storage) -> SubmissionResult:
     )
     labels = load_forget_labels(ctx.config, ctx.slug, storage)
     stored = StoredRuns(
-        ctx.config, ctx.submission_id, ctx.slug, storage, refs, labels, run_table, float(budget)
-    )
+        ctx.config, ctx.submission_id, ctx.slug, storage, refs, labels, run_table, float(budget),
+        clock,
+    )  # fmt: skip
     return staged_result(stored, with_private=ctx.stage == "private")

@@ -57,7 +57,9 @@ from worker.ml.preparation import (
 from worker.ml.problem import build_problem
 from worker.pipeline import fanout
 from worker.pipeline.budget import store_budget
+from worker.pipeline.trials import jail_for, run_clock
 from worker.runtime import Runtime, runtime_for
+from worker.sandbox.jail import SandboxUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -216,9 +218,10 @@ def _original_and_plan(
             _data_file(config, storage),
             dataset_sha,
             runtime_torch,
+            clock=run_clock(config, device, _jail_or_none(settings)),
         )
         storage.push(*(p for p in out_dir.iterdir() if p.is_file()))
-        store_budget(competition_id, mine, timing.original_seconds, timing.budget_seconds)
+        store_budget(competition_id, mine, timing)
         _charge(competition_id, time.perf_counter() - started)
         todo = [k for k in range(n) if not reference_file(out_dir, k).is_file()]
         _set_progress(competition_id, "references", n - len(todo), n)
@@ -378,3 +381,11 @@ def _release_waiting(competition_id: int) -> None:
         ).all()
     for sid in ids:
         enqueue_scoring(sid)
+
+
+def _jail_or_none(settings: Settings):
+    """This worker's jail (for the clock its runs will be charged by), or None without one."""
+    try:
+        return jail_for(settings.sandbox_user, settings.unsafe_no_sandbox)
+    except SandboxUnavailable:
+        return None

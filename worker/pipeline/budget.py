@@ -1,4 +1,9 @@
-"""Per-hardware-class budgets: measured once per class and stored (docs/scoring.md §1)."""
+"""Per-hardware-class budgets: measured once per class and clock, and stored (docs/scoring.md §1).
+
+A class's budget is timed on the clock its runs are charged by (:func:`worker.pipeline.trials.
+run_clock`); a stored budget of another clock (the competition's ``scoring.clock`` changed, or
+budgets from before the CPU clock) is timed again, never compared across clocks.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from core.competition_config import CompetitionConfig
 from core.db import session_scope
 from core.models import CompetitionBudget
-from worker.ml.preparation import time_original_training
+from worker.ml.preparation import Timing, time_original_training
 from worker.ml.problem import Problem
 
 
-def store_budget(
-    competition_id: int, hardware_class: str, original_seconds: float, budget_seconds: float
-) -> None:
+def store_budget(competition_id: int, hardware_class: str, timing: Timing) -> None:
     try:
         with session_scope() as s:
             row = s.scalar(
@@ -25,18 +28,29 @@ def store_budget(
                 )
             )
             if row is None:
-                s.add(
-                    CompetitionBudget(
-                        competition_id=competition_id,
-                        hardware_class=hardware_class,
-                        original_seconds=original_seconds,
-                        budget_seconds=budget_seconds,
-                    )
+                row = CompetitionBudget(
+                    competition_id=competition_id, hardware_class=hardware_class
                 )
-            else:
-                row.original_seconds, row.budget_seconds = original_seconds, budget_seconds
+                s.add(row)
+            row.original_seconds, row.budget_seconds = (
+                timing.original_seconds,
+                timing.budget_seconds,
+            )
+            row.clock, row.samples = timing.clock, list(timing.samples)
     except IntegrityError:  # another worker of the same class stored it first: keep theirs
         pass
+
+
+def _stored(competition_id: int, hardware_class: str, clock: str) -> float | None:
+    with session_scope() as s:
+        budget = s.scalar(
+            select(CompetitionBudget.budget_seconds).where(
+                CompetitionBudget.competition_id == competition_id,
+                CompetitionBudget.hardware_class == hardware_class,
+                CompetitionBudget.clock == clock,
+            )
+        )
+    return float(budget) if budget is not None else None
 
 
 def ensure_budget(
@@ -45,24 +59,14 @@ def ensure_budget(
     hardware_class: str,
     problem: Problem,
     device: torch.device,
+    clock: str,
 ) -> float:
-    """The budget on this hardware class, timing the original training here if it is new."""
-    with session_scope() as s:
-        budget = s.scalar(
-            select(CompetitionBudget.budget_seconds).where(
-                CompetitionBudget.competition_id == competition_id,
-                CompetitionBudget.hardware_class == hardware_class,
-            )
-        )
+    """The budget on this hardware class and clock, timing the original training here if it
+    is new."""
+    budget = _stored(competition_id, hardware_class, clock)
     if budget is not None:
-        return float(budget)
-    _, timing = time_original_training(config, problem, device)
-    store_budget(competition_id, hardware_class, timing.original_seconds, timing.budget_seconds)
-    with session_scope() as s:  # another chunk's worker may have stored its timing first
-        stored = s.scalar(
-            select(CompetitionBudget.budget_seconds).where(
-                CompetitionBudget.competition_id == competition_id,
-                CompetitionBudget.hardware_class == hardware_class,
-            )
-        )
-    return float(stored) if stored is not None else timing.budget_seconds
+        return budget
+    _, timing = time_original_training(config, problem, device, clock)
+    store_budget(competition_id, hardware_class, timing)
+    stored = _stored(competition_id, hardware_class, clock)  # another worker's may be first
+    return stored if stored is not None else timing.budget_seconds

@@ -45,6 +45,7 @@ class StoredRuns:
     forget_labels: np.ndarray
     runs: list[RunRow]  # every recorded run
     budget: float
+    clock: str | None = None  # what the run times and the budget are
 
 
 def staged_result(stored: StoredRuns, *, with_private: bool) -> SubmissionResult:
@@ -89,7 +90,8 @@ def score_stored_runs(stored: StoredRuns, n: int | None = None) -> SubmissionRes
             "No forget example could be scored: every decision rule was degenerate for every example.",
         )
     seconds = [t for _, _, t in runs if t is not None]
-    result.budget_seconds = stored.budget
+    result.budget_seconds, result.clock = stored.budget, stored.clock
+    result.runs_dropped = len(dropped_runs(config, [(i, s) for i, s, _ in runs], stored.budget, n))
     lock = storage.pull(storage.competition_dir(stored.slug) / artefacts.RUNTIME_LOCK)
     runtime = json.loads(lock.read_text()) if lock.is_file() else {}
     result.environment = {**environment_summary(), "runtime": runtime}
@@ -104,30 +106,47 @@ def score_stored_runs(stored: StoredRuns, n: int | None = None) -> SubmissionRes
 
 
 def used_outputs(stored: StoredRuns, n: int) -> artefacts.OutputsStack:
-    """The stored outputs of the runs that count among runs 0..n-1 (SubmissionFailed when too
-    few finished within the budget)."""
+    """The outputs runs 0..n-1 count with: their own, or the original model's for a run dropped
+    for its budget (SubmissionFailed when too few finished within the budget)."""
     runs = [r for r in stored.runs if r[0] < n]
-    used = _runs_used(stored.config, runs, stored.budget, n)
+    dropped = set(dropped_runs(stored.config, [(i, s) for i, s, _ in runs], stored.budget, n))
     storage = stored.storage
+    original = None
+    if dropped:
+        comp_dir = storage.competition_dir(stored.slug)
+        original = artefacts.load_outputs(storage.pull(comp_dir / artefacts.ORIGINAL_OUTPUTS))
     return artefacts.stack_outputs(
         [
-            artefacts.load_outputs(storage.pull(storage.run_outputs(stored.submission_id, i)))
-            for i in used
+            original
+            if i in dropped
+            else artefacts.load_outputs(storage.pull(storage.run_outputs(stored.submission_id, i)))
+            for i in range(n)
         ]
     )
 
 
-def _runs_used(config: CompetitionConfig, runs: list[RunRow], budget: float, n: int) -> list[int]:
-    """The runs that count (``scoring.over_budget``: drop those over budget, or keep all), or
-    SubmissionFailed when too few finished within the budget."""
+def dropped_runs(
+    config: CompetitionConfig, runs: list[tuple[int, str]], budget: float, n: int
+) -> list[int]:
+    """Which of runs 0..n-1 count as the original model: under ``over_budget: drop`` those over
+    budget (so every entry is scored at the board's N, and no run gains by overrunning: the
+    original model has forgotten nothing), under ``fail`` none. SubmissionFailed when fewer
+    runs than needed finished within the budget, or a run is missing."""
     cfg = config.scoring
-    in_budget = [i for i, status, _ in runs if status == RunStatus.FINISHED]
-    used = (in_budget if cfg.over_budget == "drop" else [i for i, _, _ in runs])[:n]
-    needed = cfg.min_runs_for(n) if cfg.over_budget == "drop" else n
-    if len(used) < needed:
+    status = dict(runs)
+    missing = [i for i in range(n) if i not in status]
+    if missing:
+        raise SubmissionFailed(
+            FailureReason.INFRASTRUCTURE, f"Runs {missing[:5]} of {n} have no record.", counts=False
+        )
+    if cfg.over_budget != "drop":
+        return []
+    in_budget = [i for i in range(n) if status[i] == RunStatus.FINISHED]
+    needed = cfg.min_runs_for(n)
+    if len(in_budget) < needed:
         raise SubmissionFailed(
             FailureReason.OVER_BUDGET,
             f"Only {len(in_budget)} of {n} runs finished within the budget of {budget:.2f} s; "
             f"at least {needed} are needed.",
         )
-    return used
+    return [i for i in range(n) if status[i] != RunStatus.FINISHED]

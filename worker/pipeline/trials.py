@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ from worker.ml.nets import model_imports
 from worker.ml.preparation import grace_seconds, spec_for
 from worker.ml.problem import Problem
 from worker.runtime import Runtime
+from worker.sandbox import cgroups
+from worker.sandbox.clock import Clock
+from worker.sandbox.drive import seconds_text
 from worker.sandbox.jail import Jail, SandboxUnavailable, detect
 from worker.sandbox.runner import RunLimits, RunRequest, RunResult, Sandbox
 
@@ -38,9 +42,9 @@ class TrialSetup:
     spec: dict[str, Any]
     device: torch.device
     threads: int
-    budget_seconds: float
+    budget_seconds: float  # on ``clock``, the upload's import included
     grace_seconds: float
-    import_timeout_seconds: float
+    clock: Clock  # what runs are charged by (docs/scoring.md §1)
     weights_path: Path  # the original model
     data_path: Path  # retain/forget/val tensors handed to each run
     jail: Jail | None  # None only with ARENA_UNSAFE_NO_SANDBOX=1
@@ -102,7 +106,7 @@ def make_setup(
     device: torch.device,
     threads: int,
     budget_seconds: float,
-    import_timeout_seconds: float | None = None,
+    clock: Clock | None = None,
     jail: Jail | None,
     runtime: Runtime | None = None,
 ) -> TrialSetup:
@@ -116,14 +120,13 @@ def make_setup(
         threads=threads,
         budget_seconds=budget_seconds,
         grace_seconds=grace_seconds(budget_seconds, config),
-        import_timeout_seconds=import_timeout_seconds or config.limits.setup_timeout_seconds,
+        clock=clock or run_clock(config, device, jail),
         weights_path=competition_dir / artefacts.ORIGINAL,
         data_path=data_path,
         jail=jail,
         limits=RunLimits(
             memory_bytes=config.limits.memory_mb << 20,
             address_space_limit=device.type != "cuda",
-            cpus=tuple(sorted(os.sched_getaffinity(0)))[: max(1, threads)],
         ),
         runtime=runtime or Runtime(None),
     )
@@ -143,7 +146,7 @@ def _request(setup: TrialSetup, code_path: Path, seed: int, log_path: Path) -> R
         },
         budget_seconds=setup.budget_seconds,
         grace_seconds=setup.grace_seconds,
-        import_timeout_seconds=setup.import_timeout_seconds,
+        clock=setup.clock,
         log_path=log_path,
         jail=setup.jail,
         limits=setup.limits,
@@ -159,11 +162,22 @@ def open_runner(setup: TrialSetup, code_path: Path) -> Sandbox:
     )
 
 
+MAX_RERUNS = 2  # of a run the host starved (docs/scoring.md §1), before the host is blamed
+
+
 def run_trial(
     setup: TrialSetup, runner: Sandbox, seed: int, log_path: Path, outputs_path: Path
 ) -> RunResult:
-    """Run once in the sandbox; on success the evaluated outputs are saved to ``outputs_path``."""
-    result = runner.run(_request(setup, runner.code_path, seed, log_path))
+    """Run once in the sandbox; on success the evaluated outputs are saved to ``outputs_path``.
+    A run the host starved of CPU (``starved``) is run again, free, up to MAX_RERUNS times,
+    each noted in its log; one still starved then is returned as such (the host's fault)."""
+    for attempt in range(MAX_RERUNS + 1):
+        result = runner.run(_request(setup, runner.code_path, seed, log_path))
+        if result.outcome != "starved":
+            break
+        log.warning("run starved by the host (attempt %d): %s", attempt + 1, result.message)
+        with log_path.open("a") as fh:
+            fh.write(f"\n[arena] {result.message}\n")
     if result.weights_path is None:
         return result
     try:
@@ -185,18 +199,50 @@ def run_trial(
     return result
 
 
-def verdict(result: RunResult, index: int, n: int, setup: TrialSetup) -> tuple[str, str] | None:
-    """(failure reason, message) if this run fails the submission, else None."""
+def run_clock(config: CompetitionConfig, device: torch.device, jail: Jail | None) -> Clock:
+    """The clock runs (and the original training) are timed by on this worker: wall time on a
+    GPU or where the competition asks for it, else CPU time where the sandbox can account it."""
+    if device.type == "cuda" or config.scoring.clock == "wall" or jail is None:
+        return "wall"
+    return "cpu" if cgroups.detect().cpu_accounting else "wall"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why one run fails its submission: a failure reason and the participant's message."""
+
+    reason: str
+    message: str
+    counts: bool = True  # False: the platform's fault, not counted against its author
+
+
+def verdict(
+    result: RunResult, index: int, n: int, setup: TrialSetup, earlier: Sequence[float] = ()
+) -> Verdict | None:
+    """Why this run fails the submission, or None; ``earlier``: the charged times of the runs
+    before it that finished (for the message)."""
+    if result.outcome == "starved":
+        return Verdict(
+            "infrastructure",
+            f"Run {index + 1} of {n} could not get its CPUs from a busy worker after "
+            f"{MAX_RERUNS + 1} tries. This is the platform's fault and does not count against "
+            "your limits; submit again later.\n" + result.message,
+            counts=False,
+        )
     if result.outcome not in ("finished", "over_budget"):
-        return (
-            result.outcome,
-            f"Run {index + 1} of {n} failed ({result.outcome}).\n{result.message}",
+        return Verdict(
+            result.outcome, f"Run {index + 1} of {n} failed ({result.outcome}).\n{result.message}"
         )
     if result.outcome == "over_budget" and setup.config.scoring.over_budget == "fail":
-        return (
+        budget = setup.budget_seconds
+        name = "CPU time" if result.clock == "cpu" else "wall time"
+        median = f"; your runs' median {statistics.median(earlier):.2f} s" if earlier else ""
+        return Verdict(
             "over_budget",
-            f"Run {index + 1} of {n} went over the budget: {result.seconds:.1f} s of "
-            f"{setup.budget_seconds:.1f} s. Under this competition's policy any run over budget fails "
-            "the submission; make your method adapt to ARENA_BUDGET_SECONDS.",
+            f"Run {index + 1} of {n} went over the budget: {name} {seconds_text(result.seconds, budget)} s "
+            f"of a {budget:.2f} s budget{median}. Under this competition's policy any run over "
+            f"budget fails the submission; check ARENA_BUDGET_SECONDS against "
+            f"{'time.process_time()' if result.clock == 'cpu' else 'the time since your import'} "
+            "inside each epoch (the import is on the clock).",
         )
     return None

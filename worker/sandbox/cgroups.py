@@ -1,8 +1,11 @@
 """One control group per sandbox: its memory (shared memory, memfd and tmpfs pages included), its
-processes and its CPUs, enforced by the kernel.
+processes and its CPUs, enforced by the kernel, and the CPU time it used (the run's clock,
+docs/scoring.md §1).
 
 cgroup v2 is used where its memory, pids and cpuset controllers are delegated to the worker; v1
-(the memory, pids and cpuset hierarchies, as root) where that is what the machine has. Which one
+(the memory, pids and cpuset hierarchies, as root) where that is what the machine has. CPU time
+is read from v2's ``cpu.stat`` (present in every v2 group) or v1's ``cpuacct`` hierarchy where it
+is mounted and writable; without it the run's clock is the wall clock (readiness says so). Which one
 is in force, or that none is (a worker that is not root on a v1 machine: then the memory
 watchdog over the process tree and the per-user process limit are what remains), is detected once
 per worker process (:func:`detect`) and logged at start.
@@ -26,6 +29,7 @@ log = logging.getLogger(__name__)
 ROOT = Path("/sys/fs/cgroup")
 PARENT = "arena-sandboxes"
 V1_CONTROLLERS = ("memory", "pids", "cpuset")
+V1_ACCOUNTING = "cpuacct"  # optional: the CPU clock where it is there
 
 
 @dataclass(frozen=True)
@@ -33,12 +37,25 @@ class Cgroups:
     version: int | None  # 2, 1 or None (not available)
     parents: dict[str, Path] = field(default_factory=dict)  # controller (v1) or "" (v2) -> dir
     reason: str = ""
+    cpu_accounting: bool = False  # the group's CPU time can be read (the CPU clock)
 
     @property
     def protections(self) -> str:
         if self.version is None:
             return f"no cgroups ({self.reason}): memory by a watchdog over the process tree, processes by the per-user limit"
         return f"cgroup v{self.version}: memory (shared memory and tmpfs included), processes and CPUs per sandbox"
+
+    @property
+    def clock(self) -> str:
+        """What a CPU-clock competition is timed by on this worker."""
+        if self.cpu_accounting:
+            return (
+                "CPU time of each run's sandbox (its cgroup's CPU usage, every thread and process)"
+            )
+        return (
+            "wall time: no cgroup CPU accounting here (cpuacct not writable), so a busy host "
+            "can push a run over its budget"
+        )
 
 
 def _writable(path: Path) -> bool:
@@ -64,7 +81,7 @@ def _v2() -> Cgroups | None:
         (parent / "cgroup.subtree_control").write_text("+memory +pids +cpuset")
     except OSError:
         return None
-    return Cgroups(2, {"": parent})
+    return Cgroups(2, {"": parent}, cpu_accounting=True)  # cpu.stat is in every v2 group
 
 
 def _v1() -> Cgroups | None:
@@ -88,7 +105,14 @@ def _v1() -> Cgroups | None:
         except OSError:
             return None
         parents[controller] = parent
-    return Cgroups(1, parents)
+    accounting = ROOT / V1_ACCOUNTING
+    if _writable(accounting):
+        try:
+            (accounting / PARENT).mkdir(exist_ok=True)
+            parents[V1_ACCOUNTING] = accounting / PARENT
+        except OSError:
+            pass
+    return Cgroups(1, parents, cpu_accounting=V1_ACCOUNTING in parents)
 
 
 def _remove_stale(found: Cgroups) -> None:
@@ -154,6 +178,34 @@ class SandboxGroup:
                 cpu_list or (cpuset.parent / "cpuset.cpus").read_text()
             )
         self.procs = [str(d / "cgroup.procs") for d in self.dirs]
+
+    def set_cpus(self, cpus: tuple[int, ...]) -> None:
+        """Confine the sandbox (every process and thread in it, now and later) to ``cpus``."""
+        name = self.dirs[0].name
+        folder = (
+            self.dirs[0] if self.cgroups.version == 2 else self.cgroups.parents["cpuset"] / name
+        )
+        (folder / "cpuset.cpus").write_text(",".join(str(c) for c in cpus))
+
+    def thread_ids(self) -> list[int]:
+        """Every thread now in the group (host thread ids)."""
+        name = "cgroup.threads" if self.cgroups.version == 2 else "tasks"
+        return [int(t) for t in (self.dirs[0] / name).read_text().split()]
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time used so far by every process and thread that was ever in the group (user
+        and system), or None without CPU accounting."""
+        if not self.cgroups.cpu_accounting:
+            return None
+        name = self.dirs[0].name
+        if self.cgroups.version == 2:
+            for line in (self.dirs[0] / "cpu.stat").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "usage_usec":
+                    return int(value) / 1e6
+            return None
+        usage = self.cgroups.parents[V1_ACCOUNTING] / name / "cpuacct.usage"
+        return int(usage.read_text()) / 1e9
 
     def join(self) -> None:
         """Move the calling process into the group (between fork and exec)."""

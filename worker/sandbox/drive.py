@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from worker.sandbox import protocol as proto
+from worker.sandbox.clock import WALL_BACKSTOP_FACTOR, Reading, RunClock
 from worker.sandbox.failure_report import render
 from worker.sandbox.run_spec import IsolationFailed, RunLimits, RunRequest, RunResult
 from worker.sandbox.watch import Watch
@@ -27,10 +28,13 @@ def _setup_failed(watch: Watch) -> bool:
     return watch.status.first(proto.SetupFailed) is not None
 
 
-def drive(watch: Watch, go_w: int, req: RunRequest, box: Sandbox) -> RunResult:
+def drive(watch: Watch, go_w: int, req: RunRequest, box: Sandbox, clock: RunClock) -> RunResult:
+    """The run from its fork (``clock`` started just before it) to its end. The upload's import
+    is on the clock: one limit, budget + grace of charged time (and the wall backstop), covers
+    the import and the call alike."""
     limits = req.limits
-    ready = watch.until(
-        time.monotonic() + req.import_timeout_seconds,
+    watch.on_clock(
+        clock,
         lambda: (
             watch.report.broken or watch.report.first(proto.Ready) is not None or _exited(watch)
         ),
@@ -38,26 +42,26 @@ def drive(watch: Watch, go_w: int, req: RunRequest, box: Sandbox) -> RunResult:
     if _setup_failed(watch):
         raise IsolationFailed(watch.status.first(proto.SetupFailed)[1].error)
     if watch.report.broken:
-        return _forged(None)
+        return _forged(clock.read(), "import")
     if not _exited(watch) and watch.report.first(proto.Ready) is None:
+        reading = clock.read()
         if watch.out_of_memory:
-            return out_of_memory_result(limits, "while importing your file", None)
-        if not ready and not watch.status.eof:
-            return RunResult(
-                "timed_out", None, None,
-                f"Your file's top-level code ran longer than {req.import_timeout_seconds:.0f} s before the first run.",
-            )  # fmt: skip
-        return RunResult("crashed", None, None, "The run's sandbox stopped unexpectedly.")
+            return out_of_memory_result(limits, "while importing your file", reading, "import")
+        if not watch.status.eof:
+            return _stopped(req, reading, "import")
+        return RunResult(
+            "crashed", reading.charged, None, "The run's sandbox stopped unexpectedly.", reading, "import"
+        )  # fmt: skip
     if _exited(watch):  # ended while importing
-        return _ended(watch, box, req, "while importing your file", None)
+        return _ended(watch, box, req, clock.read(), "import")
 
-    # The clock starts when the run's data and weights are handed over (copies, never links:
-    # a run must not be able to change what the next one reads).
+    # The run's data and weights are handed over (copies, never links: a run must not be able
+    # to change what the next one reads); the platform's copying is not on the wall clock.
     run_dir = box.host / "run"
-    shutil.copyfile(req.data_path, run_dir / proto.INPUT_DATA)
-    shutil.copyfile(req.weights_path, run_dir / proto.INPUT_WEIGHTS)
-    (run_dir / proto.INPUT_SPEC).write_text(json.dumps(req.spec))
-    start = time.monotonic()
+    with clock.paused():
+        shutil.copyfile(req.data_path, run_dir / proto.INPUT_DATA)
+        shutil.copyfile(req.weights_path, run_dir / proto.INPUT_WEIGHTS)
+        (run_dir / proto.INPUT_SPEC).write_text(json.dumps(req.spec))
     try:
         os.write(
             go_w,
@@ -69,33 +73,75 @@ def drive(watch: Watch, go_w: int, req: RunRequest, box: Sandbox) -> RunResult:
         )
     except OSError:  # the run's process is gone already
         pass
-    watch.until(start + req.budget_seconds + req.grace_seconds, lambda: _exited(watch))
+    watch.on_clock(clock, lambda: _exited(watch))
+    reading = clock.read()
     if _setup_failed(watch):
         raise IsolationFailed(watch.status.first(proto.SetupFailed)[1].error)
-    exited = watch.status.first(proto.Exited)
-    if exited is None:
-        elapsed = time.monotonic() - start
+    if watch.status.first(proto.Exited) is None:
         if watch.out_of_memory:
-            return out_of_memory_result(limits, "during the run", elapsed)
+            return out_of_memory_result(limits, "during the run", reading)
         if watch.status.eof:
-            return RunResult("crashed", elapsed, None, "The run's sandbox stopped unexpectedly.")
+            return RunResult(
+                "crashed", reading.charged, None, "The run's sandbox stopped unexpectedly.", reading
+            )
+        return _stopped(req, reading, "run")
+    return _ended(watch, box, req, reading, "run")
+
+
+def seconds_text(seconds: float, budget: float) -> str:
+    """A time beside its budget: two decimals where one would blur the verdict."""
+    return f"{seconds:.2f}" if abs(seconds - budget) < 1.0 or budget < 10 else f"{seconds:.1f}"
+
+
+def clock_name(reading: Reading) -> str:
+    return "CPU time" if reading.clock == "cpu" else "wall time"
+
+
+def _stopped(req: RunRequest, reading: Reading, phase: str) -> RunResult:
+    """Stopped at budget + grace, or at the wall backstop: the run's, or the host's fault."""
+    budget, grace = req.budget_seconds, req.grace_seconds
+    where = "while importing your file (the import is on the clock)" if phase == "import" else ""
+    charged = reading.charged
+    if reading.clock == "cpu" and charged < budget + grace:  # the backstop: it waited
+        if reading.starved:
+            return _starved(reading, phase)
+        wall_limit = WALL_BACKSTOP_FACTOR * budget + grace
         return RunResult(
-            "timed_out", elapsed, None,
-            f"The run was stopped after {elapsed:.1f} s: the budget is {req.budget_seconds:.1f} s "
-            f"(+{req.grace_seconds:.1f} s grace).",
+            "timed_out", charged, None,
+            f"The run was stopped {where or 'after'} {reading.wall:.1f} s of wall time with "
+            f"{charged:.2f} s of CPU time: a run may wait at most {wall_limit:.1f} s "
+            f"({WALL_BACKSTOP_FACTOR:g}x its CPU budget of {budget:.2f} s + {grace:.2f} s grace).",
+            reading, phase,
         )  # fmt: skip
-    return _ended(watch, box, req, "during the run", exited[0] - start)
+    if reading.clock == "wall" and reading.starved:
+        return _starved(reading, phase)
+    return RunResult(
+        "timed_out", charged, None,
+        f"The run was stopped {where or 'at'} {seconds_text(charged, budget)} s of "
+        f"{clock_name(reading)}: the budget is {budget:.2f} s (+{grace:.2f} s grace).",
+        reading, phase,
+    )  # fmt: skip
 
 
-def _ended(
-    watch: Watch, box: Sandbox, req: RunRequest, phase: str, elapsed: float | None
-) -> RunResult:
+def _starved(reading: Reading, phase: str) -> RunResult:
+    share = reading.waited_share or 0.0
+    return RunResult(
+        "starved", reading.charged, None,
+        f"The host gave this run too little CPU: it waited for a CPU {share:.0%} of its "
+        f"{reading.wall:.1f} s of wall time. Not your fault: it is run again.",
+        reading, phase,
+    )  # fmt: skip
+
+
+def _ended(watch: Watch, box: Sandbox, req: RunRequest, reading: Reading, phase: str) -> RunResult:
     """The run's process exited: collect what it returned and what its report says."""
     limits = req.limits
+    elapsed = reading.charged
+    where = "while importing your file" if phase == "import" else "during the run"
     watch.until(time.monotonic() + 60, lambda: watch.status.first(proto.Collected) is not None)
     watch.until(time.monotonic() + 5, lambda: watch.report.eof)  # its last report
     if watch.report.broken:
-        return _forged(elapsed)
+        return _forged(reading, phase)
     code = watch.status.first(proto.Exited)[1].code
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
@@ -105,19 +151,21 @@ def _ended(
             else ""
         )
         return RunResult(
-            "crashed", elapsed, None, f"The run's process was killed by {name} {phase}{hint}."
-        )
+            "crashed", elapsed, None, f"The run's process was killed by {name} {where}{hint}.",
+            reading, phase,
+        )  # fmt: skip
     if code != 0:
         failed = watch.report.last(proto.Failed)
         if failed is None:
             return RunResult(
                 "crashed", elapsed, None,
-                f"The run's process exited {phase} with code {code} and no error report.",
+                f"The run's process exited {where} with code {code} and no error report.",
+                reading, phase,
             )  # fmt: skip
         reason, message = render(failed, box.upload)
-        return RunResult(reason, elapsed, None, message)
+        return RunResult(reason, elapsed, None, message, reading, phase)
     if watch.out_of_memory:
-        return out_of_memory_result(limits, phase, elapsed)
+        return out_of_memory_result(limits, where, reading, phase)
     collected = watch.status.first(proto.Collected)
     returned = box.host / "result" / proto.OUTPUT_WEIGHTS
     if collected is None or not collected[1].returned or not returned.is_file():
@@ -125,31 +173,42 @@ def _ended(
         text = {
             "not_a_file": "What was written as the returned weights is not a regular file.",
         }.get(problem or "", "No returned weights were written.")
-        return RunResult("invalid_output", elapsed, None, text)
-    if elapsed is None:  # exited cleanly before its data existed: nothing it wrote counts
+        return RunResult("invalid_output", elapsed, None, text, reading, phase)
+    if phase == "import":  # exited cleanly before its data existed: nothing it wrote counts
         return RunResult(
-            "invalid_output", None, None, "The run's process ended before its run began."
-        )
+            "invalid_output", elapsed, None, "The run's process ended before its run began.",
+            reading, phase,
+        )  # fmt: skip
     kept = req.log_path.with_suffix(".safetensors")
     shutil.move(returned, kept)
-    if elapsed > req.budget_seconds:
+    budget = req.budget_seconds
+    if elapsed > budget:
+        if reading.clock == "wall" and reading.starved:  # the host's fault, not the run's
+            kept.unlink(missing_ok=True)
+            return _starved(reading, phase)
         return RunResult(
             "over_budget", elapsed, kept,
-            f"The run took {elapsed:.1f} s, over the budget of {req.budget_seconds:.1f} s.",
+            f"The run took {seconds_text(elapsed, budget)} s of {clock_name(reading)}, over the "
+            f"budget of {budget:.2f} s.",
+            reading,
         )  # fmt: skip
-    return RunResult("finished", elapsed, kept, "")
+    return RunResult("finished", elapsed, kept, "", reading)
 
 
-def out_of_memory_result(limits: RunLimits, phase: str, elapsed: float | None) -> RunResult:
+def out_of_memory_result(
+    limits: RunLimits, where: str, reading: Reading | None, phase: str = "run"
+) -> RunResult:
     return RunResult(
-        "out_of_memory", elapsed, None,
-        f"The run used more than its memory limit of {limits.memory_bytes >> 20} MiB {phase} and was stopped.",
+        "out_of_memory", reading.charged if reading is not None else None, None,
+        f"The run used more than its memory limit of {limits.memory_bytes >> 20} MiB {where} and was stopped.",
+        reading, phase,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
-def _forged(elapsed: float | None) -> RunResult:
+def _forged(reading: Reading, phase: str) -> RunResult:
     return RunResult(
-        "crashed", elapsed, None,
+        "crashed", reading.charged, None,
         "The run wrote something other than the platform's own messages on its report channel "
         "(participant code may not use it).",
+        reading, phase,  # type: ignore[arg-type]
     )  # fmt: skip

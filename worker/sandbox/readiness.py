@@ -112,8 +112,11 @@ def diagnose(error: str, *, system: str | None = None, euid: int | None = None) 
     )
 
 
-def check(sandbox_user: str = "arena-sandbox", allow_unconfined: bool = False) -> Readiness:
-    """Build a real jail and report (see the module's docstring)."""
+def check(
+    sandbox_user: str = "arena-sandbox", allow_unconfined: bool = False, threads: int = 0
+) -> Readiness:
+    """Build a real jail and report (see the module's docstring); ``threads``: CPUs per run
+    (0: every CPU of the worker's), for how many sandboxes the host holds at once."""
     if platform.system() != "Linux":
         reason = f"{platform.system()} has no Linux namespaces"
         return Readiness(False, reason=reason, fix=diagnose(reason), unconfined=allow_unconfined)
@@ -125,7 +128,11 @@ def check(sandbox_user: str = "arena-sandbox", allow_unconfined: bool = False) -
     except SandboxUnavailable as exc:
         reason = str(exc)
         return Readiness(False, reason=reason, fix=diagnose(reason), unconfined=allow_unconfined)
+    from worker import cpus
+
     limits = cgroups.detect()
+    pool = cpus.pool()
+    per_run = min(len(pool), threads or len(pool))
     user = (
         f"runs as the unprivileged user {sandbox_user!r} (uid {jail.uid})"
         if jail.uid is not None
@@ -140,14 +147,18 @@ def check(sandbox_user: str = "arena-sandbox", allow_unconfined: bool = False) -
             "system calls: seccomp filters (no tracing, no new namespaces or mounts, no kernel "
             "keyrings, BPF or io_uring)",
             f"user: {user}, no capabilities",
+            f"clock (CPU-clock competitions): {limits.clock}; GPU classes and wall-clock "
+            "competitions: wall time",
+            f"CPUs: each run leases {per_run} of this worker's {len(pool)} for itself; this "
+            f"host runs {cpus.capacity(per_run, pool)} sandbox(es) at once, others wait",
         ],
     )
 
 
 @lru_cache(maxsize=4)
-def at_start(sandbox_user: str, allow_unconfined: bool) -> Readiness:
+def at_start(sandbox_user: str, allow_unconfined: bool, threads: int = 0) -> Readiness:
     """This process's report, made once (the worker's start; its pool's children inherit it)."""
-    return check(sandbox_user, allow_unconfined)
+    return check(sandbox_user, allow_unconfined, threads)
 
 
 def takes_work(report: Readiness) -> bool:
@@ -159,7 +170,7 @@ def main() -> int:
     from core.settings import get_settings
 
     settings = get_settings()
-    report = check(settings.sandbox_user, settings.unsafe_no_sandbox)
+    report = check(settings.sandbox_user, settings.unsafe_no_sandbox, settings.worker_threads)
     print("\n".join(report.lines()))
     return 0 if report.ready else 1
 

@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Literal
 
 from worker.sandbox.cgroups import SandboxGroup
+from worker.sandbox.clock import Clock, Reading
 from worker.sandbox.jail import (
     Jail,
 )
 
 Outcome = Literal[
-    "finished", "over_budget", "timed_out", "crashed", "invalid_output", "out_of_memory"
-]
+    "finished", "over_budget", "timed_out", "crashed", "invalid_output", "out_of_memory",
+    "starved",  # over on the wall clock while others took its CPUs: the host's fault, rerun
+]  # fmt: skip
 WATCH_INTERVAL = 0.25
 
 
@@ -30,7 +32,7 @@ class RunLimits:
     open_files: int = 1024
     log_bytes: int = 1 << 20  # kept of the run's stdout+stderr (head and tail)
     address_space_limit: bool = True  # RLIMIT_AS breaks CUDA: GPU workers rely on the watchdog
-    cpus: tuple[int, ...] = ()  # the sandbox's cpuset (empty: the worker's own CPUs)
+    cpus: tuple[int, ...] = ()  # the CPUs runs lease theirs from (empty: the worker's own)
     cgroup: bool = True  # False: the weaker limits of a machine without cgroups (tests)
 
 
@@ -40,22 +42,28 @@ class RunRequest:
     data_path: Path  # safetensors with retain/forget/val tensors
     weights_path: Path  # the original model
     spec: dict  # model spec, seed, batch_size, device, threads
-    budget_seconds: float
+    budget_seconds: float  # charged time, the upload's import included (docs/scoring.md §1)
     grace_seconds: float
-    import_timeout_seconds: float
     log_path: Path
     jail: Jail | None = None  # None: unconfined (development only)
     limits: RunLimits = field(default_factory=RunLimits)
     runtime_site: Path | None = None  # the competition's packages, appended to sys.path
     runtime_packages: tuple[str, ...] = ()  # their "name version", for failure messages
+    clock: Clock = "cpu"  # "cpu" falls back to "wall" where the sandbox has no CPU accounting
 
 
 @dataclass(frozen=True)
 class RunResult:
     outcome: Outcome
-    seconds: float | None  # measured wall clock of the run (None if it never started)
+    seconds: float | None  # charged time on the run's clock (None if it never started)
     weights_path: Path | None  # returned weights, moved out of the run directory
     message: str  # participant-visible
+    reading: Reading | None = None  # the run's clocks at its end
+    phase: Literal["import", "run"] = "run"  # where it ended: importing the upload, or after
+
+    @property
+    def clock(self) -> Clock:
+        return self.reading.clock if self.reading is not None else "wall"
 
 
 # With a pids cgroup per sandbox the per-user process limit must not bind: every sandbox on a
@@ -82,7 +90,7 @@ def preexec(limits: RunLimits, group: SandboxGroup | None) -> None:  # between f
         resource.setrlimit(kind, (value, value))
 
 
-def child_env(req: RunRequest, home: str, tmp: str) -> dict[str, str]:
+def child_env(req: RunRequest, home: str, tmp: str, clock: Clock) -> dict[str, str]:
     threads = str(req.spec["threads"])
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -95,6 +103,7 @@ def child_env(req: RunRequest, home: str, tmp: str) -> dict[str, str]:
         "OPENBLAS_NUM_THREADS": threads,
         "MALLOC_ARENA_MAX": "2",
         "ARENA_BUDGET_SECONDS": f"{req.budget_seconds:.3f}",
+        "ARENA_CLOCK": clock,  # "cpu": time.process_time() is what counts; "wall": elapsed
     }
 
 

@@ -5,9 +5,10 @@ only with ARENA_UNSAFE_NO_SANDBOX=1 for development, plain processes) serves one
 pre-warmed zygote (:mod:`worker.sandbox.zygote`) starts each run in fresh namespaces and mounts
 (:mod:`worker.sandbox.isolation`), so nothing one run leaves behind exists for the next. The run's
 process imports the participant's module first; only then are the run's retain/forget/validation
-data and the original weights put where it can read them, and the clock starts. The worker
-measures the wall clock until the run's supervisor says the process exited, and kills the whole
-sandbox at budget + grace.
+data and the original weights put where it can read them. Each run leases CPUs of its own
+(:mod:`worker.cpus`) before its clock starts; the clock (:mod:`worker.sandbox.clock`)
+starts just before the run's process is forked, so the upload's import is on it, and the whole
+sandbox is killed once the run's charged time reaches budget + grace.
 
 Two channels come back from each run. The **status** channel is the supervisor's, which the run
 cannot reach: it alone says that and how the run's process ended and whether weights were
@@ -31,9 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from worker import cpus as cpu_slots
 from worker.sandbox import cgroups
 from worker.sandbox import protocol as proto
 from worker.sandbox.cgroups import SandboxGroup
+from worker.sandbox.clock import Clock, RunClock
 from worker.sandbox.code_layout import lay_out_code, upload_for
 from worker.sandbox.drive import drive, out_of_memory_result
 from worker.sandbox.failure_report import Upload
@@ -86,6 +89,16 @@ class Sandbox:
         self.replies: Channel | None = None
         self.group: SandboxGroup | None = None
         self._oom_seen = 0
+        self.cpu_pool = limits.cpus or cpu_slots.pool()
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this sandbox's runs are charged by: the request's, or the wall clock where
+        the sandbox has no cgroup CPU accounting."""
+        if self.env_spec.clock == "cpu" and self.group is not None:
+            if self.group.cgroups.cpu_accounting:
+                return "cpu"
+        return "wall"
 
     # -- life cycle ---------------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
@@ -100,6 +113,12 @@ class Sandbox:
         self.host = Path(tempfile.mkdtemp(prefix="arena-run-"))
         host = self.host
         entry, helpers = lay_out_code(self.code_path, host / "code")
+        found = cgroups.detect()
+        if self.jail is not None and found.version is not None and self.limits.cgroup:
+            self.group = SandboxGroup(
+                found, self.limits.memory_bytes, self.limits.max_processes, self.cpu_pool
+            )
+        group = self.group
         cfg, env, cwd = self._layout(host)
         inside_dir = str(cfg.pop("code_dir"))
         cfg["code"] = f"{inside_dir}/{entry}"
@@ -109,12 +128,6 @@ class Sandbox:
         self.upload = upload_for(
             self.code_path, inside_dir, entry, helpers, self.env_spec.runtime_packages
         )
-        found = cgroups.detect()
-        if self.jail is not None and found.version is not None and self.limits.cgroup:
-            self.group = SandboxGroup(
-                found, self.limits.memory_bytes, self.limits.max_processes, self.limits.cpus
-            )
-        group = self.group
         cfg["report_usage"] = group is None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         inner = [
@@ -180,7 +193,8 @@ class Sandbox:
                     "memory_bytes": self.limits.memory_bytes,
                 },
             }
-            return cfg, child_env(self.env_spec, f"{SANDBOX_ROOT}/home", "/tmp"), "/"
+            env = child_env(self.env_spec, f"{SANDBOX_ROOT}/home", "/tmp", self.clock)
+            return cfg, env, "/"
         for sub in ("run", "out", "home", "result"):
             (host / sub).mkdir()
         self.inside = host
@@ -191,7 +205,8 @@ class Sandbox:
             "result_dir": str(host / "result"),
             "home": str(host / "home"),
         }
-        return cfg, child_env(self.env_spec, str(host / "home"), str(host / "home")), host / "home"
+        home = str(host / "home")
+        return cfg, child_env(self.env_spec, home, home, self.clock), host / "home"
 
     def close(self) -> None:
         if self.proc is not None:
@@ -252,7 +267,14 @@ class Sandbox:
         sink = LogSink(log_r, req.log_path, req.limits.log_bytes)
         sink.start()
         clean = False
+        lease = None
         try:
+            # the run's own CPUs (waiting for them is not on its clock), then its clock
+            lease = cpu_slots.acquire(int(req.spec.get("threads") or 1), cpus=self.cpu_pool)
+            if self.group is not None:
+                self.group.set_cpus(lease.cpus)
+            clock = RunClock(self.clock, req.budget_seconds, req.grace_seconds, self.group)
+            clock.start()
             try:
                 self._command("fork", [go_r, report_w, log_w, status_w])
             finally:
@@ -266,13 +288,16 @@ class Sandbox:
                 watchdog=self.group is None,  # a cgroup's limit is the kernel's
             )
             try:
-                result = drive(watch, go_w, req, self)
+                result = drive(watch, go_w, req, self, clock)
             finally:
                 watch.stop()
             if result.outcome == "crashed" and self.killed_for_memory():
-                phase = "while importing your file" if result.seconds is None else "during the run"
-                result = out_of_memory_result(req.limits, phase, result.seconds)
-            clean = result.outcome not in ("timed_out", "out_of_memory") and self._finish()
+                where = (
+                    "while importing your file" if result.phase == "import" else "during the run"
+                )
+                result = out_of_memory_result(req.limits, where, result.reading, result.phase)
+            stopped = ("timed_out", "out_of_memory", "starved")
+            clean = result.outcome not in stopped and self._finish()
             return result
         except SandboxDied:
             if self.killed_for_memory():
@@ -281,6 +306,8 @@ class Sandbox:
         finally:
             if not clean:
                 self.close()  # the next run starts a fresh sandbox
+            if lease is not None:
+                lease.release()  # after the kill: nothing of this run is left on its CPUs
             else:
                 for f in (self.host / "run").iterdir():  # the data is gone before the next import
                     f.unlink()

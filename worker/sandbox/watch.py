@@ -12,7 +12,10 @@ import time
 from pathlib import Path
 
 from worker.sandbox import protocol as proto
+from worker.sandbox.clock import RunClock
 from worker.sandbox.run_spec import WATCH_INTERVAL
+
+CLOCK_INTERVAL = 0.05  # the run's clock is read this often: the kill is at most this late
 
 
 class LogSink(threading.Thread):
@@ -196,6 +199,23 @@ class Watch:
         if self.watchdog is not None:
             self.watchdog.stopped.set()
             self.watchdog.join(timeout=30)
+
+    def on_clock(self, clock: RunClock, done) -> bool:
+        """Until ``done()``, the run's clock expiring (budget + grace charged, or the wall
+        backstop), the end of the status channel or the memory limit; the clock is read at
+        least every CLOCK_INTERVAL."""
+        while not done():
+            if clock.expired() or self.status.eof or self.out_of_memory:
+                return False
+            self._pump(CLOCK_INTERVAL)
+        return True
+
+    def _pump(self, timeout: float) -> None:
+        open_ = [c for c in (self.report, self.status) if not c.eof]
+        ready, _, _ = select.select([c.fd for c in open_], [], [], timeout)
+        for channel in open_:
+            if channel.fd in ready:
+                channel.pump()
 
     def until(self, deadline: float, done) -> bool:
         """Until ``done()``, the deadline, the end of the status channel or the memory limit."""

@@ -38,8 +38,8 @@ def _run(
     code: str | Path,
     budget: float = 3.0,
     grace: float = 1.0,
-    import_timeout: float = 30.0,
     limits: RunLimits | None = None,
+    clock: str = "cpu",
 ):
     out, _, spec = prepared
     if isinstance(code, str):
@@ -55,8 +55,8 @@ def _run(
             spec={"model": spec, "seed": 1, "batch_size": 16, "device": "cpu", "threads": 1},
             budget_seconds=budget,
             grace_seconds=grace,
-            import_timeout_seconds=import_timeout,
             log_path=tmp_path / "run.log",
+            clock=clock,
             jail=JAIL,
             limits=limits or RunLimits(),
         )
@@ -75,13 +75,15 @@ def test_participant_sees_only_the_budget_variable_and_no_test_split(prepared, t
     code = """
     import os
     ALLOWED = {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE", "MALLOC_ARENA_MAX",
-               "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ARENA_BUDGET_SECONDS", "PWD", "LC_CTYPE"}
+               "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ARENA_BUDGET_SECONDS",
+               "ARENA_CLOCK", "PWD", "LC_CTYPE"}
 
     def unlearning(net, retain_loader, forget_loader, val_loader):
         extra = set(os.environ) - ALLOWED
         if extra:
             raise RuntimeError(f"platform variables leaked: {sorted(extra)}")
         assert float(os.environ["ARENA_BUDGET_SECONDS"]) == 3.0
+        assert os.environ["ARENA_CLOCK"] == "cpu"
         sizes = (len(retain_loader.dataset), len(forget_loader.dataset), len(val_loader.dataset))
         if sizes != (186, 24, 30):
             raise RuntimeError(f"unexpected split sizes {sizes}")
@@ -95,16 +97,36 @@ def test_participant_sees_only_the_budget_variable_and_no_test_split(prepared, t
     assert result.outcome == "finished", result.message
 
 
-def test_top_level_code_runs_outside_the_clock(prepared, tmp_path):
+def test_work_at_import_is_on_the_clock(prepared, tmp_path):
+    """Training at import (before the data arrives) is charged like training in the call."""
     code = """
     import time
-    time.sleep(2.0)  # longer than the budget below, but before the run starts
+    end = time.process_time() + 3.0  # "retrain" at import: longer than budget + grace
+    while time.process_time() < end:
+        pass
 
     def unlearning(net, retain_loader, forget_loader, val_loader):
         return net
     """
     result = _run(prepared, tmp_path, code, budget=1.0, grace=0.5)
-    assert result.outcome == "finished" and result.seconds < 1.0
+    assert result.outcome == "timed_out" and result.phase == "import", result
+    assert 1.5 <= result.seconds < 2.0, result.seconds
+    assert "while importing your file" in result.message and "CPU time" in result.message
+
+
+def test_a_short_import_is_charged_and_passes(prepared, tmp_path):
+    code = """
+    import time
+    end = time.process_time() + 0.4
+    while time.process_time() < end:
+        pass
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        return net
+    """
+    result = _run(prepared, tmp_path, code, budget=2.0, grace=0.5)
+    assert result.outcome == "finished", result
+    assert 0.4 <= result.seconds < 2.0 and result.clock == "cpu"
 
 
 def test_crash_at_import_is_reported_with_the_participants_traceback(prepared, tmp_path):
@@ -130,7 +152,8 @@ def test_hanging_run_is_killed_at_budget_plus_grace(prepared, tmp_path):
     result = _run(prepared, tmp_path, code, budget=1.0, grace=1.0)
     assert result.outcome == "timed_out"
     assert 2.0 <= time.monotonic() - start < 15
-    assert "budget is 1.0 s" in result.message
+    assert 2.0 <= result.seconds < 2.3, result.seconds  # the kill is at most ~0.05 s late
+    assert "budget is 1.00 s" in result.message and "CPU time" in result.message
 
 
 def test_run_between_budget_and_grace_is_over_budget(prepared, tmp_path):
@@ -138,7 +161,9 @@ def test_run_between_budget_and_grace_is_over_budget(prepared, tmp_path):
     import time
 
     def unlearning(net, retain_loader, forget_loader, val_loader):
-        time.sleep(1.3)
+        end = time.process_time() + 1.3
+        while time.process_time() < end:
+            pass
         return net
     """
     result = _run(prepared, tmp_path, code, budget=1.0, grace=2.0)
@@ -147,14 +172,46 @@ def test_run_between_budget_and_grace_is_over_budget(prepared, tmp_path):
     )
 
 
-def test_slow_import_times_out(prepared, tmp_path):
+def test_a_sleeping_import_is_stopped_by_the_wall_backstop(prepared, tmp_path):
+    start = time.monotonic()
     result = _run(
         prepared,
         tmp_path,
         "import time\ntime.sleep(30)\ndef unlearning(a, b, c, d):\n    return a\n",
-        import_timeout=1.0,
+        budget=1.0,
+        grace=0.5,
     )
-    assert result.outcome == "timed_out" and "top-level code" in result.message
+    assert result.outcome == "timed_out" and result.phase == "import", result
+    assert "while importing your file" in result.message and "wait at most 3.5 s" in result.message
+    assert 3.5 <= time.monotonic() - start < 15
+
+
+def test_a_sleeping_run_is_stopped_by_the_wall_backstop(prepared, tmp_path):
+    code = """
+    import time
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        time.sleep(60)
+        return net
+    """
+    start = time.monotonic()
+    result = _run(prepared, tmp_path, code, budget=1.0, grace=0.5)
+    assert result.outcome == "timed_out", result
+    assert result.reading.wall >= 3.5 and result.seconds < 1.0  # little CPU, much waiting
+    assert time.monotonic() - start < 15
+
+
+def test_the_wall_clock_counts_waiting(prepared, tmp_path):
+    code = """
+    import time
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        time.sleep(1.3)
+        return net
+    """
+    result = _run(prepared, tmp_path, code, budget=1.0, grace=2.0, clock="wall")
+    assert result.outcome == "over_budget" and result.clock == "wall", result
+    assert "wall time" in result.message
 
 
 @pytest.mark.parametrize(
