@@ -1,24 +1,21 @@
-"""A board as CSV (organizers' export)."""
+"""A board as CSV: anyone's export of a board they may read; the notes column carries only
+the notes the reader may read."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.csvsafe import csv_text
-from core.models import Submission
+from core.models import Competition, User
 from server.schemas import Leaderboard
+from server.services import readers
 
 
-def messages_of(session: Session, board: Leaderboard) -> dict[int, str | None]:
-    """The notes of the submissions a board shows."""
+def export_csv(session: Session, comp: Competition, board: Leaderboard, viewer: User | None) -> str:
+    """The board as CSV for ``viewer``: notes only of the submissions they may read (their
+    own and their team's; organizers: all), by ``server/services/readers.py``."""
     ids = [r.submission_id for r in board.rows if r.submission_id]
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(Submission.id, Submission.message).where(Submission.id.in_(ids))
-    ).all()
-    return dict(rows)
+    return to_csv(board, readers.notes_of(session, viewer, comp, ids))
 
 
 CSV_COLUMNS = (
@@ -43,7 +40,7 @@ CSV_COLUMNS = (
 
 
 def to_csv(board: Leaderboard, messages: dict[int, str | None] | None = None) -> str:
-    """The rows as CSV; ``messages``: the submitters' notes by submission id (organizers).
+    """The rows as CSV; ``messages``: the notes the reader may read, by submission id.
     Every cell goes through ``core.csvsafe`` (no formula reaches a spreadsheet)."""
     messages = messages or {}
     rows = []

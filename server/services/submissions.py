@@ -21,7 +21,6 @@ from core.models import (
     RulesAcceptance,
     Submission,
     SubmissionStatus,
-    TeamMember,
     User,
 )
 from core.queue import enqueue_scoring
@@ -35,6 +34,7 @@ from server.services.access import manages
 from server.services.competitions import config_of, has_accepted_rules
 from server.services.phases import accepting_phase, board_is_final, default_board
 from server.services.quota import claim_slot
+from server.services.readers import can_read
 from server.services.teams import entrant_of
 from server.services.uploads import SubmissionNote, ValidatedUpload
 
@@ -241,18 +241,6 @@ def code_of(
     return sub.filename, path.read_bytes()
 
 
-def can_read(session: Session, user: User, sub: Submission) -> bool:
-    if sub.user_id == user.id:
-        return True
-    if sub.team_id is not None and session.scalar(
-        select(TeamMember.id).where(
-            TeamMember.team_id == sub.team_id, TeamMember.user_id == user.id
-        )
-    ):
-        return True
-    return manages(session, user, sub.competition)
-
-
 def get_for_reader(session: Session, submission_id: int, user: User) -> Submission:
     sub = session.get(Submission, submission_id)
     if sub is None or not can_read(session, user, sub):
@@ -286,7 +274,17 @@ def _dumped(part: BaseModel | None) -> dict[str, Any] | None:
     return part.model_dump() if part is not None else None
 
 
-def public_view(sub: Submission, show_private: bool = False) -> SubmissionPublic:
+def view_for(session: Session, sub: Submission, viewer: User | None) -> SubmissionPublic:
+    """A submission as ``viewer`` may see it: private scores once published (or to its
+    organizers), its note only to those who may read it (``server/services/readers.py``)."""
+    return public_view(
+        sub, private_visible(session, sub, viewer), show_note=can_read(session, viewer, sub)
+    )
+
+
+def public_view(
+    sub: Submission, show_private: bool = False, show_note: bool = False
+) -> SubmissionPublic:
     result = load_result(sub.result)
     scored = sub.status == SubmissionStatus.SCORED
     public = result.parts.public
@@ -297,9 +295,9 @@ def public_view(sub: Submission, show_private: bool = False) -> SubmissionPublic
         competition=sub.competition.slug,
         username=sub.user.username,
         filename=sub.filename,
-        message=sub.message,
-        method_name=sub.method_name,
-        method_url=sub.method_url,
+        message=sub.message if show_note else None,
+        method_name=sub.method_name if show_note else None,
+        method_url=sub.method_url if show_note else None,
         status=sub.status,
         created_at=sub.created_at,
         started_at=sub.started_at,

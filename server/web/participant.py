@@ -97,10 +97,7 @@ def my_submissions(slug: str, request: Request, db: DbSession, settings: AppSett
         return _login_redirect(f"/c/{slug}/submissions")
     comp = competitions.get_visible(db, slug, user)
     view = competitions.public_view(db, comp, user, settings)
-    subs = [
-        submissions.public_view(s, submissions.private_visible(db, s, user))
-        for s in submissions.list_for_user(db, comp, user)
-    ]
+    subs = [submissions.view_for(db, s, user) for s in submissions.list_for_user(db, comp, user)]
     live = any(s.status not in TERMINAL_SUBMISSION_STATUSES for s in subs)
     template = "_submission_rows.html" if request.headers.get("hx-request") else "submissions.html"
     return render(request, template, {"c": view, "tab": "mine", "subs": subs, "live": live}, user)
@@ -121,7 +118,7 @@ def _history(db, sub: Submission, user: User) -> list:
 
 def _detail_context(db, sub: Submission, user: User) -> dict:
     return {
-        "s": submissions.public_view(sub, submissions.private_visible(db, sub, user)),
+        "s": submissions.view_for(db, sub, user),
         "organizer": manages(db, user, sub.competition),
         "mine": submissions.belongs_to(sub, entrant_of(db, sub.competition, user)),
         "history": _history(db, sub, user),

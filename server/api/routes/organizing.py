@@ -22,7 +22,7 @@ from core.errors import BadRequest, Invalid, TooLarge
 from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession, OptionalUser
 from server.api.paging import Page
 from server.leaderboard.board import build_leaderboard
-from server.leaderboard.export import messages_of, to_csv
+from server.leaderboard.export import export_csv
 from server.schemas import CompetitionPublic
 from server.services import audit, competitions, datasets, organizing
 from server.services.access import require_creator, require_manager
@@ -318,7 +318,7 @@ def leaderboard_csv(
     private one for its organizers, and for everyone once it is final."""
     comp = competitions.get_visible(db, slug, user)
     rows = build_leaderboard(db, comp, phase, board, user, per_page=1_000_000)
-    text = to_csv(rows, messages_of(db, rows))
+    text = export_csv(db, comp, rows, user)
     return Response(
         text,
         media_type="text/csv",

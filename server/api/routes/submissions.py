@@ -66,7 +66,7 @@ def my_submissions(
     """Your submissions and your team's, newest first (paged: X-Total-Count, Link)."""
     comp = competitions.get_competition(db, slug)
     return [
-        submissions.public_view(s, submissions.private_visible(db, s, user))
+        submissions.view_for(db, s, user)
         for s in page.apply(submissions.list_for_user(db, comp, user))
     ]
 
@@ -82,7 +82,7 @@ def submission_logs(
 @router.get("/submissions/{submission_id}", response_model=SubmissionPublic)
 def get_submission(submission_id: RowId, db: DbSession, user: CurrentUser) -> SubmissionPublic:
     sub = submissions.get_for_reader(db, submission_id, user)
-    return submissions.public_view(sub, submissions.private_visible(db, sub, user))
+    return submissions.view_for(db, sub, user)
 
 
 @router.get(
@@ -107,7 +107,7 @@ def download_code(
 def cancel_submission(submission_id: RowId, db: DbSession, user: CurrentUser) -> SubmissionPublic:
     """Cancel: your own queued submission, or (organizers) any queued or running one."""
     sub = submissions.cancel(db, submission_id, user)
-    return submissions.public_view(sub, submissions.private_visible(db, sub, user))
+    return submissions.view_for(db, sub, user)
 
 
 class FinalChoice(BaseModel):
@@ -120,4 +120,4 @@ def mark_final(
 ) -> SubmissionPublic:
     """Choose (or unchoose) a scored submission as one of your final picks for the private board."""
     sub = submissions.set_final(db, submission_id, user, (body or FinalChoice()).final)
-    return submissions.public_view(sub, submissions.private_visible(db, sub, user))
+    return submissions.view_for(db, sub, user)

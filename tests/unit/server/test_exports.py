@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markupsafe import escape
 from sqlalchemy import update
 
 from core.csvsafe import FORMULA_STARTS
@@ -21,6 +23,7 @@ from harness.platform import tiny_config
 from server.app import create_app
 from server.services.platform import seed_competition
 from server.services.users import create_user, issue_token
+from server.web.session import SESSION_COOKIE
 
 SLUG = "exports"
 API = "/api/v1"
@@ -136,3 +139,76 @@ def test_csv_cells_never_start_a_formula_and_round_trip(world, team_name, other_
             assert not row["score"].startswith("'") and float(row["score"]) > 0
     mine = next(r for r in _csv_rows(world, "orga") if r["name"] == _as_written(team_name))
     assert mine["message"] == _as_written(note)
+
+
+def notes(owner: str):
+    """Notes told apart from the page around them (and from each other) by their prefix."""
+    return st.builds(lambda body: f"nb-{owner}:" + body, stored_text)
+
+
+def _contains(body: str, note: str) -> bool:
+    """Whether ``body`` (JSON, CSV or HTML) carries ``note`` in any of their encodings."""
+    forms = {note, json.dumps(note)[1:-1], str(escape(note)), _as_written(note)}
+    return any(form in body for form in forms)
+
+
+def _anonymous_and_other_views(world) -> dict[str, str]:
+    client, ids = world["client"], world["ids"]
+    other = world["headers"]["other"]
+    cookie = {"cookie": f"{SESSION_COOKIE}={other['Authorization'].split()[1]}"}
+    views = {}
+    for who, headers, page_headers in (("anonymous", {}, {}), ("other", other, cookie)):
+        for path in (
+            f"{API}/competitions/{SLUG}/leaderboard",
+            f"{API}/competitions/{SLUG}/leaderboard?sort=avg_gap",
+            f"{API}/competitions/{SLUG}/leaderboard.csv",
+            f"{API}/competitions/{SLUG}",
+        ):
+            r = client.get(path, headers=headers)
+            assert r.status_code == 200, (who, path, r.text)
+            views[f"{who} {path}"] = r.text
+        for path in (f"/c/{SLUG}", f"/c/{SLUG}/leaderboard"):
+            r = client.get(path, headers=page_headers)
+            assert r.status_code == 200, (who, path)
+            views[f"{who} {path}"] = r.text
+        for sid in ("mine",) if who == "other" else ("mine", "theirs"):
+            r = client.get(f"{API}/submissions/{ids[sid]}", headers=headers)
+            assert r.status_code in (401, 404), (who, sid, r.status_code)
+            views[f"{who} submission {sid}"] = r.text
+            r = client.get(f"/s/{ids[sid]}", headers=page_headers, follow_redirects=False)
+            assert r.status_code in (303, 404), (who, sid, r.status_code)
+            views[f"{who} page {sid}"] = r.text
+    r = client.get(f"{API}/competitions/{SLUG}/submissions", headers=other)
+    views["other: their submissions"] = r.text
+    return views
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mine=notes("mine"), theirs=notes("theirs"))
+def test_notes_reach_only_their_authors_and_the_organizers(world, mine, theirs):
+    _store(world, team_name="x-crew", other_name="x-other", notes={"mine": mine, "theirs": theirs})
+    client, ids, headers = world["client"], world["ids"], world["headers"]
+    for view, body in _anonymous_and_other_views(world).items():
+        assert not _contains(body, mine), view
+        if view.startswith("anonymous"):
+            assert not _contains(body, theirs), view
+
+    def note_in_csv(who: str, name: str) -> str:
+        return next(r for r in _csv_rows(world, who) if r["name"] == name)["message"]
+
+    for who in ("author", "mate"):  # the team's own note, not the other entrant's
+        assert note_in_csv(who, "x-crew") == _as_written(mine)
+        assert note_in_csv(who, "x-other") == ""
+        sub = client.get(f"{API}/submissions/{ids['mine']}", headers=headers[who]).json()
+        assert sub["message"] == mine
+    assert note_in_csv("other", "x-other") == _as_written(theirs)
+    assert note_in_csv("orga", "x-crew") == _as_written(mine)
+    assert note_in_csv("orga", "x-other") == _as_written(theirs)
+    for sid, note in (("mine", mine), ("theirs", theirs)):
+        sub = client.get(f"{API}/submissions/{ids[sid]}", headers=headers["orga"]).json()
+        assert sub["message"] == note
+    page = client.get(
+        f"/s/{ids['mine']}",
+        headers={"cookie": f"{SESSION_COOKIE}={headers['author']['Authorization'].split()[1]}"},
+    )
+    assert page.status_code == 200 and str(escape(mine)) in page.text
