@@ -13,10 +13,19 @@ from torch import nn
 MAX_EPOCHS = 5
 SAFETY = 0.6
 
+# The platform's clock (ARENA_CLOCK): "cpu", the CPU time of this run's process, which started
+# with this file's import; "wall", the time since the import. Both start before this line runs.
+CLOCK = os.environ.get("ARENA_CLOCK", "wall")
+_IMPORTED = time.perf_counter()
+
+
+def spent():
+    """Seconds of this run's budget used so far (the import included)."""
+    return time.process_time() if CLOCK == "cpu" else time.perf_counter() - _IMPORTED
+
 
 def unlearning(net, retain_loader, forget_loader, val_loader):
     budget = float(os.environ.get("ARENA_BUDGET_SECONDS", "60"))
-    start = time.perf_counter()
     device = next(net.parameters()).device
     n_classes = net(next(iter(retain_loader))[0][:1].to(device)).shape[1]
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -24,13 +33,15 @@ def unlearning(net, retain_loader, forget_loader, val_loader):
     net.train()
     for _ in range(MAX_EPOCHS):
         for (x_r, y_r), (x_f, y_f) in zip(retain_loader, itertools.cycle(forget_loader)):
+            if spent() > SAFETY * budget:  # checked every batch, not per epoch
+                break
             x_r, y_r, x_f, y_f = x_r.to(device), y_r.to(device), x_f.to(device), y_f.to(device)
             shift = torch.randint(1, n_classes, y_f.shape, device=device)
             wrong = (y_f + shift) % n_classes  # a random class other than the true one
             optimizer.zero_grad()
             (loss_fn(net(x_r), y_r) + loss_fn(net(x_f), wrong)).backward()
             optimizer.step()
-        if time.perf_counter() - start > SAFETY * budget:
+        if spent() > SAFETY * budget:
             break
     net.eval()
     return net

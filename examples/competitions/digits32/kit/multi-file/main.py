@@ -7,14 +7,13 @@ the per-run budget (a simple forgetting baseline in the spirit of the 2023 entri
 """
 
 import os
-import time
 
 from helpers import finetune, reset_head
 
 
 def unlearning(net, retain_loader, forget_loader, val_loader):
     budget = float(os.environ.get("ARENA_BUDGET_SECONDS", "60"))
-    deadline = time.perf_counter() + 0.6 * budget
+    deadline = 0.6 * budget  # on the platform's clock, which started at the import
     reset_head(net)
     finetune(net, retain_loader, deadline, epochs=3)
     return net.eval()
