@@ -171,13 +171,16 @@ def run_trial(
     """Run once in the sandbox; on success the evaluated outputs are saved to ``outputs_path``.
     A run the host starved of CPU (``starved``) is run again, free, up to MAX_RERUNS times,
     each noted in its log; one still starved then is returned as such (the host's fault)."""
+    notes = []
     for attempt in range(MAX_RERUNS + 1):
         result = runner.run(_request(setup, runner.code_path, seed, log_path))
         if result.outcome != "starved":
             break
         log.warning("run starved by the host (attempt %d): %s", attempt + 1, result.message)
+        notes.append(f"[arena] attempt {attempt + 1}: {result.message}")
+    if notes:  # the log is the last attempt's: the earlier ones are noted under it
         with log_path.open("a") as fh:
-            fh.write(f"\n[arena] {result.message}\n")
+            fh.write("\n" + "\n".join(notes) + "\n")
     if result.weights_path is None:
         return result
     try:

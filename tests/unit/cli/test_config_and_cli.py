@@ -110,7 +110,8 @@ def test_score_local_scores_an_example_with_the_platform_runner(tmp_path):
     assert out.returncode == 0, out.stderr + out.stdout
     assert "scored" in out.stdout and "MIA" in out.stdout and "ε histogram" in out.stdout
     assert "public data at N = 4 (the competition: N = 64" in out.stderr
-    assert "run times on this machine" in out.stderr
+    assert "Run times on this machine" in out.stderr
+    assert "clock: CPU time" in out.stderr  # the server's clock, said
     assert list((tmp_path / "cache").glob("digits-demo-*/local-runs/run-00000.log"))
 
 

@@ -1,0 +1,284 @@
+"""One fair clock (docs/scoring.md §1), with the real sandbox and cgroups: CPU time is what a
+run is charged, so a busy host does not decide the verdict; every second of participant code is
+on it; runs get CPUs of their own; the host's fault is never the participant's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.competition_config import demo_config
+from harness.platform import ROOT, tiny_config
+from worker import cpus
+from worker.ml import artefacts
+from worker.ml.preparation import time_original_training
+from worker.ml.problem import build_problem
+from worker.pipeline.stage import SubmissionFailed
+from worker.pipeline.stored_runs import dropped_runs
+from worker.pipeline.trials import (
+    MAX_RERUNS,
+    make_setup,
+    open_runner,
+    run_trial,
+    verdict,
+)
+from worker.sandbox import cgroups
+from worker.sandbox.jail import detect
+from worker.sandbox.runner import RunLimits, RunRequest, execute_run
+
+JAIL = detect()  # the real sandbox: tests fail (never skip) where it cannot be built
+BURN = "end = time.process_time() + {s}\nwhile time.process_time() < end:\n    pass\n"
+
+
+def test_this_host_has_the_cpu_clock():
+    """CI's machines are root on cgroup v1 with cpuacct: the CPU clock must be in force there."""
+    assert cgroups.detect().cpu_accounting, cgroups.detect()
+
+
+@contextmanager
+def busy_cotenants(count: int):
+    """``count`` processes burning CPU on every CPU of the host (not sandboxes: no lease)."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        time.sleep(0.3)
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo's problem and original model, its budget timed on the CPU clock."""
+    out = tmp_path_factory.mktemp("demo")
+    cfg = demo_config()
+    problem = build_problem(cfg)
+    model, timing = time_original_training(cfg, problem, torch.device("cpu"), "cpu")
+    artefacts.save_weights(model, out / artefacts.ORIGINAL)
+    return cfg, problem, out, timing
+
+
+def _setup(demo, work: Path, threads: int = 2, clock: str = "cpu"):
+    cfg, problem, out, timing = demo
+    return make_setup(
+        cfg,
+        problem,
+        out,
+        work,
+        device=torch.device("cpu"),
+        threads=threads,
+        budget_seconds=timing.budget_seconds,
+        clock=clock,
+        jail=JAIL,
+    )
+
+
+def test_the_demos_finetune_passes_three_times_out_of_three_beside_two_busy_processes(
+    demo, tmp_path
+):
+    setup = _setup(demo, tmp_path)
+    assert setup.clock == "cpu" and demo[3].clock == "cpu"
+    code = ROOT / "examples" / "finetune.py"
+    results = []
+    with busy_cotenants(2), open_runner(setup, code) as runner:
+        for i in range(3):
+            result = run_trial(setup, runner, 1 + i, tmp_path / f"{i}.log", tmp_path / f"{i}.npz")
+            results.append(result)
+    for r in results:
+        assert r.outcome == "finished", r
+        assert verdict(r, 0, 3, setup) is None
+        assert r.seconds < setup.budget_seconds and r.reading.cpu == r.seconds
+
+
+def test_a_run_burning_every_core_is_stopped_at_its_cpu_budget(tmp_path, prepared_tiny):
+    """Processes of its own on both CPUs: the kill comes at budget + grace of CPU time, all its
+    processes counted, however little wall time that took."""
+    code = """
+    import os, time
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        for _ in range(3):
+            if os.fork() == 0:
+                while True:
+                    pass
+        while True:
+            pass
+    """
+    result = _run(prepared_tiny, tmp_path, code, budget=1.0, grace=1.0, threads=2)
+    assert result.outcome == "timed_out", result
+    assert 2.0 <= result.seconds < 2.4, result.reading
+    assert result.reading.wall < 4.0, result.reading  # the CPU limit stopped it, not the backstop
+
+
+def test_two_concurrent_sandboxes_get_disjoint_cpus(tmp_path, prepared_tiny):
+    code = """
+    import time
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        allowed = [l for l in open("/proc/self/status") if l.startswith("Cpus_allowed_list")]
+        print("ALLOWED", allowed[0].split()[1], flush=True)
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            pass
+        return net
+    """
+    results = {}
+
+    def one(name):
+        (tmp_path / name).mkdir()
+        results[name] = _run(prepared_tiny, tmp_path / name, code, budget=10.0, threads=1)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seen = []
+    for name in ("a", "b"):
+        assert results[name].outcome == "finished", results[name]
+        log = (tmp_path / name / "run.log").read_text()
+        seen.append(log.split("ALLOWED ")[1].split()[0])
+    assert len(seen[0].split(",")) == 1 and seen[0] != seen[1], seen
+
+
+def test_a_run_the_host_starves_is_rerun_free_then_the_platforms_fault(demo, tmp_path):
+    """On the wall clock, a run that queued for its CPU behind three busy processes and went
+    over is the host's fault: run again (noted in its log), then a free infrastructure failure.
+    The same run on an idle host finishes."""
+    cfg, problem, out, timing = demo
+    code = tmp_path / "steady.py"
+    code.write_text(
+        "import time\n\ndef unlearning(net, retain_loader, forget_loader, val_loader):\n"
+        + "    "
+        + BURN.format(s=1.0).replace("\n", "\n    ")
+        + "return net\n"
+    )
+    setup = make_setup(
+        cfg, problem, out, tmp_path / "w", device=torch.device("cpu"), threads=1,
+        budget_seconds=1.6, clock="wall", jail=JAIL,
+    )  # fmt: skip
+    with open_runner(setup, code) as runner:
+        idle = run_trial(setup, runner, 1, tmp_path / "idle.log", tmp_path / "idle.npz")
+        with busy_cotenants(3):
+            busy = run_trial(setup, runner, 1, tmp_path / "busy.log", tmp_path / "busy.npz")
+    assert idle.outcome == "finished", idle
+    assert busy.outcome == "starved", busy
+    assert busy.reading.starved and busy.reading.waited_share >= 0.25
+    assert (tmp_path / "busy.log").read_text().count(": The host gave this run") == (MAX_RERUNS + 1)
+    failed = verdict(busy, 0, 4, setup)
+    assert failed is not None and failed.reason == "infrastructure" and not failed.counts
+
+
+def test_a_sleeping_run_on_a_busy_host_is_still_its_own_fault(tmp_path, prepared_tiny):
+    """Waiting is not queueing: a run that sleeps past the backstop beside busy processes is
+    timed out and counted, never called starved."""
+    code = """
+    import time
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        time.sleep(60)
+    """
+    with busy_cotenants(3):
+        result = _run(prepared_tiny, tmp_path, code, budget=1.0, grace=0.5)
+    assert result.outcome == "timed_out" and not result.reading.starved, result
+
+
+def test_a_drop_competition_scores_an_entry_that_overruns_half_its_runs_at_the_boards_n():
+    """Runs over budget count as the original model: the entry keeps the board's N."""
+    cfg = tiny_config(over_budget="drop")
+    statuses = [(i, "over_budget" if i % 2 else "finished") for i in range(4)]
+    assert dropped_runs(cfg, statuses, 3.0, 4) == [1, 3]
+    with pytest.raises(SubmissionFailed, match="Only 1 of 4 runs"):
+        dropped_runs(cfg, [(0, "finished")] + [(i, "over_budget") for i in (1, 2, 3)], 3.0, 4)
+    assert dropped_runs(tiny_config(), [(i, "finished") for i in range(4)], 3.0, 4) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["finished", "over_budget"]), min_size=2, max_size=64))
+def test_no_entry_is_scored_at_another_n(statuses):
+    """Whatever runs overrun, an entry is scored at the board's N or fails; never at N' < N."""
+    cfg = tiny_config(over_budget="drop")
+    n = len(statuses)
+    try:
+        dropped = dropped_runs(cfg, list(enumerate(statuses)), 3.0, n)
+    except SubmissionFailed:
+        assert statuses.count("finished") < cfg.scoring.min_runs_for(n)
+        return
+    assert dropped == [i for i, s in enumerate(statuses) if s != "finished"]
+    assert statuses.count("finished") >= cfg.scoring.min_runs_for(n)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 2)), min_size=1, max_size=12))
+def test_cpu_leases_never_overlap(tmp_path_factory, steps):
+    """Any sequence of leases and releases: the CPUs held at once are never shared."""
+    folder = tmp_path_factory.mktemp("locks")
+    pool = (0, 1, 2, 3)
+    held: list[cpus.Lease] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ARENA_CPU_LOCKS", str(folder))
+        for release, want in steps:
+            if release and held:
+                held.pop(0).release()
+                continue
+            try:
+                held.append(cpus.acquire(want, wait_seconds=0, cpus=pool))
+            except cpus.NoCpus:
+                assert sum(len(h.cpus) for h in held) + want > len(pool)
+            taken = [c for h in held for c in h.cpus]
+            assert len(taken) == len(set(taken)) and set(taken) <= set(pool)
+        for h in held:
+            h.release()
+
+
+def test_the_host_capacity_is_cpus_over_threads():
+    assert cpus.capacity(1, (0, 1)) == 2 and cpus.capacity(2, (0, 1)) == 1
+    assert cpus.capacity(4, (0, 1)) == 1  # more threads than CPUs: one sandbox, all CPUs
+
+
+# -- the tiny competition's sandbox, as in test_sandbox.py ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prepared_tiny(tmp_path_factory):
+    from worker.ml.preparation import prepare, spec_for
+    from worker.pipeline.trials import write_run_data
+
+    out = tmp_path_factory.mktemp("tiny")
+    cfg = tiny_config("fair-clock")
+    prepare(cfg, out, torch.device("cpu"))
+    problem = build_problem(cfg)
+    write_run_data(problem, out / "data.safetensors")
+    return out, spec_for(cfg, problem)
+
+
+def _run(prepared, tmp_path, code, *, budget, grace=1.0, threads=1, clock="cpu"):
+    import textwrap
+
+    out, spec = prepared
+    path = tmp_path / "submission.py"
+    path.write_text(textwrap.dedent(code))
+    return execute_run(
+        RunRequest(
+            code_path=path,
+            data_path=out / "data.safetensors",
+            weights_path=out / artefacts.ORIGINAL,
+            spec={"model": spec, "seed": 1, "batch_size": 16, "device": "cpu", "threads": threads},
+            budget_seconds=budget,
+            grace_seconds=grace,
+            log_path=tmp_path / "run.log",
+            jail=JAIL,
+            limits=RunLimits(),
+            clock=clock,
+        )
+    )
