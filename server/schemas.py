@@ -106,6 +106,9 @@ class Budget(BaseModel):
     hardware_class: str
     budget_seconds: float
     original_seconds: float
+    clock: str = Field(
+        "wall", description="What both are: 'cpu' (CPU time, the import included) or 'wall' time."
+    )
 
 
 class PreparationProgress(BaseModel):
@@ -135,6 +138,11 @@ class CompetitionPublic(BaseModel):
         "(larger than n_models when N is staged)."
     )
     rules: str
+    clock: str = Field(
+        "cpu",
+        description="scoring.clock: on CPU classes runs are charged CPU time ('cpu') or wall time "
+        "('wall'); GPU classes use wall time.",
+    )
     over_budget: str
     budget_fraction: float
     budget_floor_seconds: float
@@ -191,7 +199,9 @@ class SubmissionAccepted(BaseModel):
 class RunPublic(BaseModel):
     index: int
     status: str
-    seconds: Seconds = Field(None, description="The timed call of unlearning().")
+    seconds: Seconds = Field(
+        None, description="Charged time on the competition's clock, the upload's import included."
+    )
     budget_seconds: float
     message: str | None = None
     device: str | None = Field(None, description="The hardware class that ran it.")
@@ -248,6 +258,13 @@ class SubmissionPublic(BaseModel):
     environment: dict[str, Any] | None = None
     elapsed_seconds: Seconds = None
     budget_seconds: float | None = None
+    clock: str | None = Field(
+        None, description="What run times and the budget are: 'cpu' (CPU time) or 'wall' time."
+    )
+    run_seconds_median: Seconds = None
+    runs_dropped: int = Field(
+        0, description="over_budget=drop: runs over budget, scored as the original model."
+    )
     n_unscorable: int | None = None
     epsilon_histogram: dict[str, Any] | None = None
     most_distinguishable: list[int] | None = None

@@ -148,6 +148,7 @@ def public_view(
         n_models=cfg.scoring.n_public,
         n_models_private=cfg.scoring.n_references,
         rules=cfg.scoring.rules,
+        clock=cfg.scoring.clock,
         over_budget=cfg.scoring.over_budget,
         budget_fraction=cfg.scoring.budget_fraction,
         budget_floor_seconds=cfg.scoring.budget_floor_seconds,
@@ -156,6 +157,7 @@ def public_view(
                 hardware_class=b.hardware_class,
                 budget_seconds=b.budget_seconds,
                 original_seconds=b.original_seconds,
+                clock=b.clock,
             )
             for b in comp.budgets
         ],
