@@ -256,7 +256,9 @@ class LimitsConfig(_Strict):
         300.0,
         gt=0,
         le=3600,
-        description="Time a submission's top-level code (notebook cells) may take.",
+        description="Kept so that older bundles load; no longer used: a submission's top-level "
+        "code (notebook cells) is on the run's clock, under the same budget as unlearning() "
+        "(docs/scoring.md §2).",
     )
 
 
