@@ -282,6 +282,10 @@ def view_for(session: Session, sub: Submission, viewer: User | None) -> Submissi
     )
 
 
+def _note(sub: Submission) -> dict[str, str | None]:
+    return {"message": sub.message, "method_name": sub.method_name, "method_url": sub.method_url}
+
+
 def public_view(
     sub: Submission, show_private: bool = False, show_note: bool = False
 ) -> SubmissionPublic:
@@ -295,9 +299,7 @@ def public_view(
         competition=sub.competition.slug,
         username=sub.user.username,
         filename=sub.filename,
-        message=sub.message if show_note else None,
-        method_name=sub.method_name if show_note else None,
-        method_url=sub.method_url if show_note else None,
+        **(_note(sub) if show_note else {}),
         status=sub.status,
         created_at=sub.created_at,
         started_at=sub.started_at,
