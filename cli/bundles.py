@@ -14,7 +14,7 @@ import typer
 
 from cli import common
 from cli.client import ClientError
-from cli.common import DEFAULT_URL, TokenOpt, UrlOpt, app, err
+from cli.common import DEFAULT_URL, TokenOpt, UrlOpt, app, err, styled
 from cli.organizer import BundleArg, _client, competition_app
 from core.bundle import read_path
 from core.bundle_validation import check_bundle
@@ -45,25 +45,27 @@ def validate(
             how = "jailed"
         except CheckUnavailable as exc:
             err.print(
-                f"[yellow]note:[/yellow] {exc.detail}; checking in a plain subprocess instead"
+                styled(
+                    ("note:", "yellow"), f" {exc.detail}; checking in a plain subprocess instead"
+                )
             )
             checked, how = check_bundle(bundle, jailed=False), "unjailed"
         if dataset is not None:
             _check_dataset(checked.config, dataset, how == "jailed")
     except DomainError as exc:
         problems = exc.extra.get("problems") or [exc.detail]
-        err.print(f"[red]{path}: {len(problems)} problem(s)[/red]")
+        err.print(f"{path}: {len(problems)} problem(s)", style="red")
         for problem in problems:
             err.print(f"  - {problem}")
         raise typer.Exit(1) from None
     cfg, report = checked.config, checked.model_report
-    err.print(f"[green]{path}: valid[/green] (competition {cfg.slug!r})")
+    err.print(styled((f"{path}: valid", "green"), f" (competition {cfg.slug!r})"))
     model = getattr(cfg.model, "module", None) or cfg.model.name
     if report.get("parameters") is not None:
         model += f" ({report['parameters']:,} parameters; checked {how})"
     err.print(f"  model: {model}")
     if report.get("deferred"):
-        err.print(f"  [yellow]note:[/yellow] {report['deferred']}")
+        err.print(styled("  ", ("note:", "yellow"), f" {report['deferred']}"))
     err.print(f"  pages: {', '.join(checked.pages) or 'none'}")
     err.print(f"  starter kit: {len(bundle.kit())} file(s)")
     if checked.dev_summary:

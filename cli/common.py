@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from cli import credentials
 from cli.client import ArenaClient
@@ -22,8 +24,38 @@ admin_app = typer.Typer(
 )
 app.add_typer(admin_app, name="admin")
 ROLES = ("admin", "organizer", "participant")
-console = Console()
-err = Console(stderr=True)
+
+# control characters (C0 but newline and tab, DEL, C1) and the bidirectional overrides: a
+# terminal or a reader would act on them; they are shown as escapes instead
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(value: Any, style: Any = "") -> Text:
+    """A string as the text it is: no Rich markup, no emoji codes, control characters shown
+    as escapes. Every string the CLI prints goes through here (``TextConsole``)."""
+    text = _CONTROL.sub(lambda m: ascii(m.group())[1:-1], str(value))
+    return Text(text, style=style)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """The CLI's own styling around stored text: ``("error:", "red")`` styles its words;
+    a plain string part is shown as it is."""
+    return Text.assemble(*(plain(*p) if isinstance(p, tuple) else plain(p) for p in parts))
+
+
+class TextConsole(Console):
+    """A console that never reads a string as markup: strings printed, table cells and
+    titles all become :func:`plain` text (Rich turns every string into Text here). Style
+    comes from ``style=`` or :func:`styled`."""
+
+    def render_str(self, text: str, *, style: Any = "", justify=None, overflow=None, **_: Any):
+        rendered = plain(text, style)
+        rendered.justify, rendered.overflow = justify, overflow
+        return rendered
+
+
+console = TextConsole()
+err = TextConsole(stderr=True)
 
 UrlOpt = Annotated[str, typer.Option("--url", envvar="ARENA_URL", help="Platform address.")]
 TokenOpt = Annotated[
@@ -39,7 +71,7 @@ def _client(url: str, token: str | None = None) -> ArenaClient:
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(styled(("error:", "red"), f" {message}"))
     raise typer.Exit(code)
 
 
@@ -55,7 +87,7 @@ def password_prompt(password: str | None, confirm: bool) -> str:
 def progress_bar() -> Progress:
     """A bar on stderr for work the platform reports as done out of total (runs, references)."""
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

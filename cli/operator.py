@@ -17,6 +17,7 @@ from cli.common import (
     console,
     db_app,
     password_prompt,
+    styled,
 )
 
 # --- running the platform ------------------------------------------------------------------
@@ -130,8 +131,9 @@ def _masked_db(url: str) -> str:
 def _banner(settings, url: str, worker: bool, drafts: int, queued: int, sandbox) -> None:
     from kombu.utils.url import maybe_sanitize_url
 
+    console.print(styled("\n", ("Unlearning Arena", "bold")), end="")
     console.print(
-        f"\n[bold]Unlearning Arena[/bold] at {url}  (API docs {url}/docs)\n"
+        f" at {url}  (API docs {url}/docs)\n"
         f"database: {_masked_db(settings.sqlalchemy_url)}   broker: {maybe_sanitize_url(settings.celery_broker_url)}\n"
         f"worker: {'one local worker' if worker else 'none started (ARENA_START_WORKER=false)'}; "
         f"{drafts} competition(s) to prepare, {queued} submission(s) queued\n"

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from cli import credentials
 from cli.client import ArenaClient, ClientError
-from cli.common import DEFAULT_URL, TokenOpt, UrlOpt, console, err, progress_bar
+from cli.common import DEFAULT_URL, TokenOpt, UrlOpt, console, err, progress_bar, styled
 from core.bundle import read_path
 from core.errors import DomainError
 
@@ -40,7 +40,9 @@ BundleArg = Annotated[
 def _client(url: str, token: str | None) -> ArenaClient:
     token = token or credentials.token_for(url)
     if not token:
-        err.print("[red]error:[/red] no token: run `arena login USERNAME` (or set ARENA_TOKEN)")
+        err.print(
+            styled(("error:", "red"), " no token: run `arena login USERNAME` (or set ARENA_TOKEN)")
+        )
         raise typer.Exit(1)
     return ArenaClient(url, token, timeout=300.0)
 
@@ -49,7 +51,7 @@ def _call(client: ArenaClient, method: str, path: str, **kwargs: Any) -> Any:
     try:
         return client.call(method, path, **kwargs)
     except ClientError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(styled(("error:", "red"), f" {exc}"))
         raise typer.Exit(1) from None
 
 
@@ -68,7 +70,7 @@ def bundle_body(path: Path) -> dict[str, Any]:
     try:
         bundle = read_path(path)
     except DomainError as exc:
-        err.print(f"[red]error:[/red] {exc.detail}")
+        err.print(styled(("error:", "red"), f" {exc.detail}"))
         raise typer.Exit(1) from None
     data = path.read_bytes() if path.is_file() else bundle.to_zip()
     return {"content": data, "headers": {"Content-Type": "application/zip"}}
@@ -200,7 +202,7 @@ def prepare(
             time.sleep(poll)
             comp = _call(client, "GET", f"/competitions/{slug}")
     if comp["status"] == "failed":
-        err.print(f"[red]preparation failed:[/red] {comp.get('status_message')}")
+        err.print(styled(("preparation failed:", "red"), f" {comp.get('status_message')}"))
         raise typer.Exit(1)
     budgets = ", ".join(
         f"{b['hardware_class']}: {b['budget_seconds']:.2f} s" for b in comp["budgets"]

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-console = Console()
-err = Console(stderr=True)
+from cli.common import console, err, styled
 
 
 def show_result(sub: dict) -> None:
@@ -31,7 +29,7 @@ def show_result(sub: dict) -> None:
         )
         console.print(table)
     elif sub["status"] == "failed":
-        err.print(f"[red]Submission {sub['id']} failed ({sub['failure_reason']})[/red]")
+        err.print(f"Submission {sub['id']} failed ({sub['failure_reason']})", style="red")
         err.print(sub.get("failure_message") or "")
         if not sub.get("counts_against_quota", True):
             err.print("(this failure does not count against your quota)")
@@ -51,7 +49,8 @@ def local_progress():
         "references": "training reference models",
         "runs": "running your unlearning",
     }
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn())
+    label = TextColumn("{task.description}", style="bold", markup=False)
+    columns = (label, BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as bar:
         tasks: dict[str, int] = {}
 
@@ -68,12 +67,14 @@ def show_local_failure(local) -> None:
     from worker.sandbox.failure_report import WHERE_THE_MESSAGE_IS  # here the log follows instead
 
     message = local.failure[1].replace("\n" + WHERE_THE_MESSAGE_IS, "")
-    err.print(f"[red]failed ({local.failure[0]})[/red]\n{message}")
+    err.print(styled((f"failed ({local.failure[0]})", "red"), f"\n{message}"))
     failed_log = local.log_dir / f"run-{len(local.runs) - 1:05d}.log"
     if failed_log.is_file():
         text = failed_log.read_text(errors="replace")
-        err.print(f"\n[bold]The run's log[/bold] ({failed_log}, last 4000 characters):")
-        err.print(text[-4000:], markup=False, highlight=False)
+        err.print(
+            styled("\n", ("The run's log", "bold"), f" ({failed_log}, last 4000 characters):")
+        )
+        err.print(text[-4000:])
 
 
 def show_local_result(local, n_models: int) -> None:
