@@ -282,3 +282,63 @@ def _run(prepared, tmp_path, code, *, budget, grace=1.0, threads=1, clock="cpu")
             clock=clock,
         )
     )
+
+
+WORK = """
+import os, threading, time
+
+def burn(seconds, clock=time.process_time):
+    end = clock() + seconds
+    while clock() < end:
+        pass
+
+def in_process(seconds, detach):
+    pid = os.fork()
+    if pid == 0:
+        if detach and os.fork() != 0:  # the grandchild, orphaned to the run's init, does it
+            os._exit(0)
+        burn(seconds)
+        open(f"/tmp/done-{{os.getpid()}}", "w").close()
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+burn({import_s})
+
+def unlearning(net, retain_loader, forget_loader, val_loader):
+    burn({call_s})
+    workers = [threading.Thread(target=burn, args=({thread_s}, time.thread_time))
+               for _ in range({threads})]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    for i in range({procs}):
+        in_process({proc_s}, detach=bool(i % 2))
+    while len(os.listdir("/tmp")) < {procs}:  # a detached grandchild may still be working
+        time.sleep(0.01)
+    return net
+"""
+
+
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(
+    import_s=st.sampled_from([0.0, 0.4]),
+    call_s=st.sampled_from([0.0, 0.3]),
+    threads=st.integers(0, 2),
+    procs=st.integers(0, 3),
+)
+def test_work_anywhere_in_a_run_is_charged(
+    tmp_path_factory, prepared_tiny, import_s, call_s, threads, procs
+):
+    """However a run splits its work (at import, in the call, in threads, in child processes,
+    in grandchildren orphaned to the run's init), all of it is on its clock."""
+    tmp_path = tmp_path_factory.mktemp("work")
+    thread_s = proc_s = 0.25
+    code = WORK.format(
+        import_s=import_s, call_s=call_s, threads=threads, thread_s=thread_s, procs=procs,
+        proc_s=proc_s,
+    )  # fmt: skip
+    work = import_s + call_s + threads * thread_s + procs * proc_s
+    result = _run(prepared_tiny, tmp_path, code, budget=20.0, threads=2)
+    assert result.outcome == "finished", result
+    assert result.seconds >= 0.95 * work, (result.reading, work)
