@@ -68,22 +68,26 @@ def score_local_cmd(
     with local_progress() as progress:
         options = {"threads": threads, "data_file": data_file, "wheelhouse": wheelhouse}
         result = score_local(file, cfg, cache, progress=progress, **options)
+    err.print(_times_line(result), soft_wrap=True)
+    if result.failure is not None:
+        show_local_failure(result)
+        raise typer.Exit(1)
+    show_local_result(result, cfg.scoring.n_public)
+
+
+def _times_line(result) -> str:
+    """The runs' times, the local budget and the clock both are on."""
     times = ", ".join(f"{r.seconds:.2f}" for r in result.runs if r.seconds is not None)
     clock = (
         "CPU time (the sandbox's cgroup, the import included), as on the server's CPU workers"
         if result.clock == "cpu"
         else "wall time (no cgroup CPU accounting here; the server's CPU workers count CPU time)"
     )
-    err.print(
+    return (
         f"clock: {clock}. Run times on this machine: {times} s, against a local budget of "
         f"{result.budget_seconds:.2f} s per run (10% of the original's training time measured "
-        f"here on the same clock, not the server's); full run logs: {result.log_dir}",
-        soft_wrap=True,
+        f"here on the same clock, not the server's); full run logs: {result.log_dir}"
     )
-    if result.failure is not None:
-        show_local_failure(result)
-        raise typer.Exit(1)
-    show_local_result(result, cfg.scoring.n_public)
 
 
 def _competition(file, competition, kit, n_models, cache, url, token):

@@ -269,12 +269,7 @@ class Sandbox:
         clean = False
         lease = None
         try:
-            # the run's own CPUs (waiting for them is not on its clock), then its clock
-            lease = cpu_slots.acquire(int(req.spec.get("threads") or 1), cpus=self.cpu_pool)
-            if self.group is not None:
-                self.group.set_cpus(lease.cpus)
-            clock = RunClock(self.clock, req.budget_seconds, req.grace_seconds, self.group)
-            clock.start()
+            lease, clock = self._lease_and_clock(req)
             try:
                 self._command("fork", [go_r, report_w, log_w, status_w])
             finally:
@@ -306,15 +301,29 @@ class Sandbox:
         finally:
             if not clean:
                 self.close()  # the next run starts a fresh sandbox
-            if lease is not None:
-                lease.release()  # after the kill: nothing of this run is left on its CPUs
             else:
                 for f in (self.host / "run").iterdir():  # the data is gone before the next import
                     f.unlink()
+            if lease is not None:
+                lease.release()  # after the kill: nothing of this run is left on its CPUs
             os.close(status_r)
             os.close(report_r)
             os.close(go_w)
             sink.join(timeout=30)
+
+    def _lease_and_clock(self, req: RunRequest) -> tuple[cpu_slots.Lease, RunClock]:
+        """The run's own CPUs (waiting for them is not on its clock), then its clock, started:
+        the run's process is forked next."""
+        lease = cpu_slots.acquire(int(req.spec.get("threads") or 1), cpus=self.cpu_pool)
+        try:
+            if self.group is not None:
+                self.group.set_cpus(lease.cpus)
+        except OSError:
+            lease.release()
+            raise
+        clock = RunClock(self.clock, req.budget_seconds, req.grace_seconds, self.group)
+        clock.start()
+        return lease, clock
 
     def killed_for_memory(self) -> bool:
         """True once the kernel killed a process of this sandbox for its memory limit since the

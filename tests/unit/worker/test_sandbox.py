@@ -491,3 +491,34 @@ def test_a_crash_in_a_helper_shows_the_helpers_frames_and_type(prepared, tmp_pat
     assert (
         '    raise Boom("secret " * 10)' in result.message and "secret secret" not in result.message
     )
+
+
+def test_an_import_never_sees_the_data_of_the_run_before(prepared, tmp_path):
+    """Runs of one warm sandbox: the run directory is emptied before the next import."""
+    from worker.sandbox.jail import SANDBOX_ROOT
+    from worker.sandbox.runner import Sandbox
+
+    path = tmp_path / "look.py"
+    path.write_text(
+        "import os\n"
+        f"print('AT IMPORT', sorted(os.listdir('{SANDBOX_ROOT}/run')), flush=True)\n"
+        "def unlearning(net, retain_loader, forget_loader, val_loader):\n    return net\n"
+    )
+    out, _, spec = prepared
+
+    def request(i: int) -> RunRequest:
+        return RunRequest(
+            code_path=path,
+            data_path=out / "data.safetensors",
+            weights_path=out / artefacts.ORIGINAL,
+            spec={"model": spec, "seed": i, "batch_size": 16, "device": "cpu", "threads": 1},
+            budget_seconds=3.0,
+            grace_seconds=1.0,
+            log_path=tmp_path / f"run-{i}.log",
+            jail=JAIL,
+        )
+
+    with Sandbox(path, JAIL, RunLimits(), request(0)) as box:
+        for i in range(3):
+            assert box.run(request(i)).outcome == "finished"
+            assert "AT IMPORT []" in (tmp_path / f"run-{i}.log").read_text()
