@@ -205,7 +205,7 @@ def prepare(
         err.print(styled(("preparation failed:", "red"), f" {comp.get('status_message')}"))
         raise typer.Exit(1)
     budgets = ", ".join(
-        f"{b['hardware_class']}: {b['budget_seconds']:.2f} s" for b in comp["budgets"]
+        f"{b['hardware_class']}: {b['budget_seconds']:.1f} s" for b in comp["budgets"]
     )
     err.print(
         f"{slug!r} is {comp['status']} (budget per run {budgets}); open it with "

@@ -135,7 +135,7 @@ def _baselines_table(rows: list[dict], competition: str, n_models: int) -> Table
             f"{r['RA ratio']:.4f}",
             f"{r['TA ratio']:.4f}",
             f"{r['RF-JSD×1e4']:.1f}",
-            f"{r['s/run']:.2f}",
+            f"{r['s/run']:.1f}",
         )
     return table
 

@@ -36,7 +36,7 @@ def validity(
         return
     err.print(
         f"{slug}: validity report ({report['trigger']}, {report['computed_at'][:19]} UTC, "
-        f"{report['seconds']:.2f} s, {report['rules']} rules)"
+        f"{report['seconds']:.1f} s, {report['rules']} rules)"
     )
     console.print(_nulls(report["nulls"]))
     if report.get("planner"):

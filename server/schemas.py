@@ -3,40 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, Field, PlainSerializer
+from pydantic import BaseModel, Field
 
-# What participants see of scores is rounded (docs/scoring.md §8): 4 decimals for scores, their
-# parts, intervals and secondary metrics, 0.1 s for run times. Objects keep full precision
-# (ranks are computed from it); only what is sent is rounded.
-SCORE_DECIMALS = 4
+# What leaves is rounded by these types (server/precision.py, docs/security.md): 4 decimals for
+# scores, their parts, intervals and secondary metrics; 0.1 s for every duration; whole
+# seconds for times of day. Objects keep full precision; only what is sent is rounded.
+from server.precision import (
+    SCORE_DECIMALS,
+    RequiredSeconds,
+    Score,
+    ScoreDict,
+    Scores,
+    Seconds,
+    Timestamp,
+)
 
-
-def _round_score(value: float | None) -> float | None:
-    return None if value is None else round(float(value), SCORE_DECIMALS)
-
-
-def _round_scores(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, SCORE_DECIMALS)
-    if isinstance(value, list):
-        return [_round_scores(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _round_scores(v) for k, v in value.items()}
-    return value
-
-
-Score = Annotated[float | None, PlainSerializer(_round_score, return_type=float | None)]
-Scores = Annotated[
-    list[float | None] | None,
-    PlainSerializer(lambda v: None if v is None else [_round_score(x) for x in v]),
-]
-ScoreDict = Annotated[dict[str, Any] | None, PlainSerializer(_round_scores)]
-Seconds = Annotated[
-    float | None,
-    PlainSerializer(lambda v: None if v is None else round(float(v), 1), return_type=float | None),
-]
+__all__ = ["SCORE_DECIMALS", "Score", "ScoreDict", "Scores", "Seconds", "Timestamp"]
 
 
 class UserCreate(BaseModel):
@@ -91,21 +75,21 @@ class Quota(BaseModel):
     max_device_hours_per_day: float | None = Field(
         None, description="Compute quota per entrant per UTC day (none: no compute quota)."
     )
-    device_seconds_today: float | None = Field(
+    device_seconds_today: Seconds = Field(
         None,
         description="Compute charged today: finished submissions at their cost, queued and "
         "running ones at their most (N × (budget + grace)).",
     )
-    device_seconds_remaining_today: float | None = None
-    submission_reserve_seconds: float | None = Field(
+    device_seconds_remaining_today: Seconds = None
+    submission_reserve_seconds: Seconds = Field(
         None, description="What one more submission is charged until its real cost is known."
     )
 
 
 class Budget(BaseModel):
     hardware_class: str
-    budget_seconds: float
-    original_seconds: float
+    budget_seconds: RequiredSeconds
+    original_seconds: RequiredSeconds
     clock: str = Field(
         "wall", description="What both are: 'cpu' (CPU time, the import included) or 'wall' time."
     )
@@ -202,10 +186,10 @@ class RunPublic(BaseModel):
     seconds: Seconds = Field(
         None, description="Charged time on the competition's clock, the upload's import included."
     )
-    budget_seconds: float
+    budget_seconds: RequiredSeconds
     message: str | None = None
     device: str | None = Field(None, description="The hardware class that ran it.")
-    device_seconds: float | None = Field(
+    device_seconds: Seconds = Field(
         None, description="Device time of the whole run (sandbox, the function, evaluation)."
     )
 
@@ -219,9 +203,9 @@ class SubmissionPublic(BaseModel):
     method_name: str | None = None
     method_url: str | None = Field(None, description="A paper or code link.")
     status: str
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    created_at: Timestamp
+    started_at: Timestamp = None
+    finished_at: Timestamp = None
     n_models: int
     runs_done: int
     failure_reason: str | None = None
@@ -257,7 +241,7 @@ class SubmissionPublic(BaseModel):
     secondary: ScoreDict = None
     environment: dict[str, Any] | None = None
     elapsed_seconds: Seconds = None
-    budget_seconds: float | None = None
+    budget_seconds: Seconds = None
     clock: str | None = Field(
         None, description="What run times and the budget are: 'cpu' (CPU time) or 'wall' time."
     )
@@ -270,7 +254,7 @@ class SubmissionPublic(BaseModel):
     most_distinguishable: list[int] | None = None
     accuracy: ScoreDict = None
     hardware_class: str | None = None
-    device_seconds: float | None = Field(
+    device_seconds: Seconds = Field(
         None, description="Device time of every run so far (compute accounting)."
     )
     runs: list[RunPublic] = []
@@ -304,7 +288,7 @@ class LeaderboardRow(BaseModel):
         "examples that gives score_ci (one resample for all rows).",
     )
     submissions: int = 0
-    last_submitted_at: datetime | None = None
+    last_submitted_at: Timestamp = None
     submission_id: int | None = None
     reference: bool = False
     baseline: bool = Field(
@@ -348,8 +332,8 @@ class EntrantCompute(BaseModel):
     entrant: str
     team: bool = False
     submissions: int
-    device_seconds: float
-    platform_failures_device_seconds: float = Field(
+    device_seconds: RequiredSeconds
+    platform_failures_device_seconds: RequiredSeconds = Field(
         0.0,
         description="Part of it spent on submissions that failed as the platform's fault "
         "(never charged to the entrant).",
@@ -360,14 +344,14 @@ class CompetitionCompute(BaseModel):
     competition: str
     submissions: int
     runs: int
-    submissions_device_seconds: float
-    preparation_device_seconds: float | None = Field(
+    submissions_device_seconds: RequiredSeconds
+    preparation_device_seconds: Seconds = Field(
         None,
         description="Original model, its timing, the references and the baselines' runs "
         "(organizers only).",
     )
-    baselines_device_seconds: float | None = Field(
+    baselines_device_seconds: Seconds = Field(
         None, description="Of the preparation: the runs of validity.baselines (organizers only)."
     )
-    total_device_seconds: float
+    total_device_seconds: RequiredSeconds
     entrants: list[EntrantCompute]

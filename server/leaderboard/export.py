@@ -7,8 +7,31 @@ from sqlalchemy.orm import Session
 
 from core.csvsafe import csv_text
 from core.models import Competition, User
+from core.settings import get_settings
+from server.leaderboard import cache as board_cache
+from server.leaderboard.board import Part, build_leaderboard
+from server.precision import published
 from server.schemas import Leaderboard
 from server.services import readers
+
+WHOLE_BOARD = 1_000_000  # an export has every row
+
+
+def board_csv(
+    session: Session, comp: Competition, phase: str | None, part: Part, viewer: User | None
+) -> str:
+    """A board as CSV for ``viewer``. The anonymous export of a public board is the same for
+    everyone: cached like the board (``server/leaderboard/cache.py``), so repeated downloads
+    cost one build per TTL."""
+
+    def build() -> str:
+        board = build_leaderboard(session, comp, phase, part, viewer, per_page=WHOLE_BOARD)
+        return export_csv(session, comp, board, viewer)
+
+    if viewer is not None or part != "public":
+        return build()
+    key = (comp.id, comp.scoring_version, phase, part, "csv")
+    return board_cache.boards.get(key, get_settings().leaderboard_cache_seconds, build)
 
 
 def export_csv(session: Session, comp: Competition, board: Leaderboard, viewer: User | None) -> str:
@@ -44,7 +67,7 @@ def to_csv(board: Leaderboard, messages: dict[int, str | None] | None = None) ->
     Every cell goes through ``core.csvsafe`` (no formula reaches a spreadsheet)."""
     messages = messages or {}
     rows = []
-    for r in board.rows:
+    for r in published(board).rows:  # at the published precision (server/precision.py)
         low, high = (r.score_ci or [None, None])[:2]
         rows.append(
             [

@@ -11,6 +11,7 @@ from core.models import Competition, CompetitionStatus, User
 from core.phases import all_phases_over, effective_status, last_phase_end
 from core.queue import enqueue_validity
 from core.validity import ValidityReport, load_validity
+from server.precision import round_seconds, whole_second
 from server.services import audit
 from server.services.access import manages, require_manager
 from server.services.lookup import config_of
@@ -38,7 +39,35 @@ def report_of(session: Session, user: User | None, comp: Competition) -> Validit
             f"{comp.slug!r} has no validity report yet (status {comp.status}): it is computed "
             "at the end of its preparation, after each rescoring and at the close.",
         )
-    return report
+    return _published(report)
+
+
+def _published(report: ValidityReport) -> ValidityReport:
+    """Its times at the published precision (server/precision.py): the planner's median run
+    time is taken over the entrants' runs."""
+    planner = report.planner
+    if planner is not None:
+        rows = [
+            row.model_copy(
+                update={
+                    "submission_device_seconds": round_seconds(row.submission_device_seconds),
+                    "preparation_device_seconds": round_seconds(row.preparation_device_seconds),
+                }
+            )
+            for row in planner.rows
+        ]
+        planner = planner.model_copy(
+            update={
+                "run_seconds_median": round_seconds(planner.run_seconds_median),
+                "reference_seconds": round_seconds(planner.reference_seconds),
+                "rows": rows,
+            }
+        )
+    seconds = round_seconds(report.seconds) or 0.0
+    computed_at = whole_second(report.computed_at)
+    return report.model_copy(
+        update={"seconds": seconds, "planner": planner, "computed_at": computed_at}
+    )
 
 
 def request_report(session: Session, user: User, comp: Competition) -> dict[str, object]:

@@ -15,6 +15,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from core.models import User
+from server.precision import published
 from server.services.access import may_organize
 from server.services.users import user_for_token
 from server.web import charts
@@ -54,8 +55,8 @@ def render(
     user: User | None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    context = {
-        **context,
+    context = {  # the models as the API would send them (server/precision.py)
+        **published(context),
         "user": user,
         "csrf": csrf_value(request),
         "organizes": user is not None and may_organize(user),

@@ -15,8 +15,7 @@ from core.errors import DomainError, NotAuthenticated
 from core.models import Competition, CompetitionOrganizer, Role, User
 from server.api.deps import AppSettings, AppStorage, DbSession
 from server.errors import http_status
-from server.leaderboard.board import build_leaderboard
-from server.leaderboard.export import export_csv
+from server.leaderboard.export import board_csv
 from server.services import audit, competitions, compute, datasets, organizing
 from server.services.access import can_create_competitions, require_creator, require_manager
 from server.web.common import page_user, redirect, render
@@ -197,9 +196,8 @@ def export(
     user = _organizer(request, db)
     comp = competitions.get_competition(db, slug)
     require_manager(db, user, comp, "export its leaderboard")
-    rows = build_leaderboard(db, comp, None, board, user, per_page=1_000_000)
     return Response(
-        export_csv(db, comp, rows, user),
+        board_csv(db, comp, None, board, user),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{slug}-{board}.csv"'},
     )

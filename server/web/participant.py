@@ -11,6 +11,7 @@ from core.errors import BadRequest, DomainError, NotAuthenticated, TooLarge
 from core.models import TERMINAL_SUBMISSION_STATUSES, Submission, SubmissionStatus, User
 from server.api.deps import AppSettings, AppStorage, DbSession, RowId
 from server.errors import http_status
+from server.precision import round_score, whole_second
 from server.services import competitions, submissions
 from server.services.access import manages
 from server.services.teams import entrant_of
@@ -113,7 +114,7 @@ def _history(db, sub: Submission, user: User) -> list:
             Submission.status == SubmissionStatus.SCORED,
         )
     ).all()
-    return [(t, s) for t, s in rows if s is not None]
+    return [(whole_second(t), round_score(s)) for t, s in rows if s is not None]
 
 
 def _detail_context(db, sub: Submission, user: User) -> dict:

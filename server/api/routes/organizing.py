@@ -21,8 +21,7 @@ from core.config_file import (
 from core.errors import BadRequest, Invalid, TooLarge
 from server.api.deps import AppSettings, AppStorage, CurrentUser, DbSession, OptionalUser
 from server.api.paging import Page
-from server.leaderboard.board import build_leaderboard
-from server.leaderboard.export import export_csv
+from server.leaderboard.export import board_csv
 from server.schemas import CompetitionPublic
 from server.services import audit, competitions, datasets, organizing
 from server.services.access import require_creator, require_manager
@@ -317,10 +316,8 @@ def leaderboard_csv(
     """A leaderboard as CSV: the public board for anyone who can see the competition; the
     private one for its organizers, and for everyone once it is final."""
     comp = competitions.get_visible(db, slug, user)
-    rows = build_leaderboard(db, comp, phase, board, user, per_page=1_000_000)
-    text = export_csv(db, comp, rows, user)
     return Response(
-        text,
+        board_csv(db, comp, phase, board, user),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{slug}-{board}.csv"'},
     )

@@ -1,4 +1,10 @@
-"""Health and metrics."""
+"""Health and metrics.
+
+``/metrics`` is for everyone, but anonymously it shows counts only: no sum of run times or of
+device time, which would tell the last run's time past its published precision (0.1 s) by
+difference between two scrapes. An admin's token (``Authorization: Bearer …``, as Prometheus
+sends it) adds the sums.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +14,22 @@ from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
+    Sample,
 )
 from sqlalchemy import case, func, select
 
 from core.models import (
     ChunkStatus,
     Competition,
+    Role,
     Run,
     RunStatus,
     Submission,
     SubmissionStatus,
+    User,
     WorkChunk,
 )
-from server.api.deps import AppSettings, DbSession
+from server.api.deps import AppSettings, DbSession, OptionalUser
 from server.schemas import Health
 from server.services.health import broker_state, database_state, worker_states
 
@@ -47,13 +56,15 @@ class _PlatformCollector:
     """Gauges read from the database at scrape time, so every API process reports the same
     numbers whatever worker did the work."""
 
-    def __init__(self, db) -> None:
+    def __init__(self, db, sums: bool) -> None:
         self.db = db
+        self.sums = sums  # sums of times: for admins only
 
     def collect(self):
         yield from self._submissions()
         yield self._chunks_waiting()
-        yield self._device_seconds()
+        if self.sums:
+            yield self._device_seconds()
         in_flight = self.db.scalar(
             select(func.count(Run.id)).where(Run.status == RunStatus.RUNNING)
         )
@@ -133,26 +144,30 @@ class _PlatformCollector:
         counts, total, seconds = row[: len(RUN_BUCKETS)], row[-2], row[-1]
         buckets = [(str(b), int(n)) for b, n in zip(RUN_BUCKETS, counts, strict=True)]
         buckets.append(("+Inf", int(total)))
-        return HistogramMetricFamily(
-            "arena_run_seconds",
-            "Wall time of finished runs",
-            buckets=buckets,
-            sum_value=float(seconds),
-        )
+        family = HistogramMetricFamily("arena_run_seconds", "Wall time of finished runs")
+        family.add_metric([], buckets, float(seconds) if self.sums else None)
+        if not self.sums:  # the count without the sum
+            family.samples.append(Sample("arena_run_seconds_count", {}, int(total), None))
+        return family
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(db: DbSession, settings: AppSettings) -> Response:
-    """Prometheus text format: queue length, runs in flight, run durations, failures by reason,
-    submissions and competitions by status, live workers."""
+def metrics(db: DbSession, settings: AppSettings, user: OptionalUser) -> Response:
+    """Prometheus text format: queue length, runs in flight, run durations (counts per
+    bucket), failures by reason, submissions and competitions by status, live workers; with
+    an admin's token also the sums of run and device time."""
     registry = CollectorRegistry()
-    registry.register(_PlatformCollector(db))
+    registry.register(_PlatformCollector(db, sums=_is_admin(user)))
     alive = sum(1 for w in worker_states(db, settings) if w["alive"])
     workers = GaugeMetricFamily(
         "arena_workers_alive", "Workers with a recent heartbeat", value=alive
     )
     registry.register(_Static([workers]))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _is_admin(user: User | None) -> bool:
+    return user is not None and user.role == Role.ADMIN
 
 
 class _Static:

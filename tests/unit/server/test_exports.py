@@ -7,6 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from datetime import datetime
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -14,11 +17,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markupsafe import escape
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from core.csvsafe import FORMULA_STARTS
 from core.db import session_scope
-from core.models import Role, Submission, Team, TeamMember, User
+from core.models import CompetitionBudget, Role, Run, Submission, Team, TeamMember, User
 from harness.platform import tiny_config
 from server.app import create_app
 from server.services.platform import seed_competition
@@ -212,3 +215,146 @@ def test_notes_reach_only_their_authors_and_the_organizers(world, mine, theirs):
         headers={"cookie": f"{SESSION_COOKIE}={headers['author']['Authorization'].split()[1]}"},
     )
     assert page.status_code == 200 and str(escape(mine)) in page.text
+
+
+# --- one precision for published times (server/precision.py) ---------------------------------
+
+durations = st.one_of(
+    st.floats(min_value=0, max_value=1e7), st.just(float("inf")), st.floats(0, 1, width=16)
+)
+moments = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1))
+
+
+def _time_fields(value, path=""):
+    """(path, value) of every duration ('seconds' in the key) and time of day ('_at')."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, dict | list):
+                yield from _time_fields(v, f"{path}.{k}")
+            elif "seconds" in k or k.endswith("_at"):
+                yield f"{path}.{k}", v
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _time_fields(v, f"{path}[{i}]")
+
+
+def _published_time(path: str, value) -> bool:
+    if value is None:
+        return True
+    if path.endswith("_at"):
+        return isinstance(value, str) and "." not in value  # whole seconds
+    return Decimal(repr(value)).as_tuple().exponent >= -1  # at most one decimal
+
+
+def _store_times(world, values: list[float], times: list[datetime]) -> None:
+    ids = world["ids"]
+    with session_scope() as s:
+        sub = s.get(Submission, ids["mine"])
+        sub.device_seconds = values[0]
+        sub.created_at, sub.started_at, sub.finished_at = times
+        sub.result = {
+            **(sub.result or {}),
+            "elapsed_seconds": values[1],
+            "budget_seconds": values[2],
+            "run_seconds_median": values[3],
+        }
+        s.execute(delete(Run).where(Run.submission_id == sub.id))
+        for i in range(2):
+            s.add(
+                Run(
+                    submission_id=sub.id,
+                    index=i,
+                    seed=i,
+                    status="finished",
+                    seconds=values[4 + 3 * i],
+                    budget_seconds=values[5 + 3 * i],
+                    device_seconds=values[6 + 3 * i],
+                    finished_at=times[2],
+                )
+            )
+        s.execute(
+            delete(CompetitionBudget).where(CompetitionBudget.competition_id == sub.competition_id)
+        )
+        s.add(
+            CompetitionBudget(
+                competition_id=sub.competition_id,
+                hardware_class="cpu-test",
+                original_seconds=values[10],
+                budget_seconds=values[11],
+            )
+        )
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    values=st.lists(durations, min_size=12, max_size=12),
+    times=st.lists(moments, min_size=3, max_size=3),
+)
+def test_every_published_time_is_at_the_published_precision(world, values, times):
+    _store_times(world, values, sorted(times))
+    client, ids, author = world["client"], world["ids"], world["headers"]["author"]
+    answers = {
+        "submission": client.get(f"{API}/submissions/{ids['mine']}", headers=author),
+        "submissions": client.get(f"{API}/competitions/{SLUG}/submissions", headers=author),
+        "board": client.get(f"{API}/competitions/{SLUG}/leaderboard"),
+        "board (organizer)": client.get(
+            f"{API}/competitions/{SLUG}/leaderboard", headers=world["headers"]["orga"]
+        ),
+        "compute": client.get(f"{API}/competitions/{SLUG}/compute", headers=author),
+        "compute (organizer)": client.get(
+            f"{API}/competitions/{SLUG}/compute", headers=world["headers"]["orga"]
+        ),
+    }
+    budgets = client.get(f"{API}/competitions/{SLUG}").json()["budgets"]
+    seen = 0
+    for name, answer in answers.items():
+        assert answer.status_code == 200, (name, answer.text)
+        for path, value in _time_fields(answer.json()):
+            seen += 1
+            assert _published_time(path, value), (name, path, value)
+    for path, value in _time_fields({"budgets": budgets}):
+        assert _published_time(path, value), ("competition", path, value)
+    assert seen > 15
+    for row in _csv_rows(world):  # the CSV: the same published values
+        assert "." not in row["last_submitted_at"]
+    cookie = {"cookie": f"{SESSION_COOKIE}={author['Authorization'].split()[1]}"}
+    for path in (f"/s/{ids['mine']}", f"/c/{SLUG}"):
+        page = client.get(path, headers=cookie)
+        assert page.status_code == 200
+        for number in re.findall(r"(\d+\.\d+) s\b", page.text):  # durations on the pages
+            assert len(number.split(".")[1]) <= 1, (path, number)
+
+
+def test_anonymous_metrics_show_counts_not_sums(world):
+    client = world["client"]
+    anonymous = client.get("/metrics").text
+    assert "arena_run_seconds_bucket" in anonymous and "arena_run_seconds_count" in anonymous
+    assert "arena_run_seconds_sum" not in anonymous
+    assert "arena_device_seconds" not in anonymous
+    for who in ("author", "orga"):  # a token is not enough: an admin's is
+        assert "_sum" not in client.get("/metrics", headers=world["headers"][who]).text
+    with session_scope() as s:
+        create_user(s, "x-admin", PASSWORD, Role.ADMIN)
+        admin = {"Authorization": f"Bearer {issue_token(s, 'x-admin', PASSWORD)}"}
+    full = client.get("/metrics", headers=admin).text
+    assert "arena_run_seconds_sum" in full and "arena_device_seconds_total" in full
+
+
+@given(values=st.lists(durations, min_size=5, max_size=5))
+def test_the_validity_reports_times_are_at_the_published_precision(values):
+    from core.validity import Planner, PlanRow, ValidityReport
+    from server.services.validity import _published
+
+    row = PlanRow(
+        difference=0.1, submission_device_seconds=values[0], preparation_device_seconds=values[1]
+    )
+    planner = Planner(run_seconds_median=values[2], reference_seconds=values[3], rows=[row])
+    report = ValidityReport(
+        computed_at=datetime(2026, 1, 1, 0, 0, 0, 123456),
+        trigger="close",
+        seconds=values[4],
+        rules="official",
+    )
+    shown = _published(report.model_copy(update={"planner": planner})).model_dump(mode="json")
+    fields = list(_time_fields(shown))
+    assert len(fields) == 6 and all(_published_time(p, v) for p, v in fields), fields

@@ -75,15 +75,16 @@ def test_every_run_records_its_device_time_and_totals_add_up(client):
     assert len(runs) == 4
     for run in runs:
         assert run["device"] == hardware.worker_class(get_settings())
-        # run times are shown in 0.1 s steps (docs/scoring.md §8); device time is accounting, unrounded
-        assert run["device_seconds"] > 0 and run["device_seconds"] + 0.05 >= run["seconds"] >= 0
-    assert sub["device_seconds"] == pytest.approx(sum(r["device_seconds"] for r in runs))
+        # every published time is in 0.1 s steps, device time included (server/precision.py)
+        assert run["device_seconds"] > 0 and run["device_seconds"] + 0.15 >= run["seconds"] >= 0
+    published = sum(r["device_seconds"] for r in runs)  # each rounded: 0.05 s off at most
+    assert sub["device_seconds"] == pytest.approx(published, abs=0.05 * (len(runs) + 1))
 
     mine = client.get("/api/v1/competitions/compute/compute", headers=alice).json()
     assert [e["entrant"] for e in mine["entrants"]] == ["c-alice"]
     assert mine["preparation_device_seconds"] is None  # the organizers' business
     assert mine["runs"] == 4
-    assert mine["total_device_seconds"] == pytest.approx(sub["device_seconds"], abs=1e-3)
+    assert mine["total_device_seconds"] == pytest.approx(sub["device_seconds"], abs=0.1)
     assert client.get("/api/v1/competitions/compute/compute", headers=bob).json()["entrants"] == []
 
     everyone = client.get("/api/v1/competitions/compute/compute", headers=admin).json()
@@ -91,18 +92,21 @@ def test_every_run_records_its_device_time_and_totals_add_up(client):
         prepared = s.scalar(
             select(Competition.preparation_device_seconds).where(Competition.slug == "compute")
         )
-    assert prepared > 0 and everyone["preparation_device_seconds"] == pytest.approx(prepared)
+    assert prepared > 0 and everyone["preparation_device_seconds"] == pytest.approx(
+        prepared, abs=0.05
+    )
     assert everyone["total_device_seconds"] == pytest.approx(
-        prepared + sub["device_seconds"], abs=1e-2
+        prepared + sub["device_seconds"], abs=0.15
     )
     assert client.get("/api/v1/competitions/compute/compute").status_code == 401
-    metrics = client.get("/metrics").text
+    assert "arena_device_seconds" not in client.get("/metrics").text  # sums: admins only
+    metrics = client.get("/metrics", headers=admin).text
     spent = next(
         float(line.split()[-1])
         for line in metrics.splitlines()
         if line.startswith("arena_device_seconds_total")
     )
-    assert spent >= prepared + sub["device_seconds"] - 1e-6
+    assert spent >= prepared + sub["device_seconds"] - 0.05
     assert "arena_chunks_waiting" in metrics
 
 
