@@ -12,6 +12,7 @@ ALLOWED = {
     "OPENBLAS_NUM_THREADS",
     "MALLOC_ARENA_MAX",
     "ARENA_BUDGET_SECONDS",
+    "ARENA_CLOCK",  # "cpu" or "wall": which clock the budget is on (public)
     "PWD",
 }
 

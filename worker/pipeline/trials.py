@@ -239,7 +239,7 @@ def verdict(
     if result.outcome == "over_budget" and setup.config.scoring.over_budget == "fail":
         budget = setup.budget_seconds
         name = "CPU time" if result.clock == "cpu" else "wall time"
-        median = f"; your runs' median {statistics.median(earlier):.2f} s" if earlier else ""
+        median = f"; your runs' median {statistics.median(earlier):.1f} s" if earlier else ""
         return Verdict(
             "over_budget",
             f"Run {index + 1} of {n} went over the budget: {name} {seconds_text(result.seconds, budget)} s "

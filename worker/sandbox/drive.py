@@ -89,8 +89,10 @@ def drive(watch: Watch, go_w: int, req: RunRequest, box: Sandbox, clock: RunCloc
 
 
 def seconds_text(seconds: float, budget: float) -> str:
-    """A time beside its budget: two decimals where one would blur the verdict."""
-    return f"{seconds:.2f}" if abs(seconds - budget) < 1.0 or budget < 10 else f"{seconds:.1f}"
+    """A run's time beside its budget at the published precision (0.1 s), with a second decimal
+    only where one would print the budget itself ("3.04 of 3.00", not "3.0 of 3.0"): a run over
+    budget once per submission can choose at most that one digit more (docs/security.md)."""
+    return f"{seconds:.2f}" if f"{seconds:.1f}" == f"{budget:.1f}" else f"{seconds:.1f}"
 
 
 def clock_name(reading: Reading) -> str:
@@ -109,7 +111,7 @@ def _stopped(req: RunRequest, reading: Reading, phase: str) -> RunResult:
         return RunResult(
             "timed_out", charged, None,
             f"The run was stopped {where or 'after'} {reading.wall:.1f} s of wall time with "
-            f"{charged:.2f} s of CPU time: a run may wait at most {wall_limit:.1f} s "
+            f"{charged:.1f} s of CPU time: a run may wait at most {wall_limit:.1f} s "
             f"({WALL_BACKSTOP_FACTOR:g}x its CPU budget of {budget:.2f} s + {grace:.2f} s grace).",
             reading, phase,
         )  # fmt: skip

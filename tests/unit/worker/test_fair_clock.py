@@ -342,3 +342,15 @@ def test_work_anywhere_in_a_run_is_charged(
     result = _run(prepared_tiny, tmp_path, code, budget=20.0, threads=2)
     assert result.outcome == "finished", result
     assert result.seconds >= 0.95 * work, (result.reading, work)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0.0, 1000.0), st.floats(0.5, 1000.0))
+def test_run_times_in_messages_have_the_published_precision(seconds, budget):
+    """One decimal, and a second only where one decimal would print the budget itself."""
+    from worker.sandbox.drive import seconds_text
+
+    text = seconds_text(seconds, budget)
+    decimals = len(text.split(".")[1])
+    assert decimals == (2 if f"{seconds:.1f}" == f"{budget:.1f}" else 1)
+    assert abs(float(text) - seconds) <= 0.05 + 1e-9
