@@ -13,14 +13,17 @@
 Either way the run is stopped once its charged time reaches budget + grace, or its wall time the
 backstop. The end of a run is read once (:meth:`RunClock.read`): its wall time, its CPU time, and
 the longest time any of its threads spent runnable but waiting for a CPU (the scheduler's
-``run_delay`` in ``/proc/<tid>/schedstat``, sampled while it runs). That tells the host's fault
-from the run's (:meth:`Reading.starved`): a run that sleeps waits on nothing and is its own
-fault however busy the host; a run whose threads queued for a CPU a quarter of its wall time
-was starved by others.
+``run_delay`` in ``/proc/<tid>/schedstat``, sampled while it runs), and the share of its leased
+CPUs' time that processes outside the run took (``/proc/stat`` less the run's own CPU time).
+That tells the host's fault from the run's (:meth:`Reading.starved`): both must be a quarter or
+more. A run that sleeps queues for nothing, however busy the host; a run whose threads queue
+behind each other on an idle host took its CPUs itself; a run that queued while others took its
+CPUs was starved.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +38,26 @@ WALL_BACKSTOP_FACTOR = 3.0
 # least this share of the run's wall time (docs/scoring.md §1).
 STARVED_SHARE = 0.25
 SAMPLE_INTERVAL = 0.25
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def busy_seconds(cpus: tuple[int, ...]) -> float | None:
+    """Time the given CPUs spent running anything (user, nice, system, irq, softirq, steal),
+    from ``/proc/stat``; None where it cannot be read."""
+    wanted = {f"cpu{c}" for c in cpus}
+    total = 0
+    try:
+        with open("/proc/stat") as fh:
+            for line in fh:
+                parts = line.split()
+                if parts and parts[0] in wanted:
+                    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, parts[1:9])
+                    total += user + nice + system + irq + softirq + steal
+    except (OSError, ValueError):
+        return None
+    return total / _TICK
 
 
 def run_delay_seconds(tid: int) -> float | None:
@@ -54,6 +77,7 @@ class Reading:
     wall: float
     cpu: float | None  # None without cgroup CPU accounting
     waited_share: float | None  # longest wait of a thread for a CPU / wall time; None: unknown
+    others_share: float | None = None  # of its leased CPUs' time, taken by other processes
 
     @property
     def charged(self) -> float:
@@ -61,9 +85,14 @@ class Reading:
 
     @property
     def starved(self) -> bool:
-        """A thread of the run queued for a CPU a real share of its time: a run over on the wall
-        clock then is the host's fault, not the participant's."""
-        return self.waited_share is not None and self.waited_share >= STARVED_SHARE
+        """A thread of the run queued for a CPU a real share of its time while other processes
+        took a real share of its CPUs: a run over on the wall clock then is the host's fault."""
+        return (
+            self.waited_share is not None
+            and self.others_share is not None
+            and self.waited_share >= STARVED_SHARE
+            and self.others_share >= STARVED_SHARE
+        )
 
 
 class RunClock:
@@ -73,15 +102,16 @@ class RunClock:
         budget: float,
         grace: float,
         group: SandboxGroup | None,
+        cpus: tuple[int, ...] = (),
     ) -> None:
         if clock == "cpu" and (group is None or group.cpu_seconds() is None):
             clock = "wall"  # no CPU accounting for this sandbox
         self.clock: Clock = clock
-        self.budget, self.grace, self.group = budget, grace, group
+        self.budget, self.grace, self.group, self.cpus = budget, grace, group, cpus
         self.limit = budget + grace
         self.backstop = (WALL_BACKSTOP_FACTOR * budget + grace) if clock == "cpu" else self.limit
         self._paused = 0.0
-        self._wall0 = self._cpu0 = None
+        self._wall0 = self._cpu0 = self._busy0 = None
         self._delay0: dict[int, float] = {}  # threads there before the run (the zygote)
         self._waited: dict[int, float] = {}  # each thread's wait during the run, last sampled
         self._sampled = 0.0
@@ -92,6 +122,7 @@ class RunClock:
             delay = run_delay_seconds(tid)
             if delay is not None:
                 self._delay0[tid] = delay
+        self._busy0 = busy_seconds(self.cpus) if self.cpus else None
         self._wall0 = time.monotonic()
 
     def _threads(self) -> list[int]:
@@ -147,7 +178,10 @@ class RunClock:
         self.sample(force=True)
         raw_wall = time.monotonic() - self._wall0
         cpu = self.cpu()
-        waited = None
+        waited = others = None
         if self.group is not None and raw_wall > 0:
             waited = max(self._waited.values(), default=0.0) / raw_wall
-        return Reading(self.clock, raw_wall - self._paused, cpu, waited)
+        busy = busy_seconds(self.cpus) if self._busy0 is not None else None
+        if busy is not None and cpu is not None and raw_wall > 0:
+            others = max(0.0, busy - self._busy0 - cpu) / (raw_wall * len(self.cpus))
+        return Reading(self.clock, raw_wall - self._paused, cpu, waited, others)

@@ -126,11 +126,12 @@ def _stopped(req: RunRequest, reading: Reading, phase: str) -> RunResult:
 
 
 def _starved(reading: Reading, phase: str) -> RunResult:
-    share = reading.waited_share or 0.0
+    waited, others = reading.waited_share or 0.0, reading.others_share or 0.0
     return RunResult(
         "starved", reading.charged, None,
-        f"The host gave this run too little CPU: it waited for a CPU {share:.0%} of its "
-        f"{reading.wall:.1f} s of wall time. Not your fault: it is run again.",
+        f"The host gave this run too little CPU: other processes took {others:.0%} of its CPUs "
+        f"and it waited for one {waited:.0%} of its {reading.wall:.1f} s of wall time. Not your "
+        "fault: it is run again.",
         reading, phase,
     )  # fmt: skip
 

@@ -321,7 +321,7 @@ class Sandbox:
         except OSError:
             lease.release()
             raise
-        clock = RunClock(self.clock, req.budget_seconds, req.grace_seconds, self.group)
+        clock = RunClock(self.clock, req.budget_seconds, req.grace_seconds, self.group, lease.cpus)
         clock.start()
         return lease, clock
 

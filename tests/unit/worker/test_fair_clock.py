@@ -174,6 +174,7 @@ def test_a_run_the_host_starves_is_rerun_free_then_the_platforms_fault(demo, tmp
     assert idle.outcome == "finished", idle
     assert busy.outcome == "starved", busy
     assert busy.reading.starved and busy.reading.waited_share >= 0.25
+    assert busy.reading.others_share >= 0.25
     assert (tmp_path / "busy.log").read_text().count(": The host gave this run") == (MAX_RERUNS + 1)
     failed = verdict(busy, 0, 4, setup)
     assert failed is not None and failed.reason == "infrastructure" and not failed.counts
@@ -191,6 +192,51 @@ def test_a_sleeping_run_on_a_busy_host_is_still_its_own_fault(tmp_path, prepared
     with busy_cotenants(3):
         result = _run(prepared_tiny, tmp_path, code, budget=1.0, grace=0.5)
     assert result.outcome == "timed_out" and not result.reading.starved, result
+
+
+def test_threads_queueing_behind_each_other_are_not_starvation(tmp_path, prepared_tiny):
+    """On the wall clock, a run that makes its own processes queue on its one CPU (and sleeps
+    half the time besides) took its CPU itself: unless other processes of the host took a
+    quarter of it meanwhile, it is over budget and counted, not a free rerun."""
+    code = """
+    import os, time
+
+    def spin_and_sleep():
+        for _ in range(6):
+            end = time.monotonic() + 0.2
+            while time.monotonic() < end:
+                pass
+            time.sleep(0.2)
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        children = []
+        for _ in range(4):  # processes, not threads: they queue on the CPU, not on the GIL
+            pid = os.fork()
+            if pid == 0:
+                spin_and_sleep()
+                os._exit(0)
+            children.append(pid)
+        for pid in children:
+            os.waitpid(pid, 0)
+        return net
+    """
+    result = _run(prepared_tiny, tmp_path, code, budget=1.0, grace=3.0, clock="wall")
+    reading = result.reading
+    assert reading.waited_share >= 0.25, reading  # it did queue, for its own processes
+    assert reading.starved == (reading.others_share >= 0.25), reading  # a busy host's fault only
+    assert result.outcome == ("starved" if reading.starved else "over_budget"), result
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(0, 1), st.one_of(st.none(), st.floats(0, 1)), st.one_of(st.none(), st.floats(0, 1))
+)
+def test_starved_needs_queueing_and_others_on_its_cpus(wall, waited, others):
+    from worker.sandbox.clock import Reading
+
+    reading = Reading("wall", wall, None, waited, others)
+    expected = waited is not None and others is not None and waited >= 0.25 and others >= 0.25
+    assert reading.starved == expected
 
 
 def test_a_drop_competition_scores_an_entry_that_overruns_half_its_runs_at_the_boards_n():
