@@ -35,6 +35,7 @@ from scoring.secondary import (
     mia_accuracy,
 )
 from scoring.signal import PHI_CLIP, logit_scaled_confidence
+from scoring.uncertainty import entries_tied, quality_interval
 
 __all__ = [
     "average_gap",
@@ -45,6 +46,7 @@ __all__ = [
     "RULES",
     "bootstrap_score_interval",
     "degenerate_examples",
+    "entries_tied",
     "epsilon_points",
     "exact_rule_table",
     "final_score",
@@ -54,6 +56,7 @@ __all__ = [
     "official_rule_table",
     "paired_difference_interval",
     "per_example_epsilons",
+    "quality_interval",
     "neighbour_ties",
     "rank_intervals",
     "statistically_tied",
