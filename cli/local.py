@@ -187,6 +187,7 @@ def score_local(
         clock=clock,
         jail=jail,
         runtime=runtime,
+        hidden_data=False,  # public data: the full messages are the participant's
     )
     code_path = runnable_code(code_path, run_dir)
     n = cfg.scoring.n_public

@@ -56,6 +56,10 @@ class Storage:
     def run_log(self, submission_id: int, index: int) -> Path:
         return self.submission_dir(submission_id) / "logs" / f"run-{index:05d}.log"
 
+    def diagnostic_log(self, submission_id: int) -> Path:
+        """The log of the submission's run on public data (its author reads it)."""
+        return self.submission_dir(submission_id) / "logs" / "diagnostic.log"
+
     # sharing with other nodes (no-ops without a remote store)
 
     def push(self, *paths: Path) -> None:

@@ -249,6 +249,12 @@ class SubmissionPublic(BaseModel):
     runs_dropped: int = Field(
         0, description="over_budget=drop: runs over budget, scored as the original model."
     )
+    diagnostic: dict[str, Any] | None = Field(
+        None,
+        description="The run on public data before the hidden runs (its author's, team's and "
+        "organizers' only): status, seconds, clock and its full message; its log at "
+        "/submissions/{id}/diagnostic-log.",
+    )
     n_unscorable: int | None = None
     epsilon_histogram: dict[str, Any] | None = None
     most_distinguishable: list[int] | None = None

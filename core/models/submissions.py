@@ -82,6 +82,9 @@ class Submission(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(255))
     device_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # the diagnostic run on public data: {"status", "seconds", "message"} (its log is stored
+    # beside the runs' logs); its author's to read in full (worker/pipeline/diagnostic.py)
+    diagnostic: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     # staged N: the private stage of a final pick (queued → running → scored | failed)
     private_stage: Mapped[str | None] = mapped_column(String(16), index=True)
     private_stage_message: Mapped[str | None] = mapped_column(Text)

@@ -241,6 +241,19 @@ def code_of(
     return sub.filename, path.read_bytes()
 
 
+def diagnostic_log(session: Session, storage: Storage, submission_id: int, user: User) -> str:
+    """The log of the submission's run on public data: its readers' (submitter, team,
+    organizers), since no hidden data was in that run."""
+    sub = get_for_reader(session, submission_id, user)
+    path = storage.pull(storage.diagnostic_log(sub.id))
+    if not path.is_file():
+        raise NotFound(
+            f"Submission {sub.id} has no diagnostic run yet (it runs before the first run on "
+            "hidden data; submissions from before it was introduced have none)."
+        )
+    return read_log(path)
+
+
 def get_for_reader(session: Session, submission_id: int, user: User) -> Submission:
     sub = session.get(Submission, submission_id)
     if sub is None or not can_read(session, user, sub):
@@ -282,8 +295,14 @@ def view_for(session: Session, sub: Submission, viewer: User | None) -> Submissi
     )
 
 
-def _note(sub: Submission) -> dict[str, str | None]:
-    return {"message": sub.message, "method_name": sub.method_name, "method_url": sub.method_url}
+def _note(sub: Submission) -> dict[str, Any]:
+    """What only its readers see: its note, and its diagnostic run on public data."""
+    return {
+        "message": sub.message,
+        "method_name": sub.method_name,
+        "method_url": sub.method_url,
+        "diagnostic": sub.diagnostic,
+    }
 
 
 def public_view(

@@ -163,6 +163,14 @@ def cancel(submission_id: RowId, request: Request, db: DbSession, csrf: str = Fo
     return redirect(f"/s/{submission_id}")
 
 
+@router.get("/s/{submission_id}/diagnostic", response_class=PlainTextResponse)
+def diagnostic(submission_id: RowId, request: Request, db: DbSession, storage: AppStorage):
+    user = page_user(request, db)
+    if user is None:
+        raise NotAuthenticated("Log in first.")
+    return submissions.diagnostic_log(db, storage, submission_id, user)
+
+
 @router.get("/s/{submission_id}/logs", response_class=PlainTextResponse)
 def logs(submission_id: RowId, request: Request, db: DbSession, storage: AppStorage):
     user = page_user(request, db)

@@ -21,6 +21,7 @@ from worker.ml import artefacts
 from worker.ml.problem import build_problem
 from worker.pipeline import fanout, run_records
 from worker.pipeline.budget import ensure_budget
+from worker.pipeline.diagnostic import run_diagnostic
 from worker.pipeline.stage import (
     Cancelled,
     Context,
@@ -168,6 +169,8 @@ def _run_range(
     budget = setup.budget_seconds
     hw = hardware.worker_class(settings)
     sid = ctx.submission_id
+    if ctx.stage == "public" and chunk.start == 0 and not run_records.diagnostic_done(sid):
+        _diagnose(ctx, storage, warm, chunk)
     charged: list[float] = []
     for index in chunk.indices:
         if cancelled(sid) or not fanout.still_mine(chunk.id, worker):
@@ -193,6 +196,31 @@ def _run_range(
             )
         if result.outcome == "finished" and result.seconds is not None:
             charged.append(result.seconds)
+
+
+def _diagnose(
+    ctx: Context, storage: Storage, warm: warm_sandbox.WarmSandbox, chunk: fanout.Chunk
+) -> None:
+    """The diagnostic run on public data, before the hidden runs (worker/pipeline/diagnostic.py):
+    its full message and log are its author's; a failure there fails the submission with it."""
+    sid = ctx.submission_id
+    log_path = storage.diagnostic_log(sid)
+    started = time.perf_counter()
+    with bound(run="diagnostic"):
+        result = run_diagnostic(warm.setup, warm.runner, warm.work_dir, log_path)
+    held = time.perf_counter() - started
+    storage.push(*(p for p in (log_path,) if p.is_file()))
+    run_records.record_diagnostic(sid, result, held)
+    fanout.add_device_seconds(chunk.id, held)
+    failure = verdict(result, 0, 1, warm.setup)
+    if failure is not None:
+        raise SubmissionFailed(
+            FailureReason(failure.reason),
+            "The diagnostic run on public data (synthetic data of the hidden splits' shapes, a "
+            "freshly initialised model) failed, so no run on hidden data was started:\n"
+            + failure.message.split("\n", 1)[-1],
+            counts=failure.counts,
+        )
 
 
 def _jail(settings: Settings) -> Jail | None:

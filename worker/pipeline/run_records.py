@@ -75,3 +75,24 @@ def record_outcome(
                 .select_from(Run)
                 .where(Run.submission_id == submission_id, Run.status.in_(RECORDED))
             )
+
+
+def diagnostic_done(submission_id: int) -> bool:
+    with session_scope() as s:
+        return (
+            s.scalar(select(Submission.diagnostic).where(Submission.id == submission_id))
+            is not None
+        )
+
+
+def record_diagnostic(submission_id: int, result: RunResult, held: float) -> None:
+    """The diagnostic run's outcome (its full message: public data), and its device time."""
+    with session_scope() as s:
+        sub = s.get(Submission, submission_id)
+        sub.diagnostic = {
+            "status": result.outcome,
+            "seconds": round(result.seconds, 1) if result.seconds is not None else None,
+            "clock": result.clock,
+            "message": result.message or None,
+        }
+        sub.device_seconds = (sub.device_seconds or 0.0) + held

@@ -25,6 +25,7 @@ from worker.ml.evaluation import InvalidOutput, evaluate_returned
 from worker.ml.nets import model_imports
 from worker.ml.preparation import grace_seconds, spec_for
 from worker.ml.problem import Problem
+from worker.pipeline.published import published
 from worker.runtime import Runtime
 from worker.sandbox import cgroups
 from worker.sandbox.clock import Clock
@@ -50,6 +51,7 @@ class TrialSetup:
     jail: Jail | None  # None only with ARENA_UNSAFE_NO_SANDBOX=1
     limits: RunLimits
     runtime: Runtime = field(default_factory=lambda: Runtime(None))
+    hidden_data: bool = True  # False: public data (diagnostic run, score-local), full messages
 
 
 def run_seed(submission_id: int, index: int) -> int:
@@ -109,6 +111,7 @@ def make_setup(
     clock: Clock | None = None,
     jail: Jail | None,
     runtime: Runtime | None = None,
+    hidden_data: bool = True,
 ) -> TrialSetup:
     data_path = work_dir / "data.safetensors"
     write_run_data(problem, data_path)
@@ -129,6 +132,7 @@ def make_setup(
             address_space_limit=device.type != "cuda",
         ),
         runtime=runtime or Runtime(None),
+        hidden_data=hidden_data,
     )
 
 
@@ -169,8 +173,14 @@ def run_trial(
     setup: TrialSetup, runner: Sandbox, seed: int, log_path: Path, outputs_path: Path
 ) -> RunResult:
     """Run once in the sandbox; on success the evaluated outputs are saved to ``outputs_path``.
-    A run the host starved of CPU (``starved``) is run again, free, up to MAX_RERUNS times,
-    each noted in its log; one still starved then is returned as such (the host's fault)."""
+    On hidden data, what the participant may read of the result is :func:`published`'s."""
+    result = _evaluated(setup, _attempts(setup, runner, seed, log_path), outputs_path)
+    return published(result) if setup.hidden_data else result
+
+
+def _attempts(setup: TrialSetup, runner: Sandbox, seed: int, log_path: Path) -> RunResult:
+    """The run, and again, free, up to MAX_RERUNS times while the host starved it of CPU
+    (each attempt noted in its log); one still starved then is returned as such."""
     notes = []
     for attempt in range(MAX_RERUNS + 1):
         result = runner.run(_request(setup, runner.code_path, seed, log_path))
@@ -181,6 +191,11 @@ def run_trial(
     if notes:  # the log is the last attempt's: the earlier ones are noted under it
         with log_path.open("a") as fh:
             fh.write("\n" + "\n".join(notes) + "\n")
+    return result
+
+
+def _evaluated(setup: TrialSetup, result: RunResult, outputs_path: Path) -> RunResult:
+    """The returned weights evaluated by the organizer's model, outside the sandbox."""
     if result.weights_path is None:
         return result
     try:
@@ -189,12 +204,14 @@ def run_trial(
                 result.weights_path, setup.spec, setup.problem, setup.device
             )
     except InvalidOutput as exc:
-        return RunResult("invalid_output", result.seconds, None, str(exc))
+        return RunResult(
+            "invalid_output", result.seconds, None, str(exc), result.reading, reported=True
+        )
     except Exception:  # noqa: BLE001 - whatever the weights do to the model: not provably ours
         log.exception("evaluating the returned weights failed")
         return RunResult(
             "invalid_output", result.seconds, None,
-            "The returned weights could not be evaluated with the organizer's model.",
+            "The returned weights could not be evaluated with the organizer's model.", result.reading,
         )  # fmt: skip
     finally:
         result.weights_path.unlink(missing_ok=True)

@@ -155,7 +155,7 @@ def _ended(watch: Watch, box: Sandbox, req: RunRequest, reading: Reading, phase:
         )
         return RunResult(
             "crashed", elapsed, None, f"The run's process was killed by {name} {where}{hint}.",
-            reading, phase,
+            reading, phase, reported=True,
         )  # fmt: skip
     if code != 0:
         failed = watch.report.last(proto.Failed)
@@ -163,10 +163,10 @@ def _ended(watch: Watch, box: Sandbox, req: RunRequest, reading: Reading, phase:
             return RunResult(
                 "crashed", elapsed, None,
                 f"The run's process exited {where} with code {code} and no error report.",
-                reading, phase,
+                reading, phase, reported=True,
             )  # fmt: skip
         reason, message = render(failed, box.upload)
-        return RunResult(reason, elapsed, None, message, reading, phase)
+        return RunResult(reason, elapsed, None, message, reading, phase, reported=True)
     if watch.out_of_memory:
         return out_of_memory_result(limits, where, reading, phase)
     collected = watch.status.first(proto.Collected)

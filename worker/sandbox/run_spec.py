@@ -60,6 +60,9 @@ class RunResult:
     message: str  # participant-visible
     reading: Reading | None = None  # the run's clocks at its end
     phase: Literal["import", "run"] = "run"  # where it ended: importing the upload, or after
+    # the message carries what the run chose (its report, exit code or signal, its weights'
+    # tensors): never shown for a run on hidden data (worker/pipeline/published.py)
+    reported: bool = False
 
     @property
     def clock(self) -> Clock:

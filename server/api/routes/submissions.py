@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from core.errors import BadRequest, TooLarge
@@ -69,6 +70,14 @@ def my_submissions(
         submissions.view_for(db, s, user)
         for s in page.apply(submissions.list_for_user(db, comp, user))
     ]
+
+
+@router.get("/submissions/{submission_id}/diagnostic-log", response_class=PlainTextResponse)
+def submission_diagnostic_log(
+    submission_id: RowId, db: DbSession, storage: AppStorage, user: CurrentUser
+) -> str:
+    """The full log of the submission's run on public data: its submitter, team and organizers."""
+    return submissions.diagnostic_log(db, storage, submission_id, user)
 
 
 @router.get("/submissions/{submission_id}/logs", response_model=RunLogs)
