@@ -223,12 +223,15 @@ def _lifecycle(action: str):
     command.__doc__ = {
         "open": "Publish a prepared competition.",
         "close": "Close it (publishes the private board).",
+        "resplit": "Draw its hidden split again from a new server-side secret (back to draft: "
+        "prepare it again, then rescore with --rerun).",
     }[action]
     return command
 
 
 competition_app.command("open")(_lifecycle("open"))
 competition_app.command("close")(_lifecycle("close"))
+competition_app.command("resplit")(_lifecycle("resplit"))
 
 
 @competition_app.command("rescore")

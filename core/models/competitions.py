@@ -17,6 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core.competition_config import CompetitionConfig
+from core.hidden_seed import new_secret, working_config
 from core.models.base import Base, CompetitionStatus, utcnow
 
 if TYPE_CHECKING:
@@ -52,6 +54,14 @@ class Competition(Base):
     preparation_device_seconds: Mapped[float] = mapped_column(
         Float, default=0.0, server_default="0"
     )
+    # the hidden split's randomness (core/hidden_seed.py): made here, never serialised; None on
+    # competitions created before it (their split follows from their published seed)
+    split_secret: Mapped[str | None] = mapped_column(String(64), default=new_secret)
+
+    @property
+    def working_config(self) -> CompetitionConfig:
+        """Its settings as hidden computations use them: the working seed, not the published."""
+        return working_config(self.config, self.split_secret)
 
     budgets: Mapped[list[CompetitionBudget]] = relationship(
         back_populates="competition", cascade="all, delete-orphan"

@@ -100,7 +100,7 @@ def leaderboard_json(
 
 def _readable(session: Session, comp: Competition, board: str | None, part: Part, viewer):
     """The competition's config and the board's name, once the viewer may read it."""
-    cfg = config_of(comp)
+    cfg = comp.working_config  # its public mask is drawn from the working seed
     name = require_board(cfg, board)
     check_access(session, comp, name, part, viewer)
     return cfg, name

@@ -102,7 +102,8 @@ def data_summary(session: Session, comp: Competition) -> dict[str, Any] | None:
     cfg = config_of(comp)
     if cfg.dataset.source == "builtin":
         try:
-            return _builtin_summary(json.dumps(comp.config, sort_keys=True))
+            working = comp.working_config.model_dump(mode="json")  # the hidden split's sizes
+            return _builtin_summary(json.dumps(working, sort_keys=True))
         except (DomainError, ValueError):
             return None
     row = session.scalar(select(Dataset).where(Dataset.competition_id == comp.id))

@@ -60,7 +60,7 @@ def upload_dataset(
     tmp = final.with_name(f"upload-{os.getpid()}-{id(source)}.part")
     sha, size = stream_to_file(source, tmp, settings.max_dataset_bytes)
     try:
-        summary = inspect_npz(tmp, cfg, settings.max_dataset_bytes)
+        summary = inspect_npz(tmp, comp.working_config, settings.max_dataset_bytes)
         check_upload_shape(cfg, summary["input_shape"])
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from core import state
 from core.competition_config import CompetitionConfig
 from core.errors import Conflict, Invalid, NotFound
+from core.hidden_seed import new_secret
 from core.models import (
     PREPARED_STATUSES,
     ApiToken,
@@ -110,6 +111,26 @@ def update_config(
     audit.record(session, user, comp, "config_updated", changed=changed)
     session.commit()
     return changed
+
+
+def resplit(session: Session, user: User, comp: Competition) -> Competition:
+    """A new server-side secret for the hidden split (core/hidden_seed.py), for a competition
+    whose split may be known (one created before the secret existed): back to draft, to be
+    prepared again and its submissions rescored with rerun."""
+    require_manager(session, user, comp, "re-split it")
+    if comp.status == CompetitionStatus.PREPARING:
+        raise Conflict(f"{comp.slug!r} is being prepared; re-split it after the preparation ends.")
+    comp.split_secret = new_secret()
+    state.back_to_draft(
+        comp,
+        "Re-split with a new secret: prepare the competition again, then rescore with rerun to "
+        "run the submissions on the new split.",
+    )
+    session.execute(delete(CompetitionBudget).where(CompetitionBudget.competition_id == comp.id))
+    board_cache.boards.invalidate(comp.id)
+    audit.record(session, user, comp, "resplit")
+    session.commit()
+    return comp
 
 
 def prepare(session: Session, user: User, comp: Competition) -> Competition:

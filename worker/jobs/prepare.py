@@ -71,7 +71,7 @@ def _load(competition_id: int) -> tuple[CompetitionConfig, str | None, str] | No
             return None
         dataset = s.scalar(select(Dataset).where(Dataset.competition_id == competition_id))
         return (
-            CompetitionConfig.model_validate(comp.config),
+            comp.working_config,
             dataset.sha256 if dataset is not None else None,
             comp.status,
         )

@@ -58,7 +58,7 @@ def run_rescoring(competition_id: int, settings: Settings) -> None:
         comp = s.get(Competition, competition_id)
         if comp is None:
             return
-        config = CompetitionConfig.model_validate(comp.config)
+        config = comp.working_config
         version, slug = comp.scoring_version, comp.slug
         kept_baselines = (comp.reference_summary or {}).get("baselines") or {}
         ids = s.scalars(

@@ -94,7 +94,7 @@ def _build(
         summary = summary or (comp.reference_summary if comp is not None else None)
         if comp is None or not summary:
             return None
-        config = CompetitionConfig.model_validate(comp.config)
+        config = comp.working_config
         references = load_references(summary)
         closed = (
             effective_status(comp, config) == CompetitionStatus.CLOSED

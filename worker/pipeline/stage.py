@@ -70,7 +70,7 @@ def context_of(sub: Submission, comp: Competition, stage: Stage = "public") -> C
     return Context(
         sub.id,
         sub.kind,
-        CompetitionConfig.model_validate(comp.config),
+        comp.working_config,
         comp.slug,
         comp.id,
         comp.scoring_version,

@@ -200,6 +200,13 @@ router.add_api_route(
     summary="Train the original and reference models (resumes an interrupted preparation)",
 )
 router.add_api_route(
+    "/competitions/{slug}/resplit",
+    _lifecycle(organizing.resplit),
+    methods=["POST"],
+    response_model=CompetitionPublic,
+    summary="Draw the hidden split again from a new server-side secret (back to draft)",
+)
+router.add_api_route(
     "/competitions/{slug}/open",
     _lifecycle(organizing.open_competition),
     methods=["POST"],
