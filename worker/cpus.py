@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 WAIT_STEP = 0.05
+SYSFS = Path("/sys/devices/system/cpu")
 
 
 def lock_dir() -> Path:
@@ -35,9 +36,11 @@ def pool() -> tuple[int, ...]:
 
 
 def capacity(threads: int, cpus: tuple[int, ...] | None = None) -> int:
-    """How many sandboxes of ``threads`` CPUs this host holds at once."""
+    """How many sandboxes of ``threads`` CPUs this host holds at once (whole cores each)."""
     cpus = pool() if cpus is None else cpus
-    return max(1, len(cpus) // max(1, threads))
+    per_core = max(len(u) for u in cores(cpus)) if cpus else 1
+    per_sandbox = -(-max(1, threads) // per_core) * per_core  # whole cores
+    return max(1, len(cpus) // per_sandbox)
 
 
 class NoCpus(RuntimeError):
@@ -58,17 +61,47 @@ class Lease:
         self._fds = []
 
 
+def cores(cpus: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """``cpus`` grouped by physical core (SMT siblings together, from sysfs; a CPU whose
+    topology cannot be read is a core of its own): a lease takes whole cores, so that no two
+    sandboxes share one core's execution units."""
+    seen: set[int] = set()
+    units = []
+    for cpu in cpus:
+        if cpu in seen:
+            continue
+        siblings = {cpu}
+        path = SYSFS / f"cpu{cpu}" / "topology" / "thread_siblings_list"
+        try:
+            for part in path.read_text().strip().split(","):
+                low, _, high = part.partition("-")
+                siblings.update(range(int(low), int(high or low) + 1))
+        except (OSError, ValueError):
+            pass
+        unit = tuple(sorted(c for c in siblings if c in cpus))
+        seen.update(unit)
+        units.append(unit)
+    return units
+
+
 def _try(cpus: tuple[int, ...], threads: int, folder: Path) -> Lease | None:
     taken: list[tuple[int, int]] = []
-    for cpu in cpus:
-        fd = os.open(folder / f"cpu-{cpu}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+    for unit in cores(cpus):
+        fds = []
+        for cpu in unit:  # a core whole, or not at all
+            fd = os.open(folder / f"cpu-{cpu}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                break
+            fds.append((cpu, fd))
+        if len(fds) < len(unit):
+            for _, fd in fds:
+                os.close(fd)
             continue
-        taken.append((cpu, fd))
-        if len(taken) == threads:
+        taken += fds
+        if len(taken) >= threads:
             return Lease(tuple(c for c, _ in taken), [f for _, f in taken])
     for _, fd in taken:  # all or none: never hold part of a lease while waiting
         os.close(fd)

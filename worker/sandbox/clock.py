@@ -7,26 +7,30 @@
   cgroup (every thread and process it started, user and system). Waiting does not hide work: a
   wall-clock backstop of ``WALL_BACKSTOP_FACTOR`` × budget + grace stops a run that sleeps.
 - **Wall clock** (GPU classes, a competition's ``scoring.clock: wall``, or a worker without
-  cgroup CPU accounting): the time from the fork to the run's end, less the time the platform
-  spends copying the run's data in.
+  cgroup CPU accounting): the time from the fork to the run's end (the run's data were copied
+  before, and are handed over by a rename).
 
 Either way the run is stopped once its charged time reaches budget + grace, or its wall time the
 backstop. The end of a run is read once (:meth:`RunClock.read`): its wall time, its CPU time, and
-the longest time any of its threads spent runnable but waiting for a CPU (the scheduler's
-``run_delay`` in ``/proc/<tid>/schedstat``, sampled while it runs), and the share of its leased
-CPUs' time that processes outside the run took (``/proc/stat`` less the run's own CPU time).
-That tells the host's fault from the run's (:meth:`Reading.starved`): both must be a quarter or
-more. A run that sleeps queues for nothing, however busy the host; a run whose threads queue
-behind each other on an idle host took its CPUs itself; a run that queued while others took its
-CPUs was starved.
+two figures that tell the host's fault from the run's (:meth:`Reading.starved`), both of which
+must be a quarter or more:
+
+- **waited**: of its threads that lived at least half the run and wanted a CPU all that time
+  (ran or queued, per the scheduler's ``/proc/<tid>/schedstat``, at least 90% of their life: so
+  not one that slept, blocked or was stopped), the largest share of its life one queued;
+- **others**: the share of its leased CPUs' time that processes outside the run took
+  (``/proc/stat``), less the run's own CPU time and the worker process's (the worker reads the
+  run's pipes: a run that floods them makes the worker busy, and must not count that as others).
+
+A run cannot lower its own threads' priority (the run's seccomp filter refuses it), so it
+cannot make itself queue; its processes queueing behind each other on an idle lease are not
+others; a run that sleeps wants no CPU.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -60,11 +64,19 @@ def busy_seconds(cpus: tuple[int, ...]) -> float | None:
     return total / _TICK
 
 
-def run_delay_seconds(tid: int) -> float | None:
-    """How long thread ``tid`` has been runnable but waiting for a CPU, in all."""
+RUNNABLE_SHARE = 0.9  # a thread that wanted a CPU all its life: ran or queued this much of it
+LIFE_SHARE = 0.5  # and lived at least this share of the run
+
+
+def schedstat(tid: int) -> tuple[float, float, float] | None:
+    """(time on a CPU, time runnable but queued for one, age) of thread ``tid`` so far."""
     try:
         with open(f"/proc/{tid}/schedstat") as fh:
-            return int(fh.read().split()[1]) / 1e9
+            ran, queued = fh.read().split()[:2]
+        with open(f"/proc/{tid}/stat", "rb") as fh:
+            started = int(fh.read().rsplit(b")", 1)[1].split()[19]) / _TICK
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - started
+        return int(ran) / 1e9, int(queued) / 1e9, age
     except (OSError, ValueError, IndexError):
         return None
 
@@ -110,19 +122,21 @@ class RunClock:
         self.budget, self.grace, self.group, self.cpus = budget, grace, group, cpus
         self.limit = budget + grace
         self.backstop = (WALL_BACKSTOP_FACTOR * budget + grace) if clock == "cpu" else self.limit
-        self._paused = 0.0
         self._wall0 = self._cpu0 = self._busy0 = None
-        self._delay0: dict[int, float] = {}  # threads there before the run (the zygote)
-        self._waited: dict[int, float] = {}  # each thread's wait during the run, last sampled
+        self._stat0: dict[int, tuple[float, float]] = {}  # threads there before (the zygote)
+        # each thread's (ran, queued, lived) in the run, as last sampled
+        self._during: dict[int, tuple[float, float, float]] = {}
         self._sampled = 0.0
+        self._worker0 = 0.0
 
     def start(self) -> None:
         self._cpu0 = self.group.cpu_seconds() if self.group is not None else None
         for tid in self._threads():
-            delay = run_delay_seconds(tid)
-            if delay is not None:
-                self._delay0[tid] = delay
+            stat = schedstat(tid)
+            if stat is not None:
+                self._stat0[tid] = stat[:2]
         self._busy0 = busy_seconds(self.cpus) if self.cpus else None
+        self._worker0 = time.process_time()
         self._wall0 = time.monotonic()
 
     def _threads(self) -> list[int]:
@@ -134,27 +148,20 @@ class RunClock:
             return []
 
     def sample(self, force: bool = False) -> None:
-        """Each thread's wait for a CPU so far (at most every SAMPLE_INTERVAL)."""
+        """Each thread's time on and queued for a CPU so far (at most every SAMPLE_INTERVAL)."""
         now = time.monotonic()
         if not force and now - self._sampled < SAMPLE_INTERVAL:
             return
         self._sampled = now
         for tid in self._threads():
-            delay = run_delay_seconds(tid)
-            if delay is not None:
-                self._waited[tid] = delay - self._delay0.get(tid, 0.0)
-
-    @contextmanager
-    def paused(self) -> Iterator[None]:
-        """Platform work while the run waits (copying its data in): not on the wall clock."""
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            self._paused += time.monotonic() - start
+            stat = schedstat(tid)
+            if stat is not None:
+                ran0, queued0 = self._stat0.get(tid, (0.0, 0.0))
+                lived = min(stat[2], now - self._wall0) if self._wall0 is not None else 0.0
+                self._during[tid] = (stat[0] - ran0, stat[1] - queued0, lived)
 
     def wall(self) -> float:
-        return time.monotonic() - self._wall0 - self._paused
+        return time.monotonic() - self._wall0
 
     def cpu(self) -> float | None:
         if self._cpu0 is None or self.group is None:
@@ -180,8 +187,17 @@ class RunClock:
         cpu = self.cpu()
         waited = others = None
         if self.group is not None and raw_wall > 0:
-            waited = max(self._waited.values(), default=0.0) / raw_wall
+            waited = max(
+                (
+                    q / life
+                    for r, q, life in self._during.values()
+                    if life >= LIFE_SHARE * raw_wall and r + q >= RUNNABLE_SHARE * life
+                ),
+                default=0.0,
+            )
         busy = busy_seconds(self.cpus) if self._busy0 is not None else None
         if busy is not None and cpu is not None and raw_wall > 0:
-            others = max(0.0, busy - self._busy0 - cpu) / (raw_wall * len(self.cpus))
-        return Reading(self.clock, raw_wall - self._paused, cpu, waited, others)
+            worker = time.process_time() - self._worker0  # reading its pipes, on any CPU
+            taken = busy - self._busy0 - cpu - worker
+            others = max(0.0, taken) / (raw_wall * len(self.cpus))
+        return Reading(self.clock, raw_wall, cpu, waited, others)

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from worker.sandbox import protocol as proto
@@ -55,13 +56,10 @@ def drive(watch: Watch, go_w: int, req: RunRequest, box: Sandbox, clock: RunCloc
     if _exited(watch):  # ended while importing
         return _ended(watch, box, req, clock.read(), "import")
 
-    # The run's data and weights are handed over (copies, never links: a run must not be able
-    # to change what the next one reads); the platform's copying is not on the wall clock.
-    run_dir = box.host / "run"
-    with clock.paused():
-        shutil.copyfile(req.data_path, run_dir / proto.INPUT_DATA)
-        shutil.copyfile(req.weights_path, run_dir / proto.INPUT_WEIGHTS)
-        (run_dir / proto.INPUT_SPEC).write_text(json.dumps(req.spec))
+    # The run's data and weights, copied before its clock started (copies, never links: a run
+    # must not be able to change what the next one reads), are handed over in an instant.
+    for name in proto.INPUTS:
+        os.rename(box.host / STAGING / name, box.host / "run" / name)
     try:
         os.write(
             go_w,
@@ -73,10 +71,12 @@ def drive(watch: Watch, go_w: int, req: RunRequest, box: Sandbox, clock: RunCloc
         )
     except OSError:  # the run's process is gone already
         pass
-    watch.on_clock(clock, lambda: _exited(watch))
+    watch.on_clock(clock, lambda: _exited(watch) or watch.report.broken)
     reading = clock.read()
     if _setup_failed(watch):
         raise IsolationFailed(watch.status.first(proto.SetupFailed)[1].error)
+    if watch.report.broken and not _exited(watch):  # forging on the report channel: stop now
+        return _forged(reading, "run")
     if watch.status.first(proto.Exited) is None:
         if watch.out_of_memory:
             return out_of_memory_result(limits, "during the run", reading)
@@ -86,6 +86,18 @@ def drive(watch: Watch, go_w: int, req: RunRequest, box: Sandbox, clock: RunCloc
             )
         return _stopped(req, reading, "run")
     return _ended(watch, box, req, reading, "run")
+
+
+STAGING = "staging"  # on the host, never bound into the jail
+
+
+def stage_inputs(req: RunRequest, host: Path) -> None:
+    """The run's inputs, copied where the run cannot see them, before its clock starts."""
+    staging = host / STAGING
+    staging.mkdir(exist_ok=True)
+    shutil.copyfile(req.data_path, staging / proto.INPUT_DATA)
+    shutil.copyfile(req.weights_path, staging / proto.INPUT_WEIGHTS)
+    (staging / proto.INPUT_SPEC).write_text(json.dumps(req.spec))
 
 
 def seconds_text(seconds: float, budget: float) -> str:
@@ -126,13 +138,12 @@ def _stopped(req: RunRequest, reading: Reading, phase: str) -> RunResult:
 
 
 def _starved(reading: Reading, phase: str) -> RunResult:
-    waited, others = reading.waited_share or 0.0, reading.others_share or 0.0
+    """The host's fault: a fixed text (the figures behind it are the worker's log's)."""
     return RunResult(
         "starved", reading.charged, None,
-        f"The host gave this run too little CPU: other processes took {others:.0%} of its CPUs "
-        f"and it waited for one {waited:.0%} of its {reading.wall:.1f} s of wall time. Not your "
-        "fault: it is run again.",
-        reading, phase,
+        "The host gave this run too little CPU: other processes took its CPUs while it waited "
+        "for them. Not your fault: it is run again.",
+        reading, phase,  # type: ignore[arg-type]
     )  # fmt: skip
 
 

@@ -26,6 +26,7 @@ INPUT_DATA = "data.safetensors"  # retain/forget/val tensors
 INPUT_WEIGHTS = "original.safetensors"
 INPUT_SPEC = "spec.json"  # model spec, seed, batch size, device, threads
 OUTPUT_WEIGHTS = "returned.safetensors"
+INPUTS = (INPUT_DATA, INPUT_WEIGHTS, INPUT_SPEC)
 
 MAX_LINE = 64 << 10  # longer lines are not messages
 MAX_REPORT_BYTES = 256 << 10  # all a run may write on its report channel

@@ -38,7 +38,7 @@ from worker.sandbox import protocol as proto
 from worker.sandbox.cgroups import SandboxGroup
 from worker.sandbox.clock import Clock, RunClock
 from worker.sandbox.code_layout import lay_out_code, upload_for
-from worker.sandbox.drive import drive, out_of_memory_result
+from worker.sandbox.drive import drive, out_of_memory_result, stage_inputs
 from worker.sandbox.failure_report import Upload
 from worker.sandbox.jail import (
     CODE_DIR,
@@ -107,7 +107,8 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def start(self) -> None:
+    def start(self, cpus: tuple[int, ...] = ()) -> None:
+        """The sandbox and its warm zygote, on ``cpus`` (default: every CPU of its pool)."""
         import socket
 
         self.host = Path(tempfile.mkdtemp(prefix="arena-run-"))
@@ -116,7 +117,7 @@ class Sandbox:
         found = cgroups.detect()
         if self.jail is not None and found.version is not None and self.limits.cgroup:
             self.group = SandboxGroup(
-                found, self.limits.memory_bytes, self.limits.max_processes, self.cpu_pool
+                found, self.limits.memory_bytes, self.limits.max_processes, cpus or self.cpu_pool
             )
         group = self.group
         cfg, env, cwd = self._layout(host)
@@ -254,8 +255,17 @@ class Sandbox:
 
     # -- one run ------------------------------------------------------------------------------
     def run(self, req: RunRequest) -> RunResult:
-        if self.proc is None:
-            self.start()
+        """One run on CPUs of its own: leased first (waiting is on no clock), so that a sandbox
+        that starts now warms up on them too, and released once nothing of the run is left."""
+        lease = cpu_slots.acquire(int(req.spec.get("threads") or 1), cpus=self.cpu_pool)
+        try:
+            if self.proc is None:
+                self.start(lease.cpus)
+            return self._run(req, lease)
+        finally:
+            lease.release()
+
+    def _run(self, req: RunRequest, lease: cpu_slots.Lease) -> RunResult:
         for stale in (self.host / "result").iterdir():
             stale.unlink()
         self.killed_for_memory()  # count the kernel's kills from this run on
@@ -267,9 +277,9 @@ class Sandbox:
         sink = LogSink(log_r, req.log_path, req.limits.log_bytes)
         sink.start()
         clean = False
-        lease = None
         try:
-            lease, clock = self._lease_and_clock(req)
+            stage_inputs(req, self.host)  # the platform's copying: before the clock
+            clock = self._clock(req, lease)
             try:
                 self._command("fork", [go_r, report_w, log_w, status_w])
             finally:
@@ -304,26 +314,19 @@ class Sandbox:
             else:
                 for f in (self.host / "run").iterdir():  # the data is gone before the next import
                     f.unlink()
-            if lease is not None:
-                lease.release()  # after the kill: nothing of this run is left on its CPUs
             os.close(status_r)
             os.close(report_r)
             os.close(go_w)
             sink.join(timeout=30)
 
-    def _lease_and_clock(self, req: RunRequest) -> tuple[cpu_slots.Lease, RunClock]:
-        """The run's own CPUs (waiting for them is not on its clock), then its clock, started:
-        the run's process is forked next."""
-        lease = cpu_slots.acquire(int(req.spec.get("threads") or 1), cpus=self.cpu_pool)
-        try:
-            if self.group is not None:
-                self.group.set_cpus(lease.cpus)
-        except OSError:
-            lease.release()
-            raise
+    def _clock(self, req: RunRequest, lease: cpu_slots.Lease) -> RunClock:
+        """The run's clock, started, its sandbox confined to its lease: the run's process is
+        forked next."""
+        if self.group is not None:
+            self.group.set_cpus(lease.cpus)
         clock = RunClock(self.clock, req.budget_seconds, req.grace_seconds, self.group, lease.cpus)
         clock.start()
-        return lease, clock
+        return clock
 
     def killed_for_memory(self) -> bool:
         """True once the kernel killed a process of this sandbox for its memory limit since the

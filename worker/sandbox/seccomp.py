@@ -20,6 +20,7 @@ and cached per process.
 from __future__ import annotations
 
 import errno
+import socket
 import tempfile
 from functools import lru_cache
 
@@ -58,7 +59,13 @@ RUN_REFUSED = (
     "mount", "umount2", "pivot_root", "chroot", "setns", "unshare",
     "fsopen", "fsconfig", "fsmount", "fspick", "open_tree", "move_mount", "mount_setattr",
     "capset", "sethostname", "setdomainname",
+    # its scheduling is the platform's: a run that lowers its own threads' priority could make
+    # itself look starved by the host (docs/scoring.md §1)
+    "setpriority", "sched_setscheduler", "sched_setattr", "ioprio_set",
+    # what Docker's default profile refuses too
+    "modify_ldt", "sync", "syncfs",
 )  # fmt: skip
+SOCKET_FAMILIES = (socket.AF_UNIX,)  # its own pipes; nothing that could leave the namespace
 
 
 class SeccompUnavailable(RuntimeError):
@@ -113,6 +120,10 @@ def run_filter() -> bytes:
     for flag in _bits(NAMESPACE_FLAGS):  # clone() that makes any namespace
         flt.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
     flt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+    for call in ("socket", "socketpair"):  # socket families by allowlist
+        flt.add_rule(
+            sc.ERRNO(errno.EAFNOSUPPORT), call, *(sc.Arg(0, sc.NE, f) for f in SOCKET_FAMILIES)
+        )
     return _export(flt)
 
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 from worker.sandbox import protocol as proto
@@ -19,13 +20,16 @@ CLOCK_INTERVAL = 0.05  # the run's clock is read this often: the kill is at most
 
 
 class LogSink(threading.Thread):
-    """Copies the run's output to a file, keeping the first and last ``cap/2`` bytes."""
+    """Copies the run's output to a file, keeping the first and last ``cap/2`` bytes. Each chunk
+    costs the worker time in proportion to its size, however much the run writes (the tail is
+    a queue of whole chunks, cut once at the end)."""
 
     def __init__(self, fd: int, path: Path, cap: int) -> None:
         super().__init__(daemon=True)
         self.fd, self.path, self.half = fd, path, max(1, cap // 2)
         self.head = bytearray()
-        self.tail = bytearray()
+        self.tail: deque[bytes] = deque()
+        self.tail_bytes = 0
         self.dropped = 0
 
     def run(self) -> None:
@@ -35,17 +39,21 @@ class LogSink(threading.Thread):
                 self.head += chunk[:room]
                 chunk = chunk[room:]
             if chunk:
-                self.tail += chunk
-                excess = len(self.tail) - self.half
-                if excess > 0:
-                    self.dropped += excess
-                    del self.tail[:excess]
+                self.tail.append(chunk)
+                self.tail_bytes += len(chunk)
+                while self.tail_bytes - len(self.tail[0]) >= self.half:  # whole chunks only
+                    gone = self.tail.popleft()
+                    self.tail_bytes -= len(gone)
+                    self.dropped += len(gone)
         os.close(self.fd)
+        tail = b"".join(self.tail)
+        excess = max(0, len(tail) - self.half)
+        self.dropped += excess
         with open(self.path, "wb") as out:
             out.write(self.head)
             if self.dropped:
                 out.write(f"\n[... {self.dropped} bytes of output truncated ...]\n".encode())
-            out.write(self.tail)
+            out.write(tail[excess:])
 
 
 def _descendants(root: int) -> list[int]:
@@ -126,10 +134,11 @@ class Channel:
             self.buf = b""
             return
         self.total += len(chunk)
-        if self.broken:
+        if self.broken:  # nothing more it says counts: stop reading (the writer blocks)
+            self.eof = True
             return
         if self.total > self.cap:
-            self.broken, self.buf = True, b""
+            self.broken, self.buf, self.eof = True, b"", True
             return
         self.buf += chunk
         while b"\n" in self.buf:

@@ -152,7 +152,7 @@ def test_two_concurrent_sandboxes_get_disjoint_cpus(tmp_path, prepared_tiny):
 
 
 def test_a_run_the_host_starves_is_rerun_free_then_the_platforms_fault(demo, tmp_path):
-    """On the wall clock, a run that queued for its CPU behind three busy processes and went
+    """On the wall clock, a run that queued for its CPU behind six busy processes and went
     over is the host's fault: run again (noted in its log), then a free infrastructure failure.
     The same run on an idle host finishes."""
     cfg, problem, out, timing = demo
@@ -160,16 +160,16 @@ def test_a_run_the_host_starves_is_rerun_free_then_the_platforms_fault(demo, tmp
     code.write_text(
         "import time\n\ndef unlearning(net, retain_loader, forget_loader, val_loader):\n"
         + "    "
-        + BURN.format(s=1.0).replace("\n", "\n    ")
+        + BURN.format(s=1.2).replace("\n", "\n    ")
         + "return net\n"
     )
     setup = make_setup(
         cfg, problem, out, tmp_path / "w", device=torch.device("cpu"), threads=1,
-        budget_seconds=1.6, clock="wall", jail=JAIL,
+        budget_seconds=1.8, clock="wall", jail=JAIL,
     )  # fmt: skip
     with open_runner(setup, code) as runner:
         idle = run_trial(setup, runner, 1, tmp_path / "idle.log", tmp_path / "idle.npz")
-        with busy_cotenants(3):
+        with busy_cotenants(6):  # its one CPU shared seven ways: far over on the wall clock
             busy = run_trial(setup, runner, 1, tmp_path / "busy.log", tmp_path / "busy.npz")
     assert idle.outcome == "finished", idle
     assert busy.outcome == "starved", busy
@@ -195,9 +195,9 @@ def test_a_sleeping_run_on_a_busy_host_is_still_its_own_fault(tmp_path, prepared
 
 
 def test_threads_queueing_behind_each_other_are_not_starvation(tmp_path, prepared_tiny):
-    """On the wall clock, a run that makes its own processes queue on its one CPU (and sleeps
-    half the time besides) took its CPU itself: unless other processes of the host took a
-    quarter of it meanwhile, it is over budget and counted, not a free rerun."""
+    """On the wall clock, a run that makes its own processes queue on its one CPU and sleeps
+    half the time besides (the attack on the starvation rule): over budget and counted, never a
+    free rerun, however busy the host."""
     code = """
     import os, time
 
@@ -222,9 +222,9 @@ def test_threads_queueing_behind_each_other_are_not_starvation(tmp_path, prepare
     """
     result = _run(prepared_tiny, tmp_path, code, budget=1.0, grace=3.0, clock="wall")
     reading = result.reading
-    assert reading.waited_share >= 0.25, reading  # it did queue, for its own processes
-    assert reading.starved == (reading.others_share >= 0.25), reading  # a busy host's fault only
-    assert result.outcome == ("starved" if reading.starved else "over_budget"), result
+    # its processes queued behind each other, but none wanted a CPU the whole run: its own doing
+    assert reading.waited_share < 0.25 and not reading.starved, reading
+    assert result.outcome == "over_budget", result
 
 
 @settings(max_examples=300, deadline=None)
@@ -283,6 +283,7 @@ def test_cpu_leases_never_overlap(tmp_path_factory, steps):
                 assert sum(len(h.cpus) for h in held) + want > len(pool)
             taken = [c for h in held for c in h.cpus]
             assert len(taken) == len(set(taken)) and set(taken) <= set(pool)
+            assert all(len(h.cpus) >= 1 for h in held)
         for h in held:
             h.release()
 
@@ -400,3 +401,62 @@ def test_run_times_in_messages_have_the_published_precision(seconds, budget):
     decimals = len(text.split(".")[1])
     assert decimals == (2 if f"{seconds:.1f}" == f"{budget:.1f}" else 1)
     assert abs(float(text) - seconds) <= 0.05 + 1e-9
+
+
+def test_a_lease_takes_whole_cores(tmp_path, monkeypatch):
+    """SMT siblings go together: two sandboxes never share one core's execution units."""
+    for cpu, siblings in {0: "0,2", 1: "1,3", 2: "0,2", 3: "1,3"}.items():
+        topology = tmp_path / "sys" / f"cpu{cpu}" / "topology"
+        topology.mkdir(parents=True)
+        (topology / "thread_siblings_list").write_text(siblings + "\n")
+    monkeypatch.setattr(cpus, "SYSFS", tmp_path / "sys")
+    monkeypatch.setenv("ARENA_CPU_LOCKS", str(tmp_path / "locks"))
+    assert cpus.cores((0, 1, 2, 3)) == [(0, 2), (1, 3)]
+    assert cpus.capacity(1, (0, 1, 2, 3)) == 2 and cpus.capacity(3, (0, 1, 2, 3)) == 1
+    first = cpus.acquire(1, wait_seconds=0, cpus=(0, 1, 2, 3))
+    second = cpus.acquire(1, wait_seconds=0, cpus=(0, 1, 2, 3))
+    assert sorted(first.cpus) == [0, 2] and sorted(second.cpus) == [1, 3]
+    with pytest.raises(cpus.NoCpus):
+        cpus.acquire(1, wait_seconds=0, cpus=(0, 1, 2, 3))
+    first.release()
+    second.release()
+
+
+def test_a_run_cannot_lower_its_priority_or_open_sockets_beyond_its_own(tmp_path, prepared_tiny):
+    """A run that could lower its own threads' priority could make itself queue and look starved;
+    a socket family other than AF_UNIX could leave the namespace (AF_VSOCK: the host of a VM)."""
+    code = """
+    import ctypes, os, socket
+
+    def syncfs():
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syncfs(1) != 0:
+            raise OSError(ctypes.get_errno(), "syncfs")
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        tries = {
+            "nice": lambda: os.nice(5),
+            "setpriority": lambda: os.setpriority(os.PRIO_PROCESS, 0, 10),
+            "idle": lambda: os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0)),
+            "batch": lambda: os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0)),
+            "inet": lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM),
+            "vsock": lambda: socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM),
+            "netlink": lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW),
+            "syncfs": syncfs,  # sync(2) returns nothing: syncfs says whether it ran
+        }
+        for name, attempt in tries.items():
+            try:
+                attempt()
+                print("ALLOWED", name, flush=True)
+            except OSError as exc:
+                print("REFUSED", name, exc.errno, flush=True)
+        a, b = socket.socketpair(socket.AF_UNIX)  # its own pipes still work
+        a.send(b"x")
+        assert b.recv(1) == b"x"
+        return net
+    """
+    result = _run(prepared_tiny, tmp_path, code, budget=10.0)
+    log = (tmp_path / "run.log").read_text()
+    assert result.outcome == "finished", (result, log)
+    assert "ALLOWED" not in log, log
+    assert log.count("REFUSED") == 8
