@@ -99,14 +99,15 @@ def test_hostile_submissions_fail_alone(tmp_path):
             assert sub["failure_reason"] in reason.split("|"), (path.name, message)
             assert fragment in message, (path.name, message)
             assert sub["counts_against_quota"] is True, (path.name, sub)
-            assert len(sub["runs"]) == 1  # failed fast, on its first run
+            assert sub["runs"] == []  # failed on its diagnostic run, before any hidden run
+            assert "diagnostic run on public data" in message, (path.name, message)
             # what participants see: no message text, nothing the probe chose (docs/scoring.md §8);
             # source lines come from the upload, so a raise statement's template may show
             for forbidden in ("Leaked", "free submission", "honest", "processes)"):
                 assert forbidden not in message, (path.name, forbidden, message)
             assert "A" * 64 not in message.split("Traceback")[0], message  # names cut to 64
             assert not re.search(r"(\d+_){5}", message), (path.name, message)  # forget labels
-            log = olivia.get(f"/api/v1/submissions/{ids[path.name]}/logs").json()["runs"][0]["log"]
+            log = olivia.get(f"/api/v1/submissions/{ids[path.name]}/diagnostic-log").text
             assert "LEAKED" not in log, (path.name, log[-2000:])
             if "Isolated" in fragment:  # the details are the organizers'
                 assert "ISOLATED" in log, (path.name, log[-2000:])
@@ -139,12 +140,13 @@ def test_hostile_submissions_fail_alone(tmp_path):
         health = httpx.get(f"{url}/api/v1/health").json()
         assert any(w["alive"] for w in health["workers"])
 
-        # full logs: organizers only, capped with head and tail kept
+        # the hidden runs' logs: organizers only; the diagnostic run's (public data): its author's
+        # too; both capped with head and tail kept
         flood = ids["log_flood.py"]
         assert mallory.get(f"/api/v1/submissions/{flood}/logs").status_code == 403
-        logs = olivia.get(f"/api/v1/submissions/{flood}/logs")
+        logs = mallory.get(f"/api/v1/submissions/{flood}/diagnostic-log")
         assert logs.status_code == 200
-        text = logs.json()["runs"][0]["log"]
+        text = logs.text
         assert "truncated" in text and len(text.encode()) < (1 << 20) + 200
         assert "flood flood" in text and "ISOLATED flood" in text  # head and tail both kept
 

@@ -93,7 +93,9 @@ def test_over_budget_fails_fast_under_the_fail_policy(competition):
     assert (
         "over the budget" in sub.failure_message and "ARENA_BUDGET_SECONDS" in sub.failure_message
     )
-    assert len(runs) == 1 and runs[0].status == "over_budget"  # no compute spent on runs 2..N
+    # it went over on the diagnostic run, on public data: no run on hidden data was spent
+    assert runs == [] and "diagnostic run on public data" in sub.failure_message
+    assert sub.diagnostic["status"] == "over_budget" and sub.diagnostic["clock"] == "cpu"
 
 
 def test_infrastructure_failure_does_not_count_against_quota(competition, tmp_path):
