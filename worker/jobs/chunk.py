@@ -216,9 +216,9 @@ def _diagnose(
     if failure is not None:
         raise SubmissionFailed(
             FailureReason(failure.reason),
-            "The diagnostic run on public data (synthetic data of the hidden splits' shapes, a "
-            "freshly initialised model) failed, so no run on hidden data was started:\n"
-            + failure.message.split("\n", 1)[-1],
+            f"The diagnostic run on public data (synthetic data of the hidden splits' shapes, a "
+            f"freshly initialised model) failed ({result.outcome}), so no run on hidden data was "
+            "started:\n" + failure.message.split("\n", 1)[-1],
             counts=failure.counts,
         )
 

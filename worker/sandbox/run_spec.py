@@ -102,6 +102,7 @@ def child_env(req: RunRequest, home: str, tmp: str, clock: Clock) -> dict[str, s
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         "OMP_NUM_THREADS": threads,
+        "OMP_WAIT_POLICY": "PASSIVE",  # idle threads sleep: CPU time is work, not spinning
         "MKL_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,
         "MALLOC_ARENA_MAX": "2",

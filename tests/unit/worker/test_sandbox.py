@@ -75,7 +75,7 @@ def test_participant_sees_only_the_budget_variable_and_no_test_split(prepared, t
     code = """
     import os
     ALLOWED = {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE", "MALLOC_ARENA_MAX",
-               "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ARENA_BUDGET_SECONDS",
+               "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ARENA_BUDGET_SECONDS",
                "ARENA_CLOCK", "PWD", "LC_CTYPE"}
 
     def unlearning(net, retain_loader, forget_loader, val_loader):
