@@ -367,7 +367,7 @@ def unlearning(net, retain_loader, forget_loader, val_loader):
 """
 
 
-@settings(max_examples=6, deadline=None, derandomize=True)
+@settings(max_examples=4, deadline=None, derandomize=True)
 @given(
     import_s=st.sampled_from([0.0, 0.4]),
     call_s=st.sampled_from([0.0, 0.3]),

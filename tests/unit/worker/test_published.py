@@ -63,7 +63,7 @@ def _code(tmp_path, channel: str, bits: str):
 
 
 @pytest.mark.parametrize("channel", sorted(CHANNELS))
-@settings(max_examples=2, deadline=None, derandomize=True)
+@settings(max_examples=1, deadline=None)
 @given(bits=st.text(alphabet="0123456789abcdef", min_size=6, max_size=6))
 def test_a_run_that_saw_the_data_cannot_choose_its_published_message(
     competition, tmp_path_factory, channel, bits
