@@ -460,3 +460,30 @@ def test_a_run_cannot_lower_its_priority_or_open_sockets_beyond_its_own(tmp_path
     assert result.outcome == "finished", (result, log)
     assert "ALLOWED" not in log, log
     assert log.count("REFUSED") == 8
+
+
+def test_score_local_scores_a_drop_entry_that_overruns_half_its_runs_at_the_boards_n(tmp_path):
+    """The whole path (runs, verdicts, which outputs count, the score), as the server's: runs
+    over budget count as the original model, and the entry keeps N."""
+    from cli.local import score_local
+    from worker.pipeline.trials import run_seed
+
+    seeds = [run_seed(0, i) for i in range(4)]
+    threshold = sorted(seeds)[2]  # the two runs with the smallest seeds overrun
+    overrun = [i for i, seed in enumerate(seeds) if seed < threshold]
+    code = tmp_path / "half.py"
+    code.write_text(
+        "import time, torch\n\n"
+        "def unlearning(net, retain_loader, forget_loader, val_loader):\n"
+        f"    if torch.initial_seed() < {threshold}:  # these overrun, inside the grace\n"
+        "        end = time.process_time() + 3.3\n"
+        "        while time.process_time() < end:\n"
+        "            pass\n"
+        "    return net\n"
+    )
+    cfg = tiny_config("drop-local", over_budget="drop", min_runs=2)
+    local = score_local(code, cfg, tmp_path / "cache", threads=1)
+    assert local.failure is None, local.failure
+    outcomes = [r.outcome for r in local.runs]
+    assert [i for i, o in enumerate(outcomes) if o == "over_budget"] == overrun, outcomes
+    assert local.result.runs_dropped == len(overrun) and local.result.n_models == 4
