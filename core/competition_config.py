@@ -341,7 +341,7 @@ class CompetitionConfig(_Strict):
     slug: str
     title: str = Field(min_length=1, max_length=200)
     description: str = ""
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     model: ModelConfig = Field(default_factory=MLPModel)

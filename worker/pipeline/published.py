@@ -5,10 +5,10 @@ name, source line, signal, exit code or tensor name, whatever the run claims abo
 failed.
 
 One choke point, :func:`published`, applied by :func:`worker.pipeline.trials.run_trial` to
-every run on hidden data (the scoring jobs and the baselines); a run on public data (the
-diagnostic run, ``arena score-local``) keeps its full message. A run that failed while its
-upload was being imported (before any data existed in it, as the worker saw it, never as the
-run says) keeps its checked report: nothing hidden could be in it.
+every run on hidden data (the scoring jobs and the baselines), failures at import included (the
+run's own data did not exist yet, but an earlier run's could reach it through state the host
+shares, its page cache). A run on public data (the diagnostic run, ``arena score-local``) keeps
+its full message, so the same import error is shown in full there.
 
 The messages are a fixed table keyed by the outcome; the only figures in them are the platform's
 own (budget, memory limit) and the run's charged time, written by the worker.
@@ -33,8 +33,10 @@ FIXED = {
 
 
 def published(result: RunResult) -> RunResult:
-    """``result`` as a participant may see it after its run saw hidden data: a message the run
-    chose (``reported``) after its data was handed over becomes its outcome's fixed text."""
-    if result.phase == "import" or not result.reported:
+    """``result`` as a participant may see it of a run on hidden data: a message the run chose
+    (``reported``) becomes its outcome's fixed text, at import too (an import sees no data of its
+    own run, but can read what an earlier run left in the host's caches; the diagnostic run on
+    public data shows the same import error in full)."""
+    if not result.reported:
         return result
     return replace(result, message=FIXED.get(result.outcome, FIXED["crashed"]))

@@ -18,8 +18,8 @@ must be a quarter or more:
 - **waited**: of its threads that lived at least half the run and wanted a CPU all that time
   (ran or queued, per the scheduler's ``/proc/<tid>/schedstat``, at least 90% of their life: so
   not one that slept, blocked or was stopped), the largest share of its life one queued;
-- **others**: the share of its leased CPUs' time that processes outside the run took
-  (``/proc/stat``), less the run's own CPU time and the worker process's (the worker reads the
+- **others**: the share of its leased CPUs' time that processes outside the run took (the root
+  cgroup's per-CPU usage in nanoseconds; without it, never starved), less the run's own CPU time and the worker process's (the worker reads the
   run's pipes: a run that floods them makes the worker busy, and must not count that as others).
 
 A run cannot lower its own threads' priority (the run's seccomp filter refuses it), so it
@@ -45,23 +45,25 @@ SAMPLE_INTERVAL = 0.25
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
+ROOT_PERCPU = "/sys/fs/cgroup/cpuacct/cpuacct.usage_percpu"  # cgroup v1: every task, in ns
 
 
 def busy_seconds(cpus: tuple[int, ...]) -> float | None:
-    """Time the given CPUs spent running anything (user, nice, system, irq, softirq, steal),
-    from ``/proc/stat``; None where it cannot be read."""
-    wanted = {f"cpu{c}" for c in cpus}
-    total = 0
+    """Time the given CPUs spent running anything, from the root cgroup's per-CPU usage in
+    nanoseconds (v1 ``cpuacct``); None where there is none. ``/proc/stat`` is no substitute: it
+    samples at each tick, and a thread that runs only between ticks would hide there, so
+    without a precise count no run is called starved."""
     try:
-        with open("/proc/stat") as fh:
-            for line in fh:
-                parts = line.split()
-                if parts and parts[0] in wanted:
-                    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, parts[1:9])
-                    total += user + nice + system + irq + softirq + steal
-    except (OSError, ValueError):
+        with open(ROOT_PERCPU) as fh:
+            per_cpu = [int(v) for v in fh.read().split()]
+        return sum(per_cpu[c] for c in cpus) / 1e9
+    except (OSError, ValueError, IndexError):
         return None
-    return total / _TICK
+
+
+def precise() -> bool:
+    """Whether others' use of a run's CPUs can be measured precisely here."""
+    return busy_seconds((0,)) is not None
 
 
 RUNNABLE_SHARE = 0.9  # a thread that wanted a CPU all its life: ran or queued this much of it

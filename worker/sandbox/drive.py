@@ -202,8 +202,8 @@ def _ended(watch: Watch, box: Sandbox, req: RunRequest, reading: Reading, phase:
             return _starved(reading, phase)
         return RunResult(
             "over_budget", elapsed, kept,
-            f"The run took {seconds_text(elapsed, budget)} s of {clock_name(reading)}, over the "
-            f"budget of {budget:.2f} s.",
+            f"The run took {elapsed:.1f} s of {clock_name(reading)}, over the budget of "
+            f"{budget:.2f} s.",
             reading,
         )  # fmt: skip
     return RunResult("finished", elapsed, kept, "", reading)

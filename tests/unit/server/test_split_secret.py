@@ -94,3 +94,14 @@ def test_an_organizer_resplits_a_competition_whose_split_may_be_known(world):
         fresh = s.get(Competition, world["id"]).split_secret
     assert fresh and fresh != world["secret"]
     assert client.post(f"{API}/competitions/{SLUG}/resplit").status_code in (401, 403)
+
+
+def test_the_working_seed_is_out_of_brute_force_reach_and_a_valid_setting():
+    """63 bits (a run that recognises its examples in a public dataset could test every 31-bit
+    seed in a day), and a working config still validates (it is sent to the workers as JSON)."""
+    from core.competition_config import CompetitionConfig
+
+    seeds = {working_seed(7, f"{i:064x}") for i in range(200)}
+    assert len(seeds) == 200 and max(seeds) > 2**40
+    working = working_config(tiny_config(SLUG).model_dump(mode="json"), "ab" * 32)
+    assert CompetitionConfig.model_validate_json(working.model_dump_json()).seed == working.seed

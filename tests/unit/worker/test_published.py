@@ -80,6 +80,23 @@ def test_a_run_that_saw_the_data_cannot_choose_its_published_message(
         assert f" {number}" not in result.message
 
 
+@settings(max_examples=1, deadline=None)
+@given(bits=st.text(alphabet="0123456789abcdef", min_size=6, max_size=6))
+def test_an_import_failure_of_a_hidden_run_is_not_published_either(
+    competition, tmp_path_factory, bits
+):
+    """At import a run has no data of its own, but an earlier run's can reach it through what
+    the host shares (its page cache): the module name it fails on is not shown."""
+    tmp_path = tmp_path_factory.mktemp("import")
+    setup = _setup(competition, tmp_path / "work")
+    code = tmp_path / "probe.py"
+    code.write_text(f"import importlib\nimportlib.import_module('m{bits}')\n")
+    with open_runner(setup, code) as runner:
+        result = run_trial(setup, runner, 1, tmp_path / "run.log", tmp_path / "out.npz")
+    assert result.outcome == "crashed" and result.phase == "import", result
+    assert result.message == FIXED["crashed"] and bits not in result.message
+
+
 def test_the_same_failure_on_public_data_is_shown_in_full(competition, tmp_path):
     setup = _setup(competition, tmp_path / "work")
     code = _code(tmp_path, "type", "c0ffee")
