@@ -186,6 +186,8 @@ def _ended(watch: Watch, box: Sandbox, req: RunRequest, reading: Reading, phase:
         problem = collected[1].problem if collected is not None else None
         text = {
             "not_a_file": "What was written as the returned weights is not a regular file.",
+            "too_large": "The returned weights are larger than twice the original model's file: "
+            "return the model you were given (or its state dict), at its own precision.",
         }.get(problem or "", "No returned weights were written.")
         return RunResult("invalid_output", elapsed, None, text, reading, phase)
     if phase == "import":  # exited cleanly before its data existed: nothing it wrote counts

@@ -70,6 +70,16 @@ from worker.sandbox.watch import (
 )
 
 
+def max_return_bytes(original: Path) -> int:
+    """The largest returned weights copied out of a run: twice the original's file (float64
+    weights of a float32 model) and a MiB; anything larger is refused before it is copied."""
+    try:
+        size = original.stat().st_size
+    except OSError:
+        size = 1 << 30
+    return 2 * size + (1 << 20)
+
+
 class Sandbox:
     """One submission's sandbox: a pre-warmed process inside the jail that starts each run.
 
@@ -130,6 +140,7 @@ class Sandbox:
             self.code_path, inside_dir, entry, helpers, self.env_spec.runtime_packages
         )
         cfg["report_usage"] = group is None
+        cfg["max_return_bytes"] = max_return_bytes(self.env_spec.weights_path)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         inner = [
             sys.executable, "-I", "-u", "-m", "worker.sandbox.zygote", str(theirs.fileno()),

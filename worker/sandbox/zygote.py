@@ -95,8 +95,9 @@ def _wipe(paths: tuple[str, ...]) -> None:  # unconfined development mode only
                     pass
 
 
-def _collect(out_dir: str, result_fd: int) -> dict:
-    """Copy the run's returned weights (a regular file, never a link, FIFO or device) into
+def _collect(out_dir: str, result_fd: int, max_bytes: int) -> dict:
+    """Copy the run's returned weights (a regular file, never a link, FIFO or device, at most
+    ``max_bytes`` long: a sparse file costs the run nothing and would fill the host's disk) into
     the result directory. Runs after the run's process and all it started are gone."""
     try:
         src = os.open(
@@ -108,8 +109,11 @@ def _collect(out_dir: str, result_fd: int) -> dict:
     except OSError:
         return {"returned": False, "problem": "not_a_file"}
     try:
-        if not stat.S_ISREG(os.fstat(src).st_mode):
+        info = os.fstat(src)
+        if not stat.S_ISREG(info.st_mode):
             return {"returned": False, "problem": "not_a_file"}
+        if info.st_size > max_bytes:
+            return {"returned": False, "problem": "too_large"}
         dst = os.open(
             proto.OUTPUT_WEIGHTS,
             os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -206,7 +210,7 @@ def _supervise(cfg: dict, layout: RunLayout | None, program: bytes, fds: list[in
     else:
         os.waitpid(pid, 0)  # the run's namespace is empty once its init is gone
     try:
-        collected = _collect(cfg["out_dir"], result_fd)
+        collected = _collect(cfg["out_dir"], result_fd, int(cfg["max_return_bytes"]))
     except OSError:
         collected = {"returned": False, "problem": "not_a_file"}
     status.write(proto.encode("collected", **collected))

@@ -522,3 +522,21 @@ def test_an_import_never_sees_the_data_of_the_run_before(prepared, tmp_path):
         for i in range(3):
             assert box.run(request(i)).outcome == "finished"
             assert "AT IMPORT []" in (tmp_path / f"run-{i}.log").read_text()
+
+
+def test_a_returned_file_larger_than_the_model_is_not_copied_out(prepared, tmp_path):
+    """A sparse 1 GiB file in the output costs the run nothing: it is refused before the copy."""
+    code = """
+    import sys
+
+    def _sparse(tensors, path, *a, **k):  # the runner's own writer, replaced from the upload
+        with open(path, "wb") as fh:
+            fh.truncate(1 << 30)
+
+    def unlearning(net, retain_loader, forget_loader, val_loader):
+        sys.modules["worker.sandbox.entry"].save_file = _sparse
+        return net
+    """
+    result = _run(prepared, tmp_path, code)
+    assert result.outcome == "invalid_output", result
+    assert "larger than twice the original" in result.message
