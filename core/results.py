@@ -50,27 +50,6 @@ class Histogram(_Model):
     counts: list[int]
 
 
-class PartSummary(_Model):
-    """F, the score and their intervals over one part of the forget set."""
-
-    score: float | None = None
-    forgetting_quality: float | None = None
-    score_ci: Interval = Field(default_factory=_no_interval)
-    forgetting_quality_ci: Interval | None = None
-    n_examples: int | None = None
-    n_unscorable: int | None = None
-    n_models: int | None = None
-    epsilon_histogram: Histogram | None = None
-    most_distinguishable: list[int] = Field(default_factory=list)
-    pending: str | None = None  # staged N: why the private board has no score yet
-    name: str | None = None  # reference rows: what the row is ("retrain, 16 vs 16")
-
-
-class Parts(_Model):
-    public: PartSummary = Field(default_factory=PartSummary)
-    private: PartSummary = Field(default_factory=PartSummary)
-
-
 class Accuracy(_Model):
     retain_unlearned: float | None = None
     retain_retrained: float | None = None
@@ -89,6 +68,36 @@ class SecondaryMetrics(_Model):
     jsd_to_retrained_x1e4: float | None = None
     rf_jsd_x1e4: float | None = None
     jsd_form: str | None = None
+
+
+class PartSummary(_Model):
+    """F, the score and their intervals over one part of the forget set."""
+
+    score: float | None = None
+    forgetting_quality: float | None = None
+    score_ci: Interval = Field(default_factory=_no_interval)
+    forgetting_quality_ci: Interval | None = None
+    n_examples: int | None = None
+    n_unscorable: int | None = None
+    n_models: int | None = None
+    epsilon_histogram: Histogram | None = None
+    most_distinguishable: list[int] = Field(default_factory=list)  # forget-set ids
+    pending: str | None = None  # staged N: why the private board has no score yet
+    name: str | None = None  # reference rows: what the row is ("retrain, 16 vs 16")
+    # The figures shown beside the part's score, over this part's forget examples only (the
+    # retain and test sets are the whole ones), at the N of the stage that scored the part: what
+    # a participant reads before the close is the public part's (docs/security.md, "Figures
+    # computed on hidden examples"). None in results stored before they were kept per part.
+    retain_ratio: float | None = None
+    test_ratio: float | None = None
+    accuracy: Accuracy | None = None
+    secondary: SecondaryMetrics | None = None
+    n_test: int | None = None  # test examples behind the test figures (their precision)
+
+
+class Parts(_Model):
+    public: PartSummary = Field(default_factory=PartSummary)
+    private: PartSummary = Field(default_factory=PartSummary)
 
 
 class ScoringVersions(_Model):
@@ -143,13 +152,10 @@ class SubmissionResult(ScoredRuns):
     @classmethod
     def upgrade(cls, data: Any) -> Any:
         """Results stored before per-board summaries: the top level is the public board."""
-        if (
-            isinstance(data, dict)
-            and not (data.get("boards") or data.get("parts"))
-            and "score" in data
-        ):
+        if isinstance(data, dict) and not (data.get("boards") or data.get("parts")):
             public = {k: data.get(k) for k in PartSummary.model_fields if k in data}
-            data = {**data, "boards": {"public": public, "private": {}}}
+            if public:
+                data = {**data, "boards": {"public": public, "private": {}}}
         return data
 
     def part(self, name: str) -> PartSummary:
@@ -175,6 +181,21 @@ def load_secondary(stored: dict[str, Any] | None) -> SecondaryMetrics:
     """Only a stored result's secondary metrics (what sorting a board of thousands by one of
     them needs), validated."""
     return SecondaryMetrics.model_validate((stored or {}).get("secondary") or {})
+
+
+def load_part(stored: dict[str, Any] | None, part: str) -> PartSummary:
+    """Only one part of a stored result (what sorting a board of thousands by one of its
+    secondary metrics needs), validated; a result stored before per-part summaries is its
+    public part, as :meth:`SubmissionResult.upgrade` reads it."""
+    stored = stored or {}
+    boards = stored.get("boards") or stored.get("parts")
+    if boards:
+        data = boards.get(part) or {}
+    elif part == "public":
+        data = stored
+    else:
+        data = {}
+    return PartSummary.model_validate(data)
 
 
 class ReferenceSummary(_Model):

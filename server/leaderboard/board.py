@@ -13,12 +13,7 @@ from sqlalchemy.orm import Session
 import scoring
 from core.errors import Forbidden
 from core.models import Competition, User
-from core.results import (
-    SecondaryMetrics,
-    SubmissionResult,
-    load_references,
-    load_secondary,
-)
+from core.results import SubmissionResult, load_references
 from core.settings import get_settings
 from core.splits import public_mask
 from server.leaderboard import cache as board_cache
@@ -30,12 +25,14 @@ from server.leaderboard.entries import (
     final_candidates,
     mia_target,
     names_of,
+    part_secondary,
     results_of,
     scored_by_entrant,
     secondary_key,
 )
 from server.schemas import Leaderboard, LeaderboardRow
 from server.services.access import manages
+from server.services.hidden import part_figures
 from server.services.lookup import config_of
 from server.services.phases import board_is_final, phases_of_board, require_board
 
@@ -132,7 +129,7 @@ def _build(
     by_entrant = scored_by_entrant(session, comp, phases)
     picks = _picks(by_entrant, cfg, part)
     public_ranks = _public_ranks(by_entrant, cfg) if part == "private" else {}
-    window, results = _window(session, comp, picks, sort, max(1, page), per_page)
+    window, results = _window(session, comp, picks, part, sort, max(1, page), per_page)
     keys = [entrant_key(picks[i][0]) for i in window]
     activity = activity_of(session, comp, phases, keys)
     names = names_of(session, keys)
@@ -223,19 +220,25 @@ def _public_ranks(by_entrant: dict, cfg) -> dict[tuple[str, int], int]:
 
 
 def _window(
-    session: Session, comp: Competition, picks: list[_Pick], sort: Sort, page: int, per_page: int
+    session: Session,
+    comp: Competition,
+    picks: list[_Pick],
+    part: Part,
+    sort: Sort,
+    page: int,
+    per_page: int,
 ) -> tuple[list[int], dict[int, SubmissionResult]]:
     """The indices of the page's rows and their results. Only the page's rows are built (and
     the next one, for the last row's tie): a board of thousands of entrants costs a page's
     worth of JSON, names and bootstraps; a secondary sort reads every result's secondary
-    metrics, then the page's whole results."""
+    metrics of the board's part, as published, then the page's whole results."""
     start, stop = (page - 1) * per_page, page * per_page
     total = len(picks)
     if sort == "score":
         window = list(range(start, min(stop + 1, total)))
     else:
-        metrics = results_of(session, [p[0].id for p in picks], load=load_secondary)
-        target = mia_target(comp)
+        metrics = results_of(session, [p[0].id for p in picks], load=part_secondary(part))
+        target = mia_target(comp, part)
         order = sorted(
             range(total), key=lambda i: secondary_key(metrics.get(picks[i][0].id), sort, target, i)
         )
@@ -246,10 +249,15 @@ def _window(
 def _row(
     i: int, pick: _Pick, result: SubmissionResult, part: Part, name: str, activity: dict
 ) -> LeaderboardRow:
+    """An entrant's row: the score and every figure beside it from the board's part of the
+    forget set (the private board's from the private stage under staged N), at their published
+    precision (``server/services/hidden.py``); before the close nothing in a public row is
+    computed on private examples."""
     sub, score, ci = pick
     key = entrant_key(sub)
     board_result = result.part(part)
-    secondary = result.secondary or SecondaryMetrics()
+    figures = part_figures(result, part, sub.retain_ratio, sub.test_ratio)
+    secondary = figures["secondary"] or {}
     count, last = activity.get(key, (0, None))
     return LeaderboardRow(
         rank=i + 1,
@@ -260,14 +268,14 @@ def _row(
         forgetting_quality=board_result.forgetting_quality
         if board_result.forgetting_quality is not None
         else (sub.forgetting_quality if part == "public" else None),
-        retain_ratio=sub.retain_ratio,
-        test_ratio=sub.test_ratio,
+        retain_ratio=figures["retain_ratio"],
+        test_ratio=figures["test_ratio"],
         submissions=count,
         last_submitted_at=last,
         submission_id=sub.id,
-        mia=secondary.mia,
-        avg_gap=secondary.avg_gap,
-        rf_jsd_x1e4=secondary.rf_jsd_x1e4,
+        mia=secondary.get("mia"),
+        avg_gap=secondary.get("avg_gap"),
+        rf_jsd_x1e4=secondary.get("rf_jsd_x1e4"),
     )
 
 
@@ -312,6 +320,8 @@ def _reference_rows(comp: Competition, part: Part) -> list[LeaderboardRow]:
     baselines = {id(b) for b in summary.baselines.values()}
     for ref in summary.rows():
         part_ref = ref.part(part)
+        figures = part_figures(ref, part, ref.retain_ratio, ref.test_ratio)
+        secondary = figures["secondary"] or {}
         rows.append(
             LeaderboardRow(
                 rank=None,
@@ -319,13 +329,13 @@ def _reference_rows(comp: Competition, part: Part) -> list[LeaderboardRow]:
                 score=part_ref.score,
                 score_ci=part_ref.score_ci,
                 forgetting_quality=part_ref.forgetting_quality,
-                retain_ratio=ref.retain_ratio,
-                test_ratio=ref.test_ratio,
+                retain_ratio=figures["retain_ratio"],
+                test_ratio=figures["test_ratio"],
                 reference=True,
                 baseline=id(ref) in baselines,
-                mia=ref.secondary.mia if ref.secondary else None,
-                avg_gap=ref.secondary.avg_gap if ref.secondary else None,
-                rf_jsd_x1e4=ref.secondary.rf_jsd_x1e4 if ref.secondary else None,
+                mia=secondary.get("mia"),
+                avg_gap=secondary.get("avg_gap"),
+                rf_jsd_x1e4=secondary.get("rf_jsd_x1e4"),
             )
         )
     return rows

@@ -15,9 +15,11 @@ from core.models import Competition, Disqualification, Submission, SubmissionSta
 from core.results import (
     ScoredRuns,
     SecondaryMetrics,
+    load_part,
     load_references,
     load_result,
 )
+from server.precision import published_figures
 from server.schemas import LeaderboardRow
 
 
@@ -120,10 +122,26 @@ def final_candidates(subs: list[Any], cfg) -> list[Any]:
     return [s for s in subs if s.is_final] or subs[: cfg.limits.max_final_submissions]
 
 
-def mia_target(comp: Competition) -> float | None:
-    """The references' own MIA accuracy: what an unlearned model's MIA should be."""
+def part_secondary(part: str):
+    """A ``load`` for :func:`results_of`: a stored result's secondary metrics over the board's
+    part, as published (``server.precision.published_figures``), so that a board sorted by
+    one of them orders by what it shows and by nothing computed on another part."""
+
+    def load(stored: dict[str, Any] | None) -> SecondaryMetrics:
+        shown = published_figures(load_part(stored, part))["secondary"]
+        return SecondaryMetrics.model_validate(shown or {})
+
+    return load
+
+
+def mia_target(comp: Competition, part: str) -> float | None:
+    """The references' own MIA accuracy over the board's part, as published: what an unlearned
+    model's MIA should be."""
     retrain = load_references(comp.reference_summary).retrain
-    return retrain.secondary.mia_target if retrain and retrain.secondary else None
+    if retrain is None:
+        return None
+    shown = published_figures(retrain.part(part))["secondary"]
+    return (shown or {}).get("mia_target")
 
 
 def secondary_key(

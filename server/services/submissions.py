@@ -32,6 +32,7 @@ from server.schemas import RunLog, RunLogs, RunPublic, SubmissionPublic
 from server.services import audit
 from server.services.access import manages
 from server.services.competitions import config_of, has_accepted_rules
+from server.services.hidden import shown_result
 from server.services.phases import accepting_phase, board_is_final, default_board
 from server.services.quota import claim_slot
 from server.services.readers import can_read
@@ -308,6 +309,9 @@ def _note(sub: Submission) -> dict[str, Any]:
 def public_view(
     sub: Submission, show_private: bool = False, show_note: bool = False
 ) -> SubmissionPublic:
+    """A submission's answer; the figures beside its score and its example ids as
+    ``server/services/hidden.py`` shows them (``show_private``: its organizers, and everyone
+    once its board is final)."""
     result = load_result(sub.result)
     scored = sub.status == SubmissionStatus.SCORED
     public = result.parts.public
@@ -330,8 +334,6 @@ def public_view(
         counts_against_quota=sub.counts_against_quota,
         score=sub.score if scored else None,
         forgetting_quality=sub.forgetting_quality if scored else None,
-        retain_ratio=sub.retain_ratio if scored else None,
-        test_ratio=sub.test_ratio if scored else None,
         score_ci=[sub.score_ci_low, sub.score_ci_high] if scored else None,
         forgetting_quality_ci=public.forgetting_quality_ci if scored else None,
         private_score=sub.private_score if scored and show_private else None,
@@ -349,7 +351,6 @@ def public_view(
         is_final=sub.is_final,
         scoring_version=sub.scoring_version,
         code_version=result.scoring.code_version if result.scoring else None,
-        secondary=_dumped(result.secondary) if scored else None,
         environment=result.environment if scored else None,
         elapsed_seconds=result.elapsed_seconds,
         budget_seconds=result.budget_seconds or (sub.runs[0].budget_seconds if sub.runs else None),
@@ -358,8 +359,7 @@ def public_view(
         runs_dropped=result.runs_dropped,
         n_unscorable=public.n_unscorable,
         epsilon_histogram=_dumped(public.epsilon_histogram),
-        most_distinguishable=public.most_distinguishable or None,
-        accuracy=_dumped(result.accuracy),
+        **shown_result(sub, result, show_private, scored),
         hardware_class=sub.hardware_class,
         runs=[_run_view(r) for r in sub.runs],
         device_seconds=sub.device_seconds,

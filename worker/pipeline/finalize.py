@@ -37,47 +37,73 @@ def secondary_metrics(
     retrained: OutputsStack,
     forget_labels: np.ndarray,
     original: ModelOutputs | None,
+    examples: np.ndarray | None = None,
 ) -> SecondaryMetrics:
     """MIA (with the references' as target), avg gap, RF-JSD and JSD to retrained
-    (docs/scoring.md, secondary metrics)."""
-    mia_u = float(
-        np.mean(
-            [
-                scoring.mia_accuracy(f, t)
-                for f, t in zip(unlearned.forget_loss, unlearned.test_loss, strict=True)
-            ]
-        )
-    )
-    mia_r = float(
-        np.mean(
-            [
-                scoring.mia_accuracy(f, t)
-                for f, t in zip(retrained.forget_loss, retrained.test_loss, strict=True)
-            ]
-        )
-    )
+    (docs/scoring.md, secondary metrics), over every forget example or, with ``examples`` (a
+    mask over the forget set), over those only: nothing of the other forget examples enters
+    (their losses, predictions and softmax); the retain and test sets are the whole ones."""
+    forget_u = _Forget(unlearned, forget_labels, examples)
+    forget_r = _Forget(retrained, forget_labels, examples)
+    mia_u = _mia(forget_u.loss, unlearned.test_loss)
+    mia_r = _mia(forget_r.loss, retrained.test_loss)
 
-    def accs(o: OutputsStack, mia: float) -> dict[str, float]:
+    def accs(o: OutputsStack, forget_acc: np.ndarray, mia: float) -> dict[str, float]:
         return {
             "retain": float(o.retain_acc.mean()),
-            "forget": float(o.forget_acc.mean()),
+            "forget": float(forget_acc.mean()),
             "test": float(o.test_acc.mean()),
             "mia": mia,
         }
 
-    classes = np.unique(forget_labels)
-    q_runs = unlearned.forget_class_softmax[:, classes]
-    retrained_p = np.nanmean(retrained.forget_class_softmax[:, classes], axis=0)
+    classes = np.unique(forget_u.labels)
+    q_runs = forget_u.class_softmax(classes)
+    retrained_p = np.nanmean(forget_r.class_softmax(classes), axis=0)
+    gap = None
+    if mia_u is not None and mia_r is not None:
+        gap = scoring.average_gap(
+            accs(unlearned, forget_u.acc, mia_u), accs(retrained, forget_r.acc, mia_r)
+        )
     return SecondaryMetrics(
         mia=mia_u,
         mia_target=mia_r,
-        avg_gap=scoring.average_gap(accs(unlearned, mia_u), accs(retrained, mia_r)),
+        avg_gap=gap,
         jsd_to_retrained_x1e4=scale_jsd(retrained_p, q_runs),
         rf_jsd_x1e4=None
         if original is None
         else scale_jsd(original.test_class_softmax[classes], q_runs),
         jsd_form="textbook: ½KL(P‖M) + ½KL(Q‖M), natural log, ×10⁴",
     )
+
+
+def _mia(forget_loss: np.ndarray, test_loss: np.ndarray) -> float | None:
+    """The MIA accuracy averaged over models; none over fewer examples than its folds."""
+    if min(forget_loss.shape[1], test_loss.shape[1]) < 5:
+        return None
+    return float(
+        np.mean([scoring.mia_accuracy(f, t) for f, t in zip(forget_loss, test_loss, strict=True)])
+    )
+
+
+class _Forget:
+    """What the forget-set figures read of one stack, over some forget examples."""
+
+    def __init__(self, o: OutputsStack, labels: np.ndarray, examples: np.ndarray | None):
+        self.outputs, self.examples = o, examples
+        self.labels = labels if examples is None else labels[examples]
+        self.loss = o.forget_loss if examples is None else o.forget_loss[:, examples]
+        if examples is None:  # the stored per-model accuracy, as evaluated
+            self.acc = np.asarray(o.forget_acc, float)
+        else:
+            logits = o.forget_logits[:, examples]
+            self.acc = (logits.argmax(axis=-1) == self.labels[None, :]).mean(axis=1)
+
+    def class_softmax(self, classes: np.ndarray) -> np.ndarray:
+        """(models, classes, C): each model's mean softmax over these examples of each class."""
+        if self.examples is None:
+            return self.outputs.forget_class_softmax[:, classes]
+        logits = self.outputs.forget_logits[:, self.examples]
+        return np.stack([scoring.class_mean_softmax(z, self.labels, classes) for z in logits])
 
 
 def scale_jsd(p: np.ndarray, q_runs: np.ndarray) -> float | None:
@@ -151,20 +177,21 @@ def score_outputs(
     overall = part_summary(eps, n, factor, resamples, bootstrap_seed)
     if not math.isnan(overall.forgetting_quality):
         overall.score = scoring.final_score(overall.forgetting_quality, ra_u, ra_r, ta_u, ta_r)
+    accuracy = Accuracy(
+        retain_unlearned=ra_u,
+        retain_retrained=ra_r,
+        test_unlearned=ta_u,
+        test_retrained=ta_r,
+        forget_unlearned=float(unlearned.forget_acc.mean()),
+        forget_retrained=float(retrained.forget_acc.mean()),
+    )
     result = SubmissionResult(
-        **overall.model_dump(),
+        **overall.model_dump(exclude=PART_FIGURES),
         retain_ratio=ra_u / ra_r,
         test_ratio=ta_u / ta_r,
         interval_note="95% bootstrap over forget examples (models held fixed)",
         rules=cfg.rules,
-        accuracy=Accuracy(
-            retain_unlearned=ra_u,
-            retain_retrained=ra_r,
-            test_unlearned=ta_u,
-            test_retrained=ta_r,
-            forget_unlearned=float(unlearned.forget_acc.mean()),
-            forget_retrained=float(retrained.forget_acc.mean()),
-        ),
+        accuracy=accuracy,
         epsilons=[None if math.isnan(e) else float(e) for e in eps],
         secondary=secondary_metrics(unlearned, retrained, forget_labels, original),
     )
@@ -174,6 +201,40 @@ def score_outputs(
         for board, mask in (("public", public), ("private", ~public)):
             part = part_summary(eps[mask], n, factor, resamples, bootstrap_seed)
             part.most_distinguishable = [int(ids[mask][i]) for i in part.most_distinguishable]
+            if mask.any():
+                add_part_figures(part, unlearned, retrained, forget_labels, original, mask, result)
             parts[board] = part
         result.parts = Parts(**parts)
     return result
+
+
+# what a part holds beside its score: its own accuracy ratios, accuracies and secondary metrics
+PART_FIGURES = {"retain_ratio", "test_ratio", "accuracy", "secondary", "n_test"}
+
+
+def add_part_figures(
+    part: PartSummary,
+    unlearned: OutputsStack,
+    retrained: OutputsStack,
+    forget_labels: np.ndarray,
+    original: ModelOutputs | None,
+    examples: np.ndarray,
+    whole: SubmissionResult,
+) -> None:
+    """The figures shown beside ``part``'s score, over its forget examples only (``examples``, a
+    mask over the forget set): the forget accuracies and the secondary metrics are computed
+    again on them; the utility ratios and the retain and test accuracies are the whole
+    result's (the retain and test sets are not partitioned). Before the close a participant
+    reads only the public part's (docs/security.md, "Figures computed on hidden examples")."""
+    forget_u = _Forget(unlearned, forget_labels, examples)
+    forget_r = _Forget(retrained, forget_labels, examples)
+    accuracy = whole.accuracy or Accuracy()
+    part.retain_ratio, part.test_ratio = whole.retain_ratio, whole.test_ratio
+    part.accuracy = accuracy.model_copy(
+        update={
+            "forget_unlearned": float(forget_u.acc.mean()),
+            "forget_retrained": float(forget_r.acc.mean()),
+        }
+    )
+    part.secondary = secondary_metrics(unlearned, retrained, forget_labels, original, examples)
+    part.n_test = int(unlearned.test_loss.shape[1])
