@@ -147,6 +147,13 @@ def _starved(reading: Reading, phase: str) -> RunResult:
     )  # fmt: skip
 
 
+NOT_RETURNED = {
+    "not_a_file": "What was written as the returned weights is not a regular file.",
+    "too_large": "The returned weights are larger than twice the original model's file: return "
+    "the model you were given (or its state dict), at its own precision.",
+}
+
+
 def _ended(watch: Watch, box: Sandbox, req: RunRequest, reading: Reading, phase: str) -> RunResult:
     """The run's process exited: collect what it returned and what its report says."""
     limits = req.limits
@@ -184,11 +191,7 @@ def _ended(watch: Watch, box: Sandbox, req: RunRequest, reading: Reading, phase:
     returned = box.host / "result" / proto.OUTPUT_WEIGHTS
     if collected is None or not collected[1].returned or not returned.is_file():
         problem = collected[1].problem if collected is not None else None
-        text = {
-            "not_a_file": "What was written as the returned weights is not a regular file.",
-            "too_large": "The returned weights are larger than twice the original model's file: "
-            "return the model you were given (or its state dict), at its own precision.",
-        }.get(problem or "", "No returned weights were written.")
+        text = NOT_RETURNED.get(problem or "", "No returned weights were written.")
         return RunResult("invalid_output", elapsed, None, text, reading, phase)
     if phase == "import":  # exited cleanly before its data existed: nothing it wrote counts
         return RunResult(
