@@ -84,12 +84,23 @@ def cores(cpus: tuple[int, ...]) -> list[tuple[int, ...]]:
     return units
 
 
+def _open_lock(path: Path) -> int:
+    """A CPU's lock file, opened read-only (flock needs no more), so that workers of other
+    users on the host can take a lock on a file another one created."""
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        os.fchmod(fd, 0o644)
+    except OSError:  # another user's file: readable already
+        pass
+    return fd
+
+
 def _try(cpus: tuple[int, ...], threads: int, folder: Path) -> Lease | None:
     taken: list[tuple[int, int]] = []
     for unit in cores(cpus):
         fds = []
         for cpu in unit:  # a core whole, or not at all
-            fd = os.open(folder / f"cpu-{cpu}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            fd = _open_lock(folder / f"cpu-{cpu}.lock")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

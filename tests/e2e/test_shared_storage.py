@@ -250,7 +250,8 @@ def test_nodes_without_a_shared_disk_prepare_and_score_through_the_store(tmp_pat
     sub_dir = f"submissions/{sid:08d}"
     assert fs.cat_file(f"{base}/{sub_dir}/submission.py") == code
     assert len(names(f"{sub_dir}/runs", "*.npz")) == 6
-    assert len(names(f"{sub_dir}/logs", "*.log")) == 6
+    assert len(names(f"{sub_dir}/logs", "run-*.log")) == 6
+    assert names(f"{sub_dir}/logs", "diagnostic.log")  # the run on public data, shared too
     # ... the API never held the competition's artefacts; the workers trained and ran in their own caches
     assert not (tmp_path / "api" / "storage" / "competitions").exists()
     local_runs = [

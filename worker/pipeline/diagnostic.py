@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from worker.ml import artefacts
+from worker.ml.nets import model_imports
 from worker.ml.preparation import init_model
 from worker.ml.problem import Problem, Tensors
 from worker.pipeline.trials import TrialSetup, run_trial, write_run_data
@@ -53,7 +54,8 @@ def diagnostic_setup(setup: TrialSetup, work_dir: Path) -> TrialSetup:
     data = work_dir / "diagnostic-data.safetensors"
     write_run_data(public, data)
     weights = work_dir / "diagnostic-original.safetensors"
-    artefacts.save_weights(init_model(setup.spec, SEED), weights)
+    with model_imports(setup.runtime.site):  # the organizer's model may import its packages
+        artefacts.save_weights(init_model(setup.spec, SEED), weights)
     return replace(setup, problem=public, data_path=data, weights_path=weights, hidden_data=False)
 
 

@@ -94,5 +94,6 @@ def record_diagnostic(submission_id: int, result: RunResult, held: float) -> Non
             "seconds": round(result.seconds, 1) if result.seconds is not None else None,
             "clock": result.clock,
             "message": result.message or None,
+            "device_seconds": round(held, 1),
         }
         sub.device_seconds = (sub.device_seconds or 0.0) + held
