@@ -86,6 +86,9 @@ def test_participant_uploads_watches_and_appears_on_the_public_board(browser, pl
     page.goto("/c/tiny-ui")
     expect(page.get_by_role("heading", name="Tiny test competition")).to_be_visible()
     expect(page.get_by_text("Split sizes")).to_be_visible()
+    clock = page.locator("dt", has_text="Clock").locator("xpath=following-sibling::dd[1]")
+    expect(clock).to_contain_text("CPU time")  # which clock, beside the budget
+    expect(clock).to_contain_text("import included")
     shot(page, "02-competition")
     page.get_by_role("button", name="I accept the rules").click()
     expect(page).to_have_url(f"{url}/c/tiny-ui/submit")
@@ -122,6 +125,8 @@ def test_participant_uploads_watches_and_appears_on_the_public_board(browser, pl
     assert navigations == []
     expect(page.get_by_text("Forgetting quality F")).to_be_visible()
     expect(page.locator("svg.chart").first).to_be_visible()
+    expect(page.locator("#diagnostic")).to_contain_text("Diagnostic run on public data")
+    expect(page.locator("#diagnostic")).to_contain_text("finished")
     shot(page, "05-submission-scored")
     page.get_by_role("button", name="Mark as final").click()
     expect(page.get_by_role("button", name="Unmark as final")).to_be_visible()
