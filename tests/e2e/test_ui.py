@@ -88,7 +88,7 @@ def test_participant_uploads_watches_and_appears_on_the_public_board(browser, pl
     expect(page.get_by_text("Split sizes")).to_be_visible()
     clock = page.locator("dt", has_text="Clock").locator("xpath=following-sibling::dd[1]")
     expect(clock).to_contain_text("CPU time")  # which clock, beside the budget
-    expect(clock).to_contain_text("import included")
+    expect(clock).to_contain_text("from your file's import on")
     shot(page, "02-competition")
     page.get_by_role("button", name="I accept the rules").click()
     expect(page).to_have_url(f"{url}/c/tiny-ui/submit")
