@@ -19,7 +19,8 @@ and every other run once, and recomputes F on those N columns with the metric's 
 therefore scored by the same estimator as the submission: N columns on each side, the same rule
 table, the same bucket limit ``⌈ln(N − 1)⌉``. The run weights (0, 1 or 2, mean 1) are
 exchangeable with variance ``v = 2d / N``; for a statistic that is a mean over runs the variance
-of the resampled values is exactly ``v`` times its sampling variance, so
+of the resampled values is exactly ``v`` times the usual estimate of its sampling variance
+(``s² / N``), so
 
     σ² = var(F over resamples) / v
 
@@ -130,7 +131,8 @@ def _check_inputs(
         raise ValueError(f"parameter 'rules' of {caller} must be one of {RULES}, got {rules!r}")
     if not 0.0 < float(level) < 1.0:
         raise ValueError(f"parameter 'level' of {caller} must be in (0, 1), got {level!r}")
-    if isinstance(resamples, bool) or int(resamples) != resamples or resamples < MIN_RESAMPLES:
+    integer = isinstance(resamples, int | np.integer) and not isinstance(resamples, bool)
+    if not integer or resamples < MIN_RESAMPLES:
         raise ValueError(
             f"parameter 'resamples' of {caller} must be an integer >= {MIN_RESAMPLES}, "
             f"got {resamples!r}"

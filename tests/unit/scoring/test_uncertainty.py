@@ -7,8 +7,10 @@ per-example δ_i ~ N(shift, 0.3²) (a property of the method, fixed across rerun
 correlates the examples) and independent noise N(0, 1) per example. References have shift 0.
 
     python tests/unit/scoring/test_uncertainty.py [--pairs 300] [--resamples 200]
+    python tests/unit/scoring/test_uncertainty.py --demo 32,64 --pairs 100
 
-prints the calibration table quoted in docs/scoring.md ("Run-level uncertainty").
+print the calibration table quoted in docs/scoring.md ("Run-level uncertainty"), and the same
+rates on the demo's pool of references and fine-tuning runs (trained on the spot, about a minute).
 """
 
 from __future__ import annotations
@@ -284,7 +286,7 @@ def test_level_must_be_a_probability(level):
 
 
 @SETTINGS
-@given(resamples=st.one_of(st.integers(-5, 19), st.floats(20.5, 30.5), st.just(True)))
+@given(resamples=st.one_of(st.integers(-5, 19), st.floats(20.0, 300.0), st.just(True)))
 def test_resamples_must_be_a_large_enough_integer(resamples):
     u = np.random.default_rng(0).normal(size=(3, 8))
     with pytest.raises(ValueError, match="'resamples'"):
@@ -344,11 +346,88 @@ SCENARIOS = (  # (rules, N, run effect, (shift, noise) of the method or None for
 )
 
 
+def demo_signals(n_pool=512, epochs=3, lr=0.01):
+    """The demo's pool: φ on its 100 forget examples of ``n_pool`` references (seeds 1..n_pool,
+    as its preparation trains them) and of ``n_pool`` fine-tuning runs (the original trained on
+    all of train, then ``epochs`` epochs of SGD at ``lr`` on retain, seeds 10001..)."""
+    import copy
+
+    import torch
+
+    from core.competition_config import demo_config
+    from worker.ml.batched import train_models_batched
+    from worker.ml.preparation import init_model, spec_for
+    from worker.ml.problem import build_problem
+    from worker.ml.training import predict_logits, train_model
+
+    config = demo_config()
+    problem = build_problem(config)
+    spec, cpu, labels = spec_for(config, problem), torch.device("cpu"), problem.forget.y.numpy()
+
+    def phi(models):
+        logits = [predict_logits(m, problem.forget, cpu) for m in models]
+        return np.stack([scoring.logit_scaled_confidence(z, labels) for z in logits], axis=1)
+
+    seeds = list(range(1, n_pool + 1))
+    refs = train_models_batched(
+        [init_model(spec, s) for s in seeds], seeds, problem.retain, config.recipe, cpu
+    )
+    original = train_model(
+        init_model(spec, config.seed), problem.train, config.recipe, config.seed, cpu
+    )
+    recipe = config.recipe.model_copy(update={"epochs": epochs, "lr": lr})
+    run_seeds = [10_000 + s for s in seeds]
+    runs = train_models_batched(
+        [copy.deepcopy(original) for _ in run_seeds], run_seeds, problem.retain, recipe, cpu
+    )
+    return phi(refs), phi(runs)
+
+
+def demo(n_models, trials, resamples, pools, rules="official"):
+    """Rates on the demo's pool: disjoint sets of N drawn at random from the pool per trial."""
+    refs_pool, runs_pool = pools
+    rng = np.random.default_rng(11)
+    counts = np.zeros(7)
+    for k in range(trials):
+        p, q = rng.permutation(refs_pool.shape[1]), rng.permutation(runs_pool.shape[1])
+        refs, ra, rb = (refs_pool[:, p[i * n_models : (i + 1) * n_models]] for i in range(3))
+        fa, fb = (runs_pool[:, q[i * n_models : (i + 1) * n_models]] for i in range(2))
+        opts = {"rules": rules, "seed": k, "resamples": resamples}
+        for j, (a, b) in enumerate(((ra, rb), (fa, fb))):  # retraining, then fine-tuning
+            low, high = quality_interval(a, refs, **opts)
+            counts[3 * j] += not entries_tied(a, b, refs, **opts)
+            counts[3 * j + 1] += low <= _f(b, refs, rules) <= high
+            pa, pb = (
+                scoring.epsilon_points(scoring.per_example_epsilons(x, refs, rules=rules), n_models)
+                for x in (a, b)
+            )
+            counts[3 * j + 2] += not scoring.statistically_tied(pa, 1.0, pb, 1.0, seed=k)
+        counts[6] += not entries_tied(ra, fa, refs, **opts)
+    rates = counts / trials
+    f_retrain, f_finetune = _f(ra, refs, rules), _f(fa, refs, rules)
+    print(
+        f"demo pool, {rules}, N = {n_models}, {trials} trials (last F: retrain "
+        f"{f_retrain:.3f}, fine-tune {f_finetune:.3f})"
+    )
+    for j, name in enumerate(("retrain", "fine-tune")):
+        print(
+            f"  {name}: not tied {rates[3 * j]:.3f}, coverage of a rerun {rates[3 * j + 1]:.3f}, "
+            f"example bootstrap not tied {rates[3 * j + 2]:.3f}"
+        )
+    print(f"  retrain vs fine-tune told apart: {rates[6]:.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=int, default=300)
     ap.add_argument("--resamples", type=int, default=uncertainty.DEFAULT_RESAMPLES)
+    ap.add_argument("--demo", default="", help="N,N,...: on the demo's pool instead (trains it)")
     args = ap.parse_args()
+    if args.demo:
+        pools = demo_signals()
+        for n_models in args.demo.split(","):
+            demo(int(n_models), args.pairs, args.resamples, pools)
+        return
     print(
         "| rules | N | run effect | method | not tied, one method | coverage of a rerun | power "
         "| example bootstrap: not tied | its coverage |"
