@@ -152,29 +152,46 @@ def test_two_concurrent_sandboxes_get_disjoint_cpus(tmp_path, prepared_tiny):
 
 
 def test_a_run_the_host_starves_is_rerun_free_then_the_platforms_fault(demo, tmp_path):
-    """On the wall clock, a run over budget that queued for its one CPU behind ten busy
-    processes is the host's fault: run again (each attempt noted in its log), then a free
-    infrastructure failure."""
-    cfg, problem, out, timing = demo
-    code = tmp_path / "steady.py"
-    code.write_text(
-        "import time\n\ndef unlearning(net, retain_loader, forget_loader, val_loader):\n"
-        + "    "
-        + BURN.format(s=1.0).replace("\n", "\n    ")
-        + "return net\n"
-    )
+    """A run the host starved (on the wall clock, over budget, queueing while others took its
+    CPUs) is run again, free, each attempt noted in its log, then fails as the platform's, not
+    counted; a rerun that gets its CPUs counts as itself. Which runs the host starves depends
+    on the kernel's scheduling groups (a sandbox is a session of its own), so the sandbox here
+    is a stand-in that says what a starved run's reading says (``Reading.starved`` is tested
+    on the real sandbox and by hypothesis beside this)."""
+    from worker.sandbox.clock import Reading
+    from worker.sandbox.run_spec import RunResult
+
+    cfg, problem, out, _ = demo
     setup = make_setup(
         cfg, problem, out, tmp_path / "w", device=torch.device("cpu"), threads=1,
         budget_seconds=0.8, clock="wall", jail=JAIL,
-    )  # fmt: skip  # 1 s of CPU time: over a 0.8 s budget on any host
-    with open_runner(setup, code) as runner, busy_cotenants(10):
-        busy = run_trial(setup, runner, 1, tmp_path / "busy.log", tmp_path / "busy.npz")
-    assert busy.outcome == "starved", busy
-    assert busy.reading.starved and busy.reading.waited_share >= 0.25
-    assert busy.reading.others_share >= 0.25
-    assert (tmp_path / "busy.log").read_text().count(": The host gave this run") == (MAX_RERUNS + 1)
+    )  # fmt: skip
+    starved = Reading("wall", 2.0, 1.0, waited_share=0.6, others_share=0.5)
+    assert starved.starved
+
+    class Host:
+        code_path = tmp_path / "steady.py"
+
+        def __init__(self, outcomes):
+            self.outcomes, self.calls = list(outcomes), 0
+
+        def run(self, req):
+            self.calls += 1
+            req.log_path.write_text(f"attempt {self.calls}\n")
+            outcome = self.outcomes.pop(0)
+            return RunResult(outcome, 1.0, None, f"{outcome} message", starved)
+
+    always = Host(["starved"] * (MAX_RERUNS + 1))
+    busy = run_trial(setup, always, 1, tmp_path / "busy.log", tmp_path / "busy.npz")
+    assert busy.outcome == "starved" and always.calls == MAX_RERUNS + 1
+    assert (tmp_path / "busy.log").read_text().count("starved message") == MAX_RERUNS + 1
     failed = verdict(busy, 0, 4, setup)
     assert failed is not None and failed.reason == "infrastructure" and not failed.counts
+
+    once = Host(["starved", "crashed"])  # the rerun is the run: its own failure counts
+    rerun = run_trial(setup, once, 1, tmp_path / "once.log", tmp_path / "once.npz")
+    assert rerun.outcome == "crashed" and once.calls == 2
+    assert verdict(rerun, 0, 4, setup).counts
 
 
 def test_a_sleeping_run_on_a_busy_host_is_still_its_own_fault(tmp_path, prepared_tiny):
